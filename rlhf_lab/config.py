@@ -1,0 +1,146 @@
+"""Profiles: one code path, two sizes.
+
+- ``tiny`` (default): CPU, offline, minutes. A locally trained tokenizer and a small
+  Llama-style model pretrained on the lab world's corpus.
+- ``gpu``: one consumer GPU (8-12 GB). A real small model from the Hugging Face Hub,
+  loaded in 4-bit NF4 with LoRA adapters.
+
+Choose with ``get_profile("gpu")`` or the environment variable ``RLHF_LAB_PROFILE``.
+Override single values with keyword arguments: ``get_profile("tiny", seed=1)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROFILE_ENV = "RLHF_LAB_PROFILE"
+CACHE_ENV = "RLHF_LAB_CACHE"
+
+
+class ConfigError(ValueError):
+    """A profile name or setting is not valid. The message says what to use instead."""
+
+
+@dataclass(frozen=True)
+class TinyModelShape:
+    """Architecture of the tiny Llama-style base model (tiny profile only).
+
+    Sizes are multiples of 64: bitsandbytes' CPU 4-bit kernel wants that (STACK_NOTES).
+    """
+
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    max_positions: int = 128
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    device: str  # "cpu" or "cuda"
+    base_model: str  # "tiny" (built locally) or a Hugging Face Hub id / local directory
+    quantize_4bit: bool  # load the base in 4-bit NF4 (bitsandbytes)
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    seed: int = 0
+    tiny_model: TinyModelShape = field(default_factory=TinyModelShape)
+    pretrain_steps: int = 600  # optimizer steps of base-model pretraining (tiny only)
+    pretrain_batch_size: int = 32
+    pretrain_lr: float = 3e-3
+    max_new_tokens: int = 24  # response length budget when sampling
+    eval_prompts: int = 96  # held-out prompts used by evaluation
+    preference_pairs: int = 1200  # simulated-annotator pairs for the reward model / DPO
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some values changed, validated again."""
+        return validate(dataclasses.replace(self, **changes))
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        device="cpu",
+        base_model="tiny",
+        quantize_4bit=False,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        device="cuda",
+        base_model="Qwen/Qwen2.5-0.5B-Instruct",
+        quantize_4bit=True,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        max_new_tokens=64,
+        eval_prompts=128,
+        preference_pairs=2000,
+    ),
+}
+
+
+def validate(profile: Profile) -> Profile:
+    """Check every value; raise ConfigError naming the field, the value and what is allowed."""
+
+    def fail(field_name, value, allowed):
+        raise ConfigError(f"Profile {profile.name!r}: {field_name}={value!r} is not valid; {allowed}.")
+
+    if profile.device not in ("cpu", "cuda"):
+        fail("device", profile.device, "use 'cpu' or 'cuda'")
+    for name in ("lora_r", "lora_alpha", "pretrain_steps", "pretrain_batch_size", "max_new_tokens",
+                 "eval_prompts", "preference_pairs"):
+        value = getattr(profile, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            fail(name, value, "use a positive integer")
+    if not 0.0 <= profile.lora_dropout < 1.0:
+        fail("lora_dropout", profile.lora_dropout, "use a number in [0, 1)")
+    if not profile.pretrain_lr > 0:
+        fail("pretrain_lr", profile.pretrain_lr, "use a positive learning rate")
+    shape = profile.tiny_model
+    if shape.hidden_size % shape.num_heads or (shape.hidden_size // shape.num_heads) % 2:
+        fail("tiny_model.hidden_size", shape.hidden_size,
+             "it must split into num_heads heads of even size (RoPE needs an even head_dim)")
+    if profile.quantize_4bit and profile.base_model == "tiny" and shape.hidden_size % 64:
+        fail("tiny_model.hidden_size", shape.hidden_size, "4-bit on CPU needs a multiple of 64")
+    return profile
+
+
+def get_profile(name: str | None = None, **overrides) -> Profile:
+    """The named profile (default: $RLHF_LAB_PROFILE, else 'tiny'), with optional overrides."""
+    name = name or os.environ.get(PROFILE_ENV) or "tiny"
+    if name not in PROFILES:
+        raise ConfigError(
+            f"Unknown profile {name!r}. Valid profiles: {', '.join(sorted(PROFILES))}. "
+            f"Set it with get_profile('tiny') or the environment variable {PROFILE_ENV}."
+        )
+    profile = PROFILES[name]
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(sorted(unknown))} for profile {name!r}. "
+            f"Valid settings: {', '.join(f.name for f in dataclasses.fields(Profile))}."
+        )
+    return validate(dataclasses.replace(profile, **overrides))
+
+
+def cache_dir() -> Path:
+    """Where models and artifacts are cached: $RLHF_LAB_CACHE, else .cache/rlhf_lab in the
+    course checkout, else ~/.cache/rlhf_lab."""
+    if os.environ.get(CACHE_ENV):
+        path = Path(os.environ[CACHE_ENV]).expanduser()
+    else:
+        checkout = Path(__file__).resolve().parent.parent
+        if (checkout / "pyproject.toml").exists():
+            path = checkout / ".cache" / "rlhf_lab"
+        else:
+            path = Path.home() / ".cache" / "rlhf_lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
