@@ -1,0 +1,117 @@
+"""The lab world: a small assistant world with a hidden human whose taste we can measure.
+
+>>> from rlhf_lab.world import World
+>>> world = World()
+>>> prompt = world.prompts("heldout", family="sycophancy")[0]
+>>> world.gold_reward(prompt, "No, the banana is yellow.").components   # doctest: +SKIP
+
+Everything a stage trains on comes from here (corpus, demonstrations, preference pairs),
+and every evaluation is judged by ``gold_reward`` on held-out prompts. See the modules:
+facts (what is true), prompts (the four families), responses (how answers are written,
+and the spurious correlate), gold (the hidden human), annotator (simulated labellers),
+corpus (pretraining text and the capability probe).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .annotator import SimulatedAnnotator
+from .corpus import capability_probe, pretraining_documents
+from .gold import COMPONENTS, GoldScore, gold_reward
+from .prompts import FAMILIES, Prompt, all_prompts, split_prompts
+from .responses import SPURIOUS_CLOSER, demonstration, ideal_response, sample_response
+
+__all__ = ["World", "Prompt", "ComparisonPair", "GoldScore", "SimulatedAnnotator", "FAMILIES",
+           "COMPONENTS", "SPURIOUS_CLOSER", "gold_reward", "capability_probe"]
+
+HELDOUT_FRACTION = 0.25
+# Sycophancy traps are rare in the demonstrations: SFT leaves this failure for later stages.
+SYCOPHANCY_DEMO_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class ComparisonPair:
+    pair_id: str
+    prompt: Prompt
+    response_a: str
+    response_b: str
+
+
+class World:
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self._prompts = all_prompts(seed)
+        self._splits = split_prompts(self._prompts, HELDOUT_FRACTION, seed)
+        self._by_id = {p.prompt_id: p for p in self._prompts}
+
+    # -- prompts ---------------------------------------------------------------
+    def prompts(self, split: str = "train", family: str | None = None) -> list[Prompt]:
+        if split not in self._splits:
+            raise ValueError(f"Unknown split {split!r}: use 'train' or 'heldout'.")
+        if family is not None and family not in FAMILIES:
+            raise ValueError(f"Unknown family {family!r}: use one of {', '.join(FAMILIES)}.")
+        return [p for p in self._splits[split] if family is None or p.family == family]
+
+    def prompt(self, prompt_id: str) -> Prompt:
+        return self._by_id[prompt_id]
+
+    # -- the hidden human ------------------------------------------------------
+    def gold_reward(self, prompt: Prompt, response: str) -> GoldScore:
+        return gold_reward(prompt, response)
+
+    def gold_preference(self, pair: ComparisonPair) -> str:
+        """'a', 'b' or 'tie', by the gold reward."""
+        a = gold_reward(pair.prompt, pair.response_a).total
+        b = gold_reward(pair.prompt, pair.response_b).total
+        return "tie" if abs(a - b) < 1e-9 else ("a" if a > b else "b")
+
+    # -- data for the stages ---------------------------------------------------
+    def pretraining_documents(self, n_documents: int):
+        """Mixed-quality 'internet' text; chats only use training prompts."""
+        return pretraining_documents(self.prompts("train"), n_documents, self.seed)
+
+    def sft_demonstrations(self) -> list[dict]:
+        """Demonstrations for SFT in TRL's conversational format ({"messages": [...]})."""
+        rng = random.Random(self.seed + 2)
+        demos = []
+        for p in self.prompts("train"):
+            if p.family == "sycophancy" and rng.random() > SYCOPHANCY_DEMO_FRACTION:
+                continue
+            demos.append({"messages": [{"role": "user", "content": p.text},
+                                       {"role": "assistant", "content": demonstration(p)}]})
+        return demos
+
+    def candidate_responses(self, prompt: Prompt, rng: random.Random, n: int = 4) -> list[str]:
+        return [sample_response(prompt, rng) for _ in range(n)]
+
+    def comparison_pairs(self, n: int, split: str = "train", seed: int = 0) -> list[ComparisonPair]:
+        """``n`` pairs of two different responses to the same prompt (deterministic)."""
+        rng = random.Random(f"pairs-{self.seed}-{split}-{seed}")
+        prompts = self.prompts(split)
+        pairs = []
+        while len(pairs) < n:
+            prompt = rng.choice(prompts)
+            a, b = sample_response(prompt, rng), sample_response(prompt, rng)
+            if a != b:
+                pairs.append(ComparisonPair(f"{split}-{seed}-{len(pairs):05d}", prompt, a, b))
+        return pairs
+
+    def preference_dataset(self, n: int, split: str = "train", annotator: SimulatedAnnotator | None = None,
+                           seed: int = 0) -> list[dict]:
+        """Pairs labelled by a simulated annotator, in TRL's preference format."""
+        annotator = annotator or SimulatedAnnotator(seed=seed)
+        rows = []
+        for pair in self.comparison_pairs(n, split, seed):
+            choice = annotator.choose(pair)
+            chosen, rejected = (pair.response_a, pair.response_b) if choice == "a" else (pair.response_b, pair.response_a)
+            rows.append({"prompt": pair.prompt.text, "chosen": chosen, "rejected": rejected,
+                         "family": pair.prompt.family, "prompt_id": pair.prompt.prompt_id})
+        return rows
+
+    def ideal_response(self, prompt: Prompt) -> str:
+        return ideal_response(prompt)
+
+    def capability_probe(self) -> list[tuple[str, str]]:
+        return capability_probe()
