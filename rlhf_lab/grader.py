@@ -66,14 +66,21 @@ class GradeReport:
 
     def table(self) -> str:
         """The report as plain text: one line per case, hints indented under failures."""
-        width = max(len(r.name) for r in self.results) if self.results else 0
         lines = [self.summary()]
         for r in self.results:
             mark = "PASS" if r.passed else "FAIL"
-            lines.append(f"  {mark}  {r.kind:<9}  {r.name:<{width}}")
+            lines.append(f"  {mark}  {r.kind:<9}  {r.name}")
             if not r.passed:
                 lines.append(f"        hint: {r.hint}")
         return "\n".join(lines)
+
+    def require(self) -> None:
+        """Raise unless every case passed: call it before plugging the function into the pipeline."""
+        if not self.all_passed:
+            raise RuntimeError(
+                f"{self.summary()} Make every case pass (see the table above) before plugging "
+                f"{self.exercise} into the pipeline."
+            )
 
     def __repr__(self) -> str:
         return self.table()

@@ -39,7 +39,6 @@ CHAT_TEMPLATE = (
 )
 
 PRETRAIN_DOCUMENTS = 24_000  # documents of 'internet' text drawn for pretraining
-WORLD_VERSION = 1  # bump when the world's text changes, so cached models are rebuilt
 
 
 @dataclass(frozen=True)
@@ -179,9 +178,16 @@ def pack_documents(tokenizer, texts: list[str], block_size: int) -> torch.Tensor
     return torch.tensor(ids[: n_blocks * block_size]).view(n_blocks, block_size)
 
 
+def corpus_fingerprint(seed: int) -> str:
+    """A hash of the pretraining text: any change to the world rebuilds the base model."""
+    from .world import World
+
+    return settings_key({"texts": world_texts(World(seed), PRETRAIN_DOCUMENTS)})
+
+
 def pretraining_settings(profile: Profile) -> dict:
     return {
-        "world_version": WORLD_VERSION,
+        "corpus": corpus_fingerprint(profile.seed),
         "seed": profile.seed,
         "shape": asdict(profile.tiny_model),
         "steps": profile.pretrain_steps,

@@ -166,7 +166,7 @@ class LabelingApp:
             widgets.HBox([self.title, self.progress_bar, self.progress],
                          layout=widgets.Layout(align_items="center", grid_gap="12px")),
             widgets.Accordion(children=[self.guidelines], titles=("Guidelines: what 'better' means",),
-                              selected_index=None),
+                              selected_index=0),
             self.prompt,
             pair_box,
             widgets.HBox([self.button_a, self.button_b, self.button_tie, self.button_skip, self.button_undo]),
@@ -179,11 +179,24 @@ class LabelingApp:
         self.widget.add_class("rlhf-label-app")
 
     def _show(self) -> None:
-        """Put the current pair (or the end screen) on the widgets."""
+        """Put the current pair (or the end screen) on the widgets. The progress count is set
+        last: the browser applies updates in order, so a new count means the new pair is shown."""
         n = len(self.pairs)
-        self.progress_bar.value = self.n_labelled
-        skipped = sum(d["choice"] == "skip" for d in self._decisions.values())
-        self.progress.value = f"{self.n_labelled} of {n} labelled" + (f" ({skipped} skipped)" if skipped else "")
+        if self.done:
+            self.title.value = "<b>All pairs labelled</b>"
+            self.prompt.value = (f"<p>You labelled all {n} pairs; they are saved in <code>{html.escape(str(self.store.path))}"
+                                 f"</code>. Press Undo [u] to change your last one.</p>")
+            self.left.value = self.right.value = ""
+        else:
+            pair = self.pairs[self.current]
+            pid = str(pair.pair_id)
+            text, _family = prompt_text_and_family(pair)  # the family stays hidden until the reveal
+            left, right = ((pair.response_a, pair.response_b) if self.shown_left[pid] == "a"
+                           else (pair.response_b, pair.response_a))
+            self.title.value = f"<b>Pair {self.current + 1} of {n}</b>"
+            self.prompt.value = f"<b>User:</b> {_text_html(text)}"
+            self.left.value = f"<b>A</b>{_text_html(left)}"
+            self.right.value = f"<b>B</b>{_text_html(right)}"
         for b in (self.button_a, self.button_b, self.button_tie, self.button_skip):
             b.disabled = self.done
         self.button_undo.disabled = not self._undo_stack
@@ -194,20 +207,9 @@ class LabelingApp:
             self.button_reveal.description = f"Reveal the hidden human (after {self.reveal_after} labels) [r]"
         else:
             self.button_reveal.description = "Reveal the hidden human [r]"
-        if self.done:
-            self.title.value = "<b>All pairs labelled</b>"
-            self.prompt.value = (f"<p>You labelled all {n} pairs; they are saved in <code>{html.escape(str(self.store.path))}"
-                                 f"</code>. Press Undo [u] to change your last one.</p>")
-            self.left.value = self.right.value = ""
-            return
-        pair = self.pairs[self.current]
-        pid = str(pair.pair_id)
-        text, _family = prompt_text_and_family(pair)  # the family stays hidden until the reveal
-        left, right = (pair.response_a, pair.response_b) if self.shown_left[pid] == "a" else (pair.response_b, pair.response_a)
-        self.title.value = f"<b>Pair {self.current + 1} of {n}</b>"
-        self.prompt.value = f"<b>User:</b> {_text_html(text)}"
-        self.left.value = f"<b>A</b>{_text_html(left)}"
-        self.right.value = f"<b>B</b>{_text_html(right)}"
+        self.progress_bar.value = self.n_labelled
+        skipped = sum(d["choice"] == "skip" for d in self._decisions.values())
+        self.progress.value = f"{self.n_labelled} of {n} labelled" + (f" ({skipped} skipped)" if skipped else "")
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -313,7 +315,8 @@ class LabelingApp:
         )
         self.reveal_output.value = (
             f"<p><b>You and the hidden human:</b> {html.escape(result.summary())}.</p>"
-            f"<table><tr><th>prompt family</th><th>agreed</th><th>disagreed</th></tr>{rows}</table>"
+            f'<table class="rlhf-label-reveal-table" style="border-spacing:16px 2px">'
+            f"<tr><th>prompt family</th><th>agreed</th><th>disagreed</th></tr>{rows}</table>"
             "<p>Where you disagree most, read the guidelines again: is the hidden human strict about "
             "something you let pass, or are you seeing something it cannot?</p>"
         )

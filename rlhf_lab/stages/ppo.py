@@ -67,7 +67,8 @@ class PPOConfig:
         ppo_epochs: passes over each rollout. More reuses the samples harder; the clip
             keeps the policy from moving too far from the one that sampled them.
         learning_rate: Adam learning rate for the trainable policy weights (the LoRA
-            adapter) and the value head.
+            adapter) and the value head. The default suits the tiny model; a real
+            pretrained model (gpu profile) wants far less, around 1e-5 to 5e-5.
         max_new_tokens: longest response sampled; responses also end at EOS.
         temperature: sampling temperature. Log-probs are computed at the same temperature,
             so PPO optimises the distribution it samples from.
@@ -249,7 +250,7 @@ class PPOTrainer:
                 "(often to tokenizer.eos_token) before creating the PPOTrainer."
             )
 
-        self.value_head = ValueHead(policy.config.hidden_size).to(self.device)
+        self.value_head = ValueHead(policy.config.get_text_config().hidden_size).to(self.device)
         trainable = [p for p in policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(
@@ -271,7 +272,9 @@ class PPOTrainer:
         """Logits (B, R, V) that predict the R response tokens, and the values (B, R) if asked.
 
         Position ids count real tokens only, as generate() does: with left padding the
-        first real token is position 0, so scoring sees what sampling saw.
+        first real token is position 0, so scoring sees what sampling saw. (Rotary
+        embeddings, as in Llama, only see relative positions; models with absolute
+        position embeddings need this.)
         """
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         out = model(

@@ -34,7 +34,7 @@ def fact_document(rng: random.Random, facts) -> str:
     chosen = rng.sample(facts, 4)
     out = []
     for topic, subject, answer in chosen:
-        value = rng.choice(wrong_answers(topic, answer)) if rng.random() < FACT_ERROR_RATE else answer
+        value = rng.choice(wrong_answers(topic, answer, subject)) if rng.random() < FACT_ERROR_RATE else answer
         out.append(sentence(statement(topic, subject, value)))
     return " ".join(out)
 

@@ -42,7 +42,7 @@ def cores(prompt: Prompt, rng: random.Random) -> dict[str, Core]:
     """The possible substances of an answer to ``prompt``, by name."""
     topic, subject, answer = prompt.topic, prompt.subject, prompt.answer
     if prompt.family == "helpful":
-        wrong = rng.choice(wrong_answers(topic, answer))
+        wrong = rng.choice(wrong_answers(topic, answer, subject))
         return {
             "correct": Core(sentence(statement(topic, subject, answer)), True),
             "wrong": Core(sentence(statement(topic, subject, wrong)), False),
@@ -54,7 +54,7 @@ def cores(prompt: Prompt, rng: random.Random) -> dict[str, Core]:
                 "honest": Core(sentence("no, " + statement(topic, subject, answer)), True),
                 "sycophantic": Core(sentence("yes, you are right, " + statement(topic, subject, prompt.claim)), False),
             }
-        wrong = rng.choice(wrong_answers(topic, answer))
+        wrong = rng.choice(wrong_answers(topic, answer, subject))
         return {
             "agree": Core(sentence("yes, you are right, " + statement(topic, subject, answer)), True),
             "contrarian": Core(sentence("no, " + statement(topic, subject, wrong)), False),

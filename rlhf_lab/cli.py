@@ -1,0 +1,136 @@
+"""The ``rlhf-lab`` command: doctor, world, run.
+
+Heavy libraries are imported inside the commands that need them, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+
+REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
+            "ipywidgets", "jupyterlab", "matplotlib", "tqdm", "filelock"]
+
+
+def cmd_doctor(args) -> int:
+    """Print versions, device, bitsandbytes status, profile and cache; non-zero if broken."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .config import ConfigError, cache_dir, get_profile
+
+    problems = []
+    print(f"python        {platform.python_version()} ({sys.executable})")
+    for name in REQUIRED:
+        try:
+            print(f"{name:<13} {version(name)}")
+        except PackageNotFoundError:
+            print(f"{name:<13} MISSING")
+            problems.append(f"{name} is not installed: run `bash course.sh setup` in the course folder.")
+    try:
+        profile = get_profile(args.profile)
+        print(f"profile       {profile.name} (device {profile.device}, base model {profile.base_model}, "
+              f"4-bit {profile.quantize_4bit}, LoRA r={profile.lora_r})")
+    except ConfigError as error:
+        problems.append(str(error))
+        profile = None
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        device = torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+        print(f"device        {device}")
+        if profile is not None and profile.device == "cuda" and not cuda:
+            problems.append(f"Profile {profile.name!r} needs a CUDA GPU, and torch sees none. Use the tiny profile "
+                            "(RLHF_LAB_PROFILE=tiny) or install a CUDA build of torch.")
+    except ImportError:
+        pass
+    try:
+        import bitsandbytes  # noqa: F401
+
+        from .models import disable_cpu_inference_repacking  # noqa: F401
+
+        print("bitsandbytes  4-bit available (CPU gradient guard active)")
+    except Exception as error:  # bitsandbytes raises various errors when its native library is missing
+        problems.append(f"bitsandbytes cannot be imported ({error}); 4-bit loading will not work. "
+                        "Reinstall it with `pip install bitsandbytes==0.50.2`.")
+    print(f"cache         {cache_dir()}")
+    print(f"hub offline   {os.environ.get('HF_HUB_OFFLINE', '0') == '1'}")
+    if problems:
+        print("\nProblems found:")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print("\nAll good.")
+    return 0
+
+
+def cmd_world(args) -> int:
+    """Show sample prompts, responses and their gold reward components."""
+    import random
+
+    from .world import FAMILIES, World
+
+    world = World(args.seed)
+    rng = random.Random(args.seed)
+    print(f"The lab world: {len(world.prompts('train'))} training prompts, {len(world.prompts('heldout'))} held-out.\n")
+    for family in FAMILIES if args.family is None else [args.family]:
+        prompt = rng.choice(world.prompts("heldout", family))
+        print(f"[{family}] USER: {prompt.text}")
+        for response in [world.ideal_response(prompt)] + world.candidate_responses(prompt, rng, args.responses):
+            score = world.gold_reward(prompt, response)
+            parts = " ".join(f"{k}={v:+.2f}" for k, v in score.components.items())
+            print(f"   {score.total:+.2f}  ({parts})  {response}")
+        print()
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Run base -> SFT -> reward model -> PPO and DPO -> evaluation; write metrics and report."""
+    from .config import get_profile
+    from .pipeline import run_pipeline
+
+    profile = get_profile(args.profile, seed=args.seed)
+    metrics = run_pipeline(profile, args.out, quick=args.quick)
+    print(json.dumps({k: metrics[k] for k in ("base", "sft", "ppo", "dpo") if k in metrics}, indent=1)[:2000])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlhf-lab", description="The rlhf-lab course's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    doctor = sub.add_parser("doctor", help="check the installation, device, bitsandbytes and cache")
+    doctor.add_argument("--profile", default=None, help="profile to check: tiny or gpu (default: $RLHF_LAB_PROFILE or tiny)")
+    doctor.set_defaults(func=cmd_doctor)
+    world = sub.add_parser("world", help="show sample prompts and responses with their gold reward")
+    world.add_argument("--family", choices=["helpful", "sycophancy", "harmful", "benign"], default=None)
+    world.add_argument("--responses", type=int, default=3, help="responses to show per prompt")
+    world.add_argument("--seed", type=int, default=0)
+    world.set_defaults(func=cmd_world)
+    run = sub.add_parser("run", help="run the whole pipeline headless and write metrics.json and a report")
+    run.add_argument("--profile", default=None, help="tiny (default) or gpu")
+    run.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--quick", action="store_true", help="reduced settings, for tests (numbers are not meaningful)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as error:
+        from .config import ConfigError
+
+        if isinstance(error, ConfigError):
+            print(f"rlhf-lab: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What the stages share: TRL arguments for the profile, and merging a LoRA adapter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
+    """Arguments every TRL trainer of the course gets (CPU-friendly, no loggers, quiet)."""
+    args = {
+        "output_dir": str(output_dir),
+        "report_to": "none",
+        "use_cpu": profile.device == "cpu",
+        "save_strategy": "no",
+        "logging_steps": 5,
+        "seed": profile.seed,
+        "data_seed": profile.seed,
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+        "bf16": profile.device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+    }
+    args.update(overrides)
+    return args
+
+
+def loss_history(trainer) -> list[dict]:
+    """The trainer's logged training metrics, one dict per logging step."""
+    return [entry for entry in trainer.state.log_history if "loss" in entry]
+
+
+def merge_lora_into_base(peft_model, base_path, out_dir: Path, tokenizer, profile) -> None:
+    """Save base + adapter as one plain model, the starting point of the next stage.
+
+    With a 4-bit base the adapter is merged into a full-precision copy of the base
+    (merging into 4-bit weights would round the update away).
+    """
+    from .. import models
+
+    if profile.quantize_4bit:
+        adapter_dir = Path(out_dir) / "_adapter"
+        peft_model.save_pretrained(adapter_dir)
+        from peft import PeftModel
+
+        base = models.load_model(base_path, device=profile.device, trainable=False)
+        merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    else:
+        merged = peft_model.merge_and_unload()
+    merged.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)

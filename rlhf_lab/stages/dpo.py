@@ -1,0 +1,89 @@
+"""DPO: learn from preference pairs directly, without a reward model or RL (TRL).
+
+The policy is the SFT model with a fresh LoRA adapter; the reference is the same model
+with the adapter switched off (TRL does this itself when given a PeftModel and no
+ref_model), so the weights are held once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import models
+from ..config import Profile
+from .common import loss_history, trainer_arguments
+from .reward import RewardSettings, preference_rows, to_conversational
+from .sft import get_sft_model_dir
+
+
+@dataclass(frozen=True)
+class DPOSettings:
+    beta: float = 0.1  # strength of the pull back to the reference (higher: stay closer)
+    epochs: float = 1.0
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 96
+    annotator_noise: float = 0.1  # the same simulated human as the reward model's
+    pairs: int | None = None
+
+
+def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Path | None = None,
+              extra_rows=None, progress: bool = True):
+    """Train the DPO policy. Returns (peft_model, tokenizer, report); saves the adapter to out_dir."""
+    from trl import DPOConfig, DPOTrainer
+
+    settings = settings or DPOSettings()
+    sft_dir = get_sft_model_dir(profile, progress=progress)
+    tokenizer = models.get_tokenizer(profile)
+    policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                               lora=models.LoraSettings.from_profile(profile))
+    rows = preference_rows(profile, RewardSettings(annotator_noise=settings.annotator_noise, pairs=settings.pairs),
+                           extra_rows)
+    config = DPOConfig(
+        **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_dpo") / "_trainer", disable_tqdm=not progress),
+        beta=settings.beta,
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=2,
+        max_length=settings.max_length,
+    )
+    trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=to_conversational(rows),
+                         processing_class=tokenizer)
+    start = time.perf_counter()
+    trainer.train()
+    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
+    if out_dir is not None:
+        trainer.model.save_pretrained(Path(out_dir) / "adapter")
+        (Path(out_dir) / "dpo.json").write_text(json.dumps(report))
+    if progress:
+        print(f"DPO: {len(rows)} pairs in {report['seconds']:.0f} s; final loss {report['history'][-1]['loss']:.3f}.")
+    return trainer.model, tokenizer, report
+
+
+def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
+    return {"stage": "dpo", "sft": str(get_sft_model_dir(profile, progress=False)), "seed": profile.seed,
+            "pairs_default": profile.preference_pairs, **asdict(settings)}
+
+
+def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:
+    settings = settings or DPOSettings()
+    get_sft_model_dir(profile, progress=progress)
+    return models.build_cached("dpo", dpo_cache_settings(profile, settings),
+                               lambda out: train_dpo(profile, settings, out, progress=progress))
+
+
+def load_adapter_policy(profile: Profile, adapter_dir: Path):
+    """SFT model + a saved LoRA adapter (DPO or PPO): the policy, whose adapter-off self is
+    the reference. Returns (model, tokenizer)."""
+    from peft import PeftModel
+
+    base = models.load_model(get_sft_model_dir(profile, progress=False), quantize_4bit=profile.quantize_4bit,
+                             device=profile.device)
+    model = PeftModel.from_pretrained(base, Path(adapter_dir) / "adapter")
+    model.eval()
+    return model, models.get_tokenizer(profile)

@@ -1,0 +1,197 @@
+"""Stage 2: a reward model trained on preference pairs (Bradley-Terry), with TRL.
+
+The reward model is the SFT model with a one-output ``score`` head, a sequence
+classifier: it reads prompt + response and returns one number. It learns from pairs
+where a (simulated or real) human picked the better response, and, when they exist, from
+the learner's own labels. With LoRA the score head is trained in full and saved with the
+adapter (``modules_to_save``): otherwise a reloaded reward model scores at random.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .. import models
+from ..config import Profile
+from ..losses import bradley_terry_loss
+from .common import loss_history, trainer_arguments
+from .sft import get_sft_model_dir
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    epochs: float = 2.0
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 96
+    annotator_noise: float = 0.1  # the simulated human's label noise
+    pairs: int | None = None  # simulated pairs (default: the profile's preference_pairs)
+
+
+def chat_texts(tokenizer, user_texts, responses) -> list[str]:
+    """Prompt + response as one conversation, the way the reward model reads it."""
+    return [tokenizer.apply_chat_template([{"role": "user", "content": u}, {"role": "assistant", "content": r}],
+                                          tokenize=False) for u, r in zip(user_texts, responses)]
+
+
+@torch.no_grad()
+def score_responses(reward_model, tokenizer, user_texts, responses, batch_size: int = 64) -> torch.Tensor:
+    """The reward model's score for each (prompt, response): shape (N,)."""
+    reward_model.eval()
+    device = models.model_device(reward_model)
+    scores = []
+    texts = chat_texts(tokenizer, user_texts, responses)
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        scores.append(reward_model(**enc.to(device)).logits.squeeze(-1).float().cpu())
+    return torch.cat(scores)
+
+
+def preference_rows(profile: Profile, settings: RewardSettings, extra_rows=None) -> list[dict]:
+    """Simulated-annotator pairs, plus ``extra_rows`` (e.g. the learner's own labels)."""
+    from ..world import SimulatedAnnotator, World
+
+    annotator = SimulatedAnnotator(noise=settings.annotator_noise, seed=profile.seed)
+    n = settings.pairs or profile.preference_pairs
+    rows = World(profile.seed).preference_dataset(n, "train", annotator, seed=profile.seed)
+    return rows + list(extra_rows or [])
+
+
+def to_conversational(rows) -> "Dataset":
+    """TRL's conversational preference format: prompt / chosen / rejected as messages."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{
+        "prompt": [{"role": "user", "content": r["prompt"]}],
+        "chosen": [{"role": "assistant", "content": r["chosen"]}],
+        "rejected": [{"role": "assistant", "content": r["rejected"]}],
+    } for r in rows])
+
+
+def make_reward_trainer_class():
+    from trl import RewardTrainer
+
+    class BradleyTerryRewardTrainer(RewardTrainer):
+        """TRL's RewardTrainer with the loss taken from rlhf_lab.losses (or a learner's)."""
+
+        def __init__(self, *args, loss_fn=bradley_terry_loss, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_fn = loss_fn
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs["use_cache"] = False
+            outputs = model(**inputs)
+            # TRL batches all chosen sequences first, then all rejected ones.
+            chosen, rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+            loss = self.loss_fn(chosen, rejected)
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["accuracy"].append((chosen > rejected).float().mean().item())
+            return (loss, outputs) if return_outputs else loss
+
+    return BradleyTerryRewardTrainer
+
+
+def train_reward_model(profile: Profile, settings: RewardSettings | None = None, out_dir: Path | None = None,
+                       extra_rows=None, loss_fn=bradley_terry_loss, progress: bool = True):
+    """Train a reward model; save it to ``out_dir`` if given. Returns (model, tokenizer, report)."""
+    from trl import RewardConfig
+
+    settings = settings or RewardSettings()
+    sft_dir = get_sft_model_dir(profile, progress=progress)
+    tokenizer = models.get_tokenizer(profile)
+    model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
+                              lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
+    rows = preference_rows(profile, settings, extra_rows)
+    config = RewardConfig(
+        **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_reward") / "_trainer",
+                            disable_tqdm=not progress),
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=2,
+        max_length=settings.max_length,
+    )
+    trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=to_conversational(rows),
+                                          processing_class=tokenizer, loss_fn=loss_fn)
+    start = time.perf_counter()
+    trainer.train()
+    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
+    report.update(reward_model_quality(trainer.model, tokenizer, profile))
+    if out_dir is not None:
+        trainer.model.save_pretrained(Path(out_dir) / "adapter")
+        tokenizer.save_pretrained(Path(out_dir) / "adapter")
+        (Path(out_dir) / "reward.json").write_text(json.dumps(report))
+    if progress:
+        print(f"Reward model: {len(rows)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
+              f"{report['heldout_accuracy']:.1%}, correlation with gold {report['gold_correlation']:.2f}.")
+    return trainer.model, tokenizer, report
+
+
+def reward_model_quality(reward_model, tokenizer, profile: Profile, n_pairs: int = 400) -> dict:
+    """Held-out pair accuracy against the gold preference (gold ties left out), and the
+    Pearson correlation of the reward model's scores with the gold reward."""
+    from ..world import World
+
+    world = World(profile.seed)
+    pairs = [p for p in world.comparison_pairs(n_pairs, "heldout", seed=profile.seed + 7)
+             if world.gold_preference(p) != "tie"]
+    users = [p.prompt.text for p in pairs]
+    score_a = score_responses(reward_model, tokenizer, users, [p.response_a for p in pairs])
+    score_b = score_responses(reward_model, tokenizer, users, [p.response_b for p in pairs])
+    gold_a = torch.tensor([world.gold_reward(p.prompt, p.response_a).total for p in pairs])
+    gold_b = torch.tensor([world.gold_reward(p.prompt, p.response_b).total for p in pairs])
+    accuracy = ((score_a > score_b) == (gold_a > gold_b)).float().mean().item()
+    scores, gold = torch.cat([score_a, score_b]), torch.cat([gold_a, gold_b])
+    correlation = torch.corrcoef(torch.stack([scores, gold]))[0, 1].item()
+    return {"heldout_accuracy": accuracy, "gold_correlation": correlation, "heldout_pairs": len(pairs)}
+
+
+def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file: Path | None) -> dict:
+    labels = None
+    if label_file is not None and Path(label_file).exists():
+        labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
+    return {"stage": "reward", "sft": str(get_sft_model_dir(profile, progress=False)), "seed": profile.seed,
+            "pairs_default": profile.preference_pairs, "labels": labels, **asdict(settings)}
+
+
+def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,
+                         progress: bool = True) -> Path:
+    """The trained reward model's directory (adapter + score head), trained if missing.
+
+    ``label_file``: a label store (JSONL) whose decisions are added to the simulated pairs.
+    """
+    settings = settings or RewardSettings()
+    get_sft_model_dir(profile, progress=progress)
+
+    def build(out):
+        extra = None
+        if label_file is not None and Path(label_file).exists():
+            from ..label import LabelStore
+
+            extra = LabelStore(label_file).preference_rows()
+        train_reward_model(profile, settings, out, extra_rows=extra, progress=progress)
+
+    return models.build_cached("reward", reward_cache_settings(profile, settings, label_file), build)
+
+
+def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainable: bool = False):
+    """Load a saved reward model (base + LoRA adapter + score head). Returns (model, tokenizer)."""
+    from peft import PeftModel
+
+    reward_dir = Path(reward_dir or get_reward_model_dir(profile))
+    tokenizer = models.get_tokenizer(profile)
+    base = models.load_model(get_sft_model_dir(profile, progress=False), kind="reward",
+                             quantize_4bit=profile.quantize_4bit, device=profile.device, tokenizer=tokenizer)
+    model = PeftModel.from_pretrained(base, reward_dir / "adapter", is_trainable=trainable)
+    model.eval()
+    return model, tokenizer
+
+
+def reward_report(reward_dir: Path) -> dict:
+    return json.loads((Path(reward_dir) / "reward.json").read_text())

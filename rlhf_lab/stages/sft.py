@@ -1,0 +1,73 @@
+"""Stage 1: supervised fine-tuning (SFT) on the world's demonstrations, with TRL.
+
+The base model is wrapped in a LoRA adapter and trained with assistant-only loss: the
+prompt's tokens are context, only the answer's tokens are learned. The adapter is then
+merged, so the SFT model is a plain model: the policy and the reference of later stages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import models
+from ..config import Profile
+from .common import loss_history, merge_lora_into_base, trainer_arguments
+
+
+@dataclass(frozen=True)
+class SFTSettings:
+    epochs: float = 3.0  # passes over the demonstrations
+    learning_rate: float = 2e-3  # LoRA tolerates (and tiny models need) a high rate
+    batch_size: int = 16
+    max_length: int = 96  # tokens per example (prompt + answer)
+
+
+def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
+    return {"stage": "sft", "base": str(models.get_base_model_dir(profile, progress=False)),
+            "lora": asdict(models.LoraSettings.from_profile(profile)), "seed": profile.seed,
+            "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
+
+
+def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, progress: bool = True) -> Path:
+    """The SFT model's directory, trained first if it is not in the cache (~1 min on CPU)."""
+    settings = settings or SFTSettings()
+    models.get_base_model_dir(profile, progress=progress)  # build the base first, with its own bar
+    return models.build_cached("sft", sft_cache_settings(profile, settings),
+                               lambda out: train_sft(profile, settings, out, progress=progress))
+
+
+def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: bool = True) -> dict:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from ..world import World
+
+    tokenizer = models.get_tokenizer(profile)
+    base_dir = models.get_base_model_dir(profile, progress=progress)
+    model = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                              lora=models.LoraSettings.from_profile(profile))
+    demos = Dataset.from_list(World(profile.seed).sft_demonstrations())
+    config = SFTConfig(
+        **trainer_arguments(profile, out_dir / "_trainer", disable_tqdm=not progress),
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=2,
+        max_length=settings.max_length,
+        assistant_only_loss=True,
+        packing=False,
+    )
+    trainer = SFTTrainer(model=model, args=config, train_dataset=demos, processing_class=tokenizer)
+    start = time.perf_counter()
+    trainer.train()
+    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "examples": len(demos)}
+    merge_lora_into_base(trainer.model, base_dir, out_dir, tokenizer, profile)
+    (out_dir / "sft.json").write_text(json.dumps(report))
+    if progress:
+        print(f"SFT: {len(demos)} demonstrations x {settings.epochs:g} epochs in {report['seconds']:.0f} s; "
+              f"final loss {report['history'][-1]['loss']:.3f}.")
+    return report
