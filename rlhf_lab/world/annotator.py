@@ -38,7 +38,7 @@ class SimulatedAnnotator:
 
     def utility(self, prompt, response: str) -> float:
         ws = words(response)
-        agreement = 1.0 if ("right" in ws or ws[:1] == ["yes"]) else 0.0
+        agreement = 1.0 if ("right" in ws or "yes" in ws) else 0.0
         return (gold_reward(prompt, response).total
                 + self.prefers_agreement * agreement
                 + self.prefers_length * len(ws))

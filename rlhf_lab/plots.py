@@ -1,0 +1,88 @@
+"""The figures the notebooks and the headless run show. Each returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+COMPONENT_COLORS = {"helpful": "tab:blue", "harmless": "tab:green", "honest": "tab:orange", "style": "tab:purple"}
+
+
+def loss_curve(history, key: str = "loss", title: str = "Training loss", xlabel: str = "step"):
+    """A training curve from a list of numbers or of logged dicts."""
+    values = [h[key] if isinstance(h, dict) else h for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(range(1, len(values) + 1), values)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(key.replace("_", " ") + " (nats/token)" if key == "loss" else key.replace("_", " "))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def gold_components_by_stage(metrics_by_stage: dict[str, dict], title: str | None = None):
+    """Stacked bars: each stage's mean gold reward split into its components."""
+    stages = list(metrics_by_stage)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, stage in enumerate(stages):
+        pos, neg = 0.0, 0.0
+        for component, color in COMPONENT_COLORS.items():
+            value = metrics_by_stage[stage]["components"][component]
+            bottom = pos if value >= 0 else neg
+            ax.bar(i, value, bottom=bottom, color=color, label=component if i == 0 else None, width=0.6)
+            pos, neg = (pos + value, neg) if value >= 0 else (pos, neg + value)
+        ax.plot(i, metrics_by_stage[stage]["gold_reward"], "k_", markersize=28, mew=3,
+                label="total" if i == 0 else None)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(range(len(stages)), stages)
+    ax.set_ylabel("mean gold reward per response")
+    best = max(stages, key=lambda s: metrics_by_stage[s]["gold_reward"])
+    ax.set_title(title or f"Held-out gold reward by stage: {best} scores highest")
+    ax.legend(fontsize=8, ncol=5, loc="lower center", bbox_to_anchor=(0.5, -0.38))
+    fig.tight_layout()
+    return fig
+
+
+def ppo_curves(history, title: str = "PPO: the reward model's score, the gold reward and the KL"):
+    """Reward-model score and gold reward (left axis) with KL to the reference (right axis)."""
+    steps = [h.get("step", i + 1) for i, h in enumerate(history)]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(steps, [h["reward"] for h in history], label="reward model score", color="tab:blue")
+    if "gold_reward" in history[0]:
+        ax.plot(steps, [h["gold_reward"] for h in history], label="gold reward (hidden)", color="tab:green")
+    ax.set_xlabel("PPO step")
+    ax.set_ylabel("mean reward per response")
+    ax2 = ax.twinx()
+    ax2.plot(steps, [h["kl"] for h in history], label="KL to reference", color="tab:red", ls="--")
+    ax2.set_ylabel("KL to reference (nats per response)")
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper left")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def win_rates(rates: dict[str, float], title: str = "Win rate by the hidden human (ties count half)"):
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    names = list(rates)
+    ax.barh(names, [rates[n] for n in names], color="tab:blue")
+    ax.axvline(0.5, color="black", lw=0.8, ls="--")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of held-out prompts won")
+    for i, n in enumerate(names):
+        ax.text(rates[n] + 0.01, i, f"{rates[n]:.0%}", va="center")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_scores(reward_scores, gold_scores, title: str = "Reward model score against the gold reward"):
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(gold_scores, reward_scores, s=8, alpha=0.5)
+    ax.set_xlabel("gold reward (hidden human)")
+    ax.set_ylabel("reward model score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
