@@ -7,6 +7,8 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Notebook 03 drives its labelling widget with a scripted learner instead of waiting for clicks.
+os.environ["RLHF_LAB_AUTOLABEL"] = "1"
 # One cache for the whole run (notebook kernels inherit it), so the base model is built once.
 os.environ.setdefault("RLHF_LAB_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "rlhf_lab"))
 

@@ -70,7 +70,8 @@ def _bt_gradient(function):
 def _bt_trl(function):
     entry = golden("trl/reward_trainer_loss")  # TRL's output, stored by tools/make_golden.py
     (loss,) = outputs(function(*entry["args"]), BT)
-    expect_close(loss, entry["expected"], "your loss vs TRL's")
+    expect_close(loss, entry["expected"], "your loss vs TRL's",
+                 "TRL's RewardTrainer averages -log sigmoid(r_chosen - r_rejected) over the pairs.")
 
 
 BRADLEY_TERRY_CASES += [_bt_equal, _bt_shift, _bt_stable, _bt_gradient, _bt_trl]
@@ -154,7 +155,8 @@ def _dpo_trl(function):
     entry = golden("trl/dpo_trainer_loss")  # TRL's outputs, stored by tools/make_golden.py
     trl_loss, trl_chosen_mean, trl_margin = entry["expected"]
     loss, chosen, rejected = outputs(function(*entry["args"], **entry["kwargs"]), DPO)
-    expect_close(loss, trl_loss, "your loss vs TRL's")
+    expect_close(loss, trl_loss, "your loss vs TRL's", "TRL's DPOTrainer (loss_type 'sigmoid') averages "
+                 "-log sigmoid(beta * (chosen log-ratio - rejected log-ratio)) over the pairs.")
     expect_close(chosen.mean(), torch.tensor(trl_chosen_mean), "mean chosen reward vs TRL's rewards/chosen")
     expect_close((chosen - rejected).mean(), torch.tensor(trl_margin), "mean reward margin vs TRL's rewards/margins")
 

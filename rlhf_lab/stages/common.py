@@ -28,6 +28,22 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
     return args
 
 
+def quiet_when_no_progress(trainer, progress: bool):
+    """Keep the Trainer's output to one progress bar (or nothing): by default it also prints
+    every logged dict, which buries the lesson. The logs are still in trainer.state."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnlyCallback(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if progress:
+        trainer.add_callback(BarOnlyCallback())
+    return trainer
+
+
 def loss_history(trainer) -> list[dict]:
     """The trainer's logged training metrics, one dict per logging step."""
     return [entry for entry in trainer.state.log_history if "loss" in entry]

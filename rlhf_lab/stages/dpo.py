@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import models
 from ..config import Profile
-from .common import loss_history, trainer_arguments
+from .common import loss_history, quiet_when_no_progress, trainer_arguments
 from .reward import RewardSettings, preference_rows, to_conversational
 from .sft import get_sft_model_dir
 
@@ -23,7 +23,7 @@ from .sft import get_sft_model_dir
 class DPOSettings:
     beta: float = 0.1  # strength of the pull back to the reference (higher: stay closer)
     epochs: float = 1.0
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-4
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the same simulated human as the reward model's
@@ -54,6 +54,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     )
     trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=to_conversational(rows),
                          processing_class=tokenizer)
+    quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
     report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}

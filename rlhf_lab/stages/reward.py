@@ -19,7 +19,7 @@ import torch
 from .. import models
 from ..config import Profile
 from ..losses import bradley_terry_loss
-from .common import loss_history, trainer_arguments
+from .common import loss_history, quiet_when_no_progress, trainer_arguments
 from .sft import get_sft_model_dir
 
 
@@ -119,6 +119,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     )
     trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=to_conversational(rows),
                                           processing_class=tokenizer, loss_fn=loss_fn)
+    quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
     report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from .. import models
 from ..config import Profile
-from .common import loss_history, merge_lora_into_base, trainer_arguments
+from .common import loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
 
 
 @dataclass(frozen=True)
 class SFTSettings:
-    epochs: float = 3.0  # passes over the demonstrations
-    learning_rate: float = 2e-3  # LoRA tolerates (and tiny models need) a high rate
+    epochs: float = 15.0  # passes over the demonstrations (few, short: many epochs are cheap)
+    learning_rate: float = 1e-3  # LoRA tolerates (and tiny models need) a high rate
     batch_size: int = 16
     max_length: int = 96  # tokens per example (prompt + answer)
 
@@ -62,6 +62,7 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
         packing=False,
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=demos, processing_class=tokenizer)
+    quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
     report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "examples": len(demos)}
