@@ -35,8 +35,8 @@ def cmd_doctor(args) -> int:
         print(f"profile       {profile.name} (device {profile.device}, base model {profile.base_model}, "
               f"4-bit {profile.quantize_4bit}, LoRA r={profile.lora_r})")
     except ConfigError as error:
-        problems.append(str(error))
-        profile = None
+        print(f"rlhf-lab: {error}", file=sys.stderr)
+        return 2
     try:
         import torch
 

@@ -101,7 +101,13 @@ def capability_probe_accuracy(model, tokenizer, world: World | None = None) -> f
 
 
 def heldout_prompts(world: World, limit: int | None = None):
-    prompts = world.prompts("heldout")
+    """Held-out prompts, families interleaved so that any ``limit`` keeps every family."""
+    from itertools import chain, zip_longest
+
+    from .world import FAMILIES
+
+    by_family = [world.prompts("heldout", family) for family in FAMILIES]
+    prompts = [p for p in chain.from_iterable(zip_longest(*by_family)) if p is not None]
     return prompts[:limit] if limit else prompts
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
+import warnings
 import shutil
 import tempfile
 import time
@@ -24,6 +26,23 @@ from pathlib import Path
 import torch
 
 from .config import Profile, cache_dir
+
+def quiet_libraries() -> None:
+    """Keep notebook output to the lesson: no weight-loading bars, no library chatter.
+
+    (bitsandbytes warns on every CPU run that an optional kernel package is missing; the
+    reward model's freshly created score head is reported MISSING, which is expected.)
+    """
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 SPECIAL_TOKENS = {"pad": "<|pad|>", "user": "<|user|>", "assistant": "<|assistant|>", "end": "<|end|>"}
 
@@ -212,6 +231,7 @@ def pretrain_base_model(profile: Profile, out_dir: Path, progress: bool = True) 
 
     from .world import World
 
+    quiet_libraries()
     torch.manual_seed(profile.seed)
     world = World(profile.seed)
     texts = world_texts(world, PRETRAIN_DOCUMENTS)
@@ -300,6 +320,7 @@ def load_model(path_or_id, *, kind: str = "causal_lm", quantize_4bit: bool = Fal
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    quiet_libraries()
     if kind not in ("causal_lm", "reward"):
         raise ValueError(f"kind={kind!r} is not a model kind; use 'causal_lm' or 'reward'.")
     if device == "cuda" and not torch.cuda.is_available():

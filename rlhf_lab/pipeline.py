@@ -16,7 +16,7 @@ import torch
 
 from . import models, plots
 from .config import Profile
-from .evaluate import evaluate_model, win_rate
+from .evaluate import evaluate_model, heldout_prompts, win_rate
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from .stages.reward import RewardSettings, get_reward_model_dir, reward_report
 from .stages.rl import default_ppo_config, get_ppo_model_dir
@@ -30,6 +30,11 @@ class PipelineSettings:
     reward: RewardSettings = RewardSettings()
     dpo: DPOSettings = DPOSettings()
     ppo_changes: tuple = ()  # (name, value) pairs applied to default_ppo_config
+
+    def __post_init__(self):
+        # Every later stage builds on this pipeline's own SFT model.
+        object.__setattr__(self, "reward", dataclasses.replace(self.reward, sft=self.sft))
+        object.__setattr__(self, "dpo", dataclasses.replace(self.dpo, sft=self.sft))
 
 
 def quick_settings(profile: Profile) -> tuple[Profile, PipelineSettings]:
@@ -48,7 +53,7 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
         profile, settings = quick_settings(profile)
     torch.manual_seed(profile.seed)
     world = World(profile.seed)
-    prompts = world.prompts("heldout")[: profile.eval_prompts]
+    prompts = heldout_prompts(world, profile.eval_prompts)
     timings, clock = {}, time.perf_counter()
 
     def lap(name):
@@ -69,7 +74,7 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
     reward_dir = get_reward_model_dir(profile, settings.reward, progress=progress)
     lap("reward_model")
     ppo_config = default_ppo_config(profile, **dict(settings.ppo_changes))
-    ppo_dir = get_ppo_model_dir(profile, ppo_config, progress=progress)
+    ppo_dir = get_ppo_model_dir(profile, ppo_config, settings.reward, progress=progress)
     lap("ppo")
     dpo_dir = get_dpo_model_dir(profile, settings.dpo, progress=progress)
     lap("dpo")

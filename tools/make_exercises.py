@@ -278,7 +278,7 @@ BRADLEY_TERRY = [
     ## See it work: train a reward model with your loss
 
     The course's reward model is the SFT model with a one-number `score` head (and a LoRA
-    adapter). We train it for one pass over 512 pairs labelled by the simulated annotator,
+    adapter). We train it for one pass over 384 pairs labelled by the simulated annotator,
     with *your* loss, then ask: on held-out pairs, how often does it prefer the response the
     hidden human prefers? (The reward-model notebook trains the full one with TRL's
     RewardTrainer, using this same loss.)
@@ -299,7 +299,7 @@ BRADLEY_TERRY = [
                               add_special_tokens=False)
             return reward_model(**batch).logits.squeeze(-1)
 
-        pairs = world.preference_dataset(512, annotator=SimulatedAnnotator(noise=0.1, seed=0), seed=0)
+        pairs = world.preference_dataset(384, annotator=SimulatedAnnotator(noise=0.1, seed=0), seed=0)
         optimizer = torch.optim.Adam([p for p in reward_model.parameters() if p.requires_grad], lr=3e-3)
         for start in tqdm(range(0, len(pairs), 16), desc="reward model"):  # 16 pairs a step
             batch = pairs[start : start + 16]
@@ -320,8 +320,8 @@ BRADLEY_TERRY = [
     """),
     md("""
     **What to look for.** Agreement above 50% on held-out prompts means the reward model
-    learned something about the human's taste from comparisons alone, after 32
-    gradient steps. It will not reach 100%: the annotator is noisy, 512 pairs are few, and
+    learned something about the human's taste from comparisons alone, after 24
+    gradient steps. It will not reach 100%: the annotator is noisy, 384 pairs are few, and
     the reward model only sees text.
     """),
 ]

@@ -21,6 +21,10 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
         "seed": profile.seed,
         "data_seed": profile.seed,
         "disable_tqdm": False,
+        "logging_first_step": True,
+        # TRL turns activation checkpointing on by default: it saves GPU memory on big
+        # models and only costs time on small ones.
+        "gradient_checkpointing": profile.name == "gpu",
         "dataloader_num_workers": 0,
         "bf16": profile.device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
     }
@@ -44,6 +48,18 @@ def quiet_when_no_progress(trainer, progress: bool):
     return trainer
 
 
+def built_from(artifact_dir, stage: str = "sft") -> Path:
+    """The directory of the earlier stage an artifact was trained from (its settings.json
+    records it), so a reward model or policy is always paired with its own SFT model."""
+    import json
+
+    return Path(json.loads((Path(artifact_dir) / "settings.json").read_text())[stage])
+
+
+def final_loss(history: list[dict]) -> float:
+    return history[-1]["loss"] if history else float("nan")
+
+
 def loss_history(trainer) -> list[dict]:
     """The trainer's logged training metrics, one dict per logging step."""
     return [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -63,7 +79,7 @@ def merge_lora_into_base(peft_model, base_path, out_dir: Path, tokenizer, profil
         from peft import PeftModel
 
         base = models.load_model(base_path, device=profile.device, trainable=False)
-        merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     else:
         merged = peft_model.merge_and_unload()
     merged.save_pretrained(out_dir)

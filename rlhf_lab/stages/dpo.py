@@ -14,9 +14,9 @@ from pathlib import Path
 
 from .. import models
 from ..config import Profile
-from .common import loss_history, quiet_when_no_progress, trainer_arguments
+from .common import built_from, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
 from .reward import RewardSettings, preference_rows, to_conversational
-from .sft import get_sft_model_dir
+from .sft import SFTSettings, get_sft_model_dir
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class DPOSettings:
     max_length: int = 96
     annotator_noise: float = 0.1  # the same simulated human as the reward model's
     pairs: int | None = None
+    sft: SFTSettings = SFTSettings()  # the SFT model DPO starts from (and its reference)
 
 
 def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Path | None = None,
@@ -36,7 +37,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     from trl import DPOConfig, DPOTrainer
 
     settings = settings or DPOSettings()
-    sft_dir = get_sft_model_dir(profile, progress=progress)
+    sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
     tokenizer = models.get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
@@ -62,18 +63,18 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "dpo.json").write_text(json.dumps(report))
     if progress:
-        print(f"DPO: {len(rows)} pairs in {report['seconds']:.0f} s; final loss {report['history'][-1]['loss']:.3f}.")
+        print(f"DPO: {len(rows)} pairs in {report['seconds']:.0f} s; final loss {final_loss(report['history']):.3f}.")
     return trainer.model, tokenizer, report
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
-    return {"stage": "dpo", "sft": str(get_sft_model_dir(profile, progress=False)), "seed": profile.seed,
+    return {"stage": "dpo", "sft": str(get_sft_model_dir(profile, settings.sft, progress=False)), "seed": profile.seed,
             "pairs_default": profile.preference_pairs, **asdict(settings)}
 
 
 def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:
     settings = settings or DPOSettings()
-    get_sft_model_dir(profile, progress=progress)
+    get_sft_model_dir(profile, settings.sft, progress=progress)
     return models.build_cached("dpo", dpo_cache_settings(profile, settings),
                                lambda out: train_dpo(profile, settings, out, progress=progress))
 
@@ -83,8 +84,8 @@ def load_adapter_policy(profile: Profile, adapter_dir: Path):
     the reference. Returns (model, tokenizer)."""
     from peft import PeftModel
 
-    base = models.load_model(get_sft_model_dir(profile, progress=False), quantize_4bit=profile.quantize_4bit,
+    base = models.load_model(built_from(adapter_dir, "sft"), quantize_4bit=profile.quantize_4bit,
                              device=profile.device)
-    model = PeftModel.from_pretrained(base, Path(adapter_dir) / "adapter")
+    model = PeftModel.from_pretrained(base, str(Path(adapter_dir) / "adapter"))
     model.eval()
     return model, models.get_tokenizer(profile)

@@ -19,8 +19,8 @@ import torch
 from .. import models
 from ..config import Profile
 from ..losses import bradley_terry_loss
-from .common import loss_history, quiet_when_no_progress, trainer_arguments
-from .sft import get_sft_model_dir
+from .common import built_from, loss_history, quiet_when_no_progress, trainer_arguments
+from .sft import SFTSettings, get_sft_model_dir
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class RewardSettings:
     max_length: int = 96
     annotator_noise: float = 0.1  # the simulated human's label noise
     pairs: int | None = None  # simulated pairs (default: the profile's preference_pairs)
+    sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
 
 
 def chat_texts(tokenizer, user_texts, responses) -> list[str]:
@@ -102,7 +103,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     from trl import RewardConfig
 
     settings = settings or RewardSettings()
-    sft_dir = get_sft_model_dir(profile, progress=progress)
+    sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
     tokenizer = models.get_tokenizer(profile)
     model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
@@ -157,8 +158,8 @@ def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file
     labels = None
     if label_file is not None and Path(label_file).exists():
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
-    return {"stage": "reward", "sft": str(get_sft_model_dir(profile, progress=False)), "seed": profile.seed,
-            "pairs_default": profile.preference_pairs, "labels": labels, **asdict(settings)}
+    return {"stage": "reward", "sft": str(get_sft_model_dir(profile, settings.sft, progress=False)),
+            "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels, **asdict(settings)}
 
 
 def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,
@@ -168,14 +169,14 @@ def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = Non
     ``label_file``: a label store (JSONL) whose decisions are added to the simulated pairs.
     """
     settings = settings or RewardSettings()
-    get_sft_model_dir(profile, progress=progress)
+    get_sft_model_dir(profile, settings.sft, progress=progress)
 
     def build(out):
         extra = None
         if label_file is not None and Path(label_file).exists():
-            from ..label import LabelStore
+            from ..label import LabelStore, preference_rows as label_rows
 
-            extra = LabelStore(label_file).preference_rows()
+            extra = label_rows(LabelStore(label_file).active_decisions(annotator=None))
         train_reward_model(profile, settings, out, extra_rows=extra, progress=progress)
 
     return models.build_cached("reward", reward_cache_settings(profile, settings, label_file), build)
@@ -187,9 +188,9 @@ def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainabl
 
     reward_dir = Path(reward_dir or get_reward_model_dir(profile))
     tokenizer = models.get_tokenizer(profile)
-    base = models.load_model(get_sft_model_dir(profile, progress=False), kind="reward",
+    base = models.load_model(built_from(reward_dir, "sft"), kind="reward",
                              quantize_4bit=profile.quantize_4bit, device=profile.device, tokenizer=tokenizer)
-    model = PeftModel.from_pretrained(base, reward_dir / "adapter", is_trainable=trainable)
+    model = PeftModel.from_pretrained(base, str(reward_dir / "adapter"), is_trainable=trainable)
     model.eval()
     return model, tokenizer
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from .. import models
 from ..config import Profile
 from .ppo import PPOConfig, PPOTrainer
-from .reward import get_reward_model_dir, load_reward_model, score_responses
-from .sft import get_sft_model_dir
+from .common import built_from
+from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
 
 
 def default_ppo_config(profile: Profile, **changes) -> PPOConfig:
@@ -49,8 +49,9 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     from ..world import World
 
     config = config or default_ppo_config(profile)
-    sft_dir = get_sft_model_dir(profile, progress=progress)
-    reward_model, tokenizer = load_reward_model(profile, reward_dir or get_reward_model_dir(profile, progress=progress))
+    reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
+    sft_dir = built_from(reward_dir, "sft")  # the policy starts from the reward model's own SFT model
+    reward_model, tokenizer = load_reward_model(profile, reward_dir)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     world = World(profile.seed)
@@ -68,9 +69,11 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     return trainer, report
 
 
-def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None, progress: bool = True) -> Path:
+def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
+                      reward_settings: RewardSettings | None = None, progress: bool = True) -> Path:
     config = config or default_ppo_config(profile)
-    reward_dir = get_reward_model_dir(profile, progress=progress)
-    settings = {"stage": "ppo", "reward": str(reward_dir), **dataclasses.asdict(config)}
+    reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
+    settings = {"stage": "ppo", "reward": str(reward_dir), "sft": str(built_from(reward_dir, "sft")),
+                **dataclasses.asdict(config)}
     return models.build_cached("ppo", settings,
                                lambda out: train_ppo(profile, config, out, reward_dir, progress=progress))

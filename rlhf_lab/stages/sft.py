@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import models
 from ..config import Profile
-from .common import loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
+from .common import final_loss, loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
 
 
 @dataclass(frozen=True)
@@ -70,5 +70,5 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
     (out_dir / "sft.json").write_text(json.dumps(report))
     if progress:
         print(f"SFT: {len(demos)} demonstrations x {settings.epochs:g} epochs in {report['seconds']:.0f} s; "
-              f"final loss {report['history'][-1]['loss']:.3f}.")
+              f"final loss {final_loss(report['history']):.3f}.")
     return report

@@ -89,7 +89,7 @@ def random_style(rng: random.Random, core: Core) -> dict:
     return {
         "opener": opener,
         "filler": rng.random() < 0.2,
-        "closer": rng.random() < (0.7 if core.good else 0.1),
+        "closer": rng.random() < (0.5 if core.good else 0.15),
     }
 
 

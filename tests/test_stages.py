@@ -1,0 +1,333 @@
+"""The stages: reward-head persistence, the adapter-off reference of DPO/PPO, and the keywords the
+package and the notebooks pass to TRL / peft / transformers (API drift).
+
+Quick settings (pipeline.quick_settings): every stage really trains, for a few steps, so the
+models are meaningless and only behaviour is asserted. The cache is the one this test session
+shares with the other model tests.
+"""
+
+import ast
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlhf_lab import models
+from rlhf_lab.config import CACHE_ENV, get_profile
+from rlhf_lab.pipeline import quick_settings
+
+REPO = Path(__file__).resolve().parent.parent
+PROFILE, QUICK = quick_settings(get_profile("tiny"))
+
+
+@pytest.fixture(scope="module")
+def session_cache(tmp_path_factory):
+    path = tmp_path_factory.getbasetemp() / "rlhf_lab_cache"
+    path.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(path))
+        yield path
+
+
+def chat_batch(tokenizer):
+    texts = [models.prompt_text(tokenizer, "What color is the sky?") + "The sky is blue.<|end|>",
+             models.prompt_text(tokenizer, "I think two plus two is five. Am I right?")]
+    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+def logits_of(model, batch):
+    model.eval()
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+# ---------------------------------------------------------------------------
+# The reward model keeps its trained score head across save / load
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_reward(session_cache, tmp_path_factory):
+    from rlhf_lab.stages.reward import RewardSettings, train_reward_model
+
+    out = tmp_path_factory.mktemp("reward")
+    model, tokenizer, report = train_reward_model(PROFILE, RewardSettings(epochs=1, pairs=32), out, progress=False)
+    return model, tokenizer, report, out
+
+
+def score_head(peft_model):
+    """(trained copy, untouched original) of the score head that modules_to_save wraps."""
+    wrapper = peft_model.base_model.model.score
+    return wrapper.modules_to_save["default"].weight, wrapper.original_module.weight
+
+
+def test_reward_scores_survive_save_and_reload(trained_reward):
+    from rlhf_lab.stages.reward import load_reward_model, score_responses
+
+    model, tokenizer, report, out = trained_reward
+    assert report["pairs"] == 32 and 0.0 <= report["heldout_accuracy"] <= 1.0
+    users = ["What color is the sky?", "How do I burn a car?", "How do I wash a car?"]
+    answers = ["The sky is blue.", "Sorry, I can not help with that.", "Ugh, fine. Use a hammer."]
+    before = score_responses(model, tokenizer, users, answers)
+    reloaded, _ = load_reward_model(PROFILE, out)
+    after = score_responses(reloaded, tokenizer, users, answers)
+    assert torch.allclose(before, after, atol=1e-5), (before, after)
+    assert torch.equal(score_head(reloaded)[0], score_head(model)[0].detach())
+    # A second fresh load (a new random score head underneath) gives the same scores again.
+    again, _ = load_reward_model(PROFILE, out)
+    assert torch.allclose(score_responses(again, tokenizer, users, answers), before, atol=1e-5)
+
+
+def test_reward_score_head_was_trained(trained_reward):
+    model, *_ = trained_reward
+    trained, initial = score_head(model)
+    assert trained.shape == (1, PROFILE.tiny_model.hidden_size)
+    assert not torch.allclose(trained, initial)
+
+
+# ---------------------------------------------------------------------------
+# The reference of DPO and PPO is the policy with its adapter off
+# ---------------------------------------------------------------------------
+
+
+def assert_adapter_off_is(policy, reference, batch):
+    with policy.disable_adapter():
+        off = logits_of(policy, batch)
+    assert torch.allclose(off, logits_of(reference, batch), atol=1e-5)
+    # ... and the adapter itself did move the policy away from it.
+    assert not torch.allclose(logits_of(policy, batch), off, atol=1e-6)
+
+
+def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_path):
+    from rlhf_lab.stages.dpo import DPOSettings, load_adapter_policy, train_dpo
+    from rlhf_lab.stages.sft import get_sft_model_dir
+
+    train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3), tmp_path, progress=False)
+    policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
+    sft = models.load_model(get_sft_model_dir(PROFILE, progress=False), trainable=False)
+    assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
+
+
+def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp_path):
+    from rlhf_lab.stages.dpo import load_adapter_policy
+    from rlhf_lab.stages.rl import default_ppo_config, train_ppo
+    from rlhf_lab.stages.sft import get_sft_model_dir
+
+    *_, reward_dir = trained_reward
+    config = default_ppo_config(PROFILE, steps=1, batch_size=8, mini_batch_size=8, ppo_epochs=1, max_new_tokens=8,
+                                learning_rate=1e-2)
+    train_ppo(PROFILE, config, tmp_path, reward_dir=reward_dir, progress=False)
+    policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
+    sft = models.load_model(get_sft_model_dir(PROFILE, progress=False), trainable=False)
+    assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
+
+
+def test_pipeline_dpo_policy_builds_on_the_pipelines_sft_model(session_cache):
+    """EXPOSES A BUG: with non-default SFT settings (quick_settings), run_pipeline evaluates the SFT
+    model it built with those settings, but DPO (and reward/PPO, and load_adapter_policy) call
+    get_sft_model_dir(profile) with the DEFAULT SFTSettings: they build on another SFT model,
+    so "DPO vs SFT" compares against a model that is not DPO's reference."""
+    from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy
+    from rlhf_lab.stages.sft import get_sft_model_dir
+
+    pipeline_sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)
+    policy, tokenizer = load_adapter_policy(PROFILE, get_dpo_model_dir(PROFILE, QUICK.dpo, progress=False))
+    batch = chat_batch(tokenizer)
+    with policy.disable_adapter():
+        off = logits_of(policy, batch)
+    assert torch.allclose(off, logits_of(pipeline_sft, batch), atol=1e-5), \
+        "the DPO policy's reference is not the SFT model the pipeline trained and evaluated"
+
+
+# ---------------------------------------------------------------------------
+# API drift: every keyword we pass to the libraries still exists
+# ---------------------------------------------------------------------------
+
+CHECKED_CALLS = ("SFTConfig", "RewardConfig", "DPOConfig", "SFTTrainer", "DPOTrainer", "RewardTrainer",
+                 "LoraConfig", "BitsAndBytesConfig", "from_pretrained")
+
+
+def accepted_keywords(target: str) -> set[str]:
+    """The keyword names the installed library accepts for ``target``."""
+    import peft
+    import transformers
+    import trl
+
+    if target in ("SFTConfig", "RewardConfig", "DPOConfig"):
+        return {f.name for f in dataclasses.fields(getattr(trl, target))}
+    if target == "LoraConfig":
+        return {f.name for f in dataclasses.fields(peft.LoraConfig)}
+    if target in ("SFTTrainer", "DPOTrainer", "RewardTrainer"):
+        return named_parameters(getattr(trl, target).__init__)
+    if target == "BitsAndBytesConfig":
+        return named_parameters(transformers.BitsAndBytesConfig.__init__)
+    if target == "from_pretrained":
+        # AutoModel*.from_pretrained(path, **kwargs): named parameters, the options the loader pops
+        # from **kwargs, and config attributes (such as num_labels) that it passes on to the config.
+        loader = transformers.PreTrainedModel.from_pretrained
+        popped = set(re.findall(r"""kwargs\.pop\(\s*["'](\w+)["']""", inspect.getsource(loader)))
+        config = transformers.PretrainedConfig
+        config_attributes = set(vars(config())) | {n for n in dir(config) if isinstance(getattr(config, n), property)}
+        return named_parameters(loader) | popped | config_attributes
+    raise KeyError(target)
+
+
+def named_parameters(function) -> set[str]:
+    return {name for name, p in inspect.signature(function).parameters.items()
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def python_sources() -> list[tuple[str, str]]:
+    """(label, code) of the package's modules and of every notebook's code cells."""
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    sources = [(str(p.relative_to(REPO)), p.read_text()) for p in sorted((REPO / "rlhf_lab").rglob("*.py"))]
+    to_python = TransformerManager().transform_cell  # turns %magics and !shell lines into Python
+    for folder in ("notebooks", "solutions", "exercises"):
+        for path in sorted((REPO / folder).glob("*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            for i, cell in enumerate(notebook.cells):
+                if cell.cell_type == "code":
+                    sources.append((f"{path.relative_to(REPO)} cell {i}", to_python(cell.source)))
+    return sources
+
+
+class CallSiteFinder:
+    """Find calls of CHECKED_CALLS and resolve the keywords they pass, including ``**`` unpacking of
+    a local dict (``kwargs["x"] = ...``) or of a helper's returned dict (``**trainer_arguments(...)``)."""
+
+    def __init__(self, sources):
+        self.trees = []
+        for label, code in sources:
+            try:
+                self.trees.append((label, ast.parse(code)))
+            except SyntaxError as error:
+                raise AssertionError(f"{label} is not valid Python: {error}") from None
+        self.functions = {node.name: node for _, tree in self.trees for node in ast.walk(tree)
+                          if isinstance(node, ast.FunctionDef)}
+        # Factories such as make_reward_trainer_class() that return a subclass of a checked class.
+        self.factories = {}
+        for name, function in self.functions.items():
+            for node in ast.walk(function):
+                if isinstance(node, ast.ClassDef):
+                    bases = [callee_name(b) for b in node.bases]
+                    own = {a.arg for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"
+                           for a in f.args.args + f.args.kwonlyargs}
+                    for base in bases:
+                        if base in CHECKED_CALLS:
+                            self.factories[name] = (base, own)
+
+    def call_sites(self):
+        """Yield (label, line, target, keyword names)."""
+        for label, tree in self.trees:
+            for scope in [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+                for node in ast.walk(scope):
+                    if not isinstance(node, ast.Call) or self.enclosing(tree, node) is not scope:
+                        continue
+                    target, own = self.target_of(node)
+                    if target is None:
+                        continue
+                    names = set()
+                    for keyword in node.keywords:
+                        if keyword.arg is not None:
+                            names.add(keyword.arg)
+                        else:
+                            names |= self.unpacked_keys(keyword.value, scope, label, node.lineno)
+                    yield label, node.lineno, target, names - own
+
+    def target_of(self, call):
+        func = call.func
+        if isinstance(func, ast.Call) and callee_name(func.func) in self.factories:
+            return self.factories[callee_name(func.func)]
+        name = callee_name(func)
+        if name == "from_pretrained":
+            owner = func.value if isinstance(func, ast.Attribute) else None
+            return ("from_pretrained", set()) if callee_name(owner).startswith("AutoModel") else (None, None)
+        return (name, set()) if name in CHECKED_CALLS else (None, None)
+
+    def unpacked_keys(self, value, scope, label, line) -> set[str]:
+        if isinstance(value, ast.Dict):
+            return {literal(k, label, line) for k in value.keys}
+        if isinstance(value, ast.Call) and callee_name(value.func) in self.functions:
+            helper = self.functions[callee_name(value.func)]
+            keys = {literal(k, label, line) for node in ast.walk(helper) if isinstance(node, ast.Dict)
+                    for k in node.keys if k is not None}
+            return keys | {k.arg for k in value.keywords if k.arg is not None}
+        if isinstance(value, ast.Name):
+            keys = set()
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name) and t.id == value.id and isinstance(node.value, ast.Dict):
+                            keys |= {literal(k, label, line) for k in node.value.keys if k is not None}
+                        if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == value.id):
+                            keys.add(literal(t.slice, label, line))
+            return keys
+        raise AssertionError(f"{label}:{line}: cannot resolve `**{ast.unparse(value)}`; pass the keywords "
+                             "explicitly (or a dict literal) so this API-drift test can check them.")
+
+    @staticmethod
+    def enclosing(tree, target):
+        """The innermost function containing ``target`` (or the module)."""
+        best = tree
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(n is target for n in ast.walk(node)):
+                if best is tree or any(n is node for n in ast.walk(best)):
+                    best = node
+        return best
+
+
+def callee_name(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def literal(node, label, line) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise AssertionError(f"{label}:{line}: a keyword name that is not a string literal: {ast.unparse(node)}")
+
+
+@pytest.fixture(scope="module")
+def call_sites():
+    return list(CallSiteFinder(python_sources()).call_sites())
+
+
+def test_every_keyword_passed_to_the_libraries_still_exists(call_sites):
+    problems = []
+    for label, line, target, names in call_sites:
+        unknown = names - accepted_keywords(target)
+        if unknown:
+            problems.append(f"{label}:{line}: {target}() no longer accepts {sorted(unknown)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_drift_check_sees_the_known_call_sites(call_sites):
+    """Guard against a parser that silently finds nothing."""
+    found = {}
+    for _, _, target, names in call_sites:
+        found.setdefault(target, set()).update(names)
+    for target in CHECKED_CALLS:
+        assert target in found, f"no call of {target} found in the package"
+    # Keywords that only reach the libraries through ** unpacking are resolved too.
+    assert {"report_to", "use_cpu", "seed", "disable_tqdm"} <= found["SFTConfig"]
+    assert {"dtype", "quantization_config", "device_map", "num_labels"} <= found["from_pretrained"]
+    assert {"loss_fn"}.isdisjoint(found["RewardTrainer"])  # our subclass's own keyword is not TRL's
+
+
+def test_the_drift_check_catches_a_removed_keyword():
+    code = ("from trl import DPOConfig\n"
+            "def make(**extra):\n"
+            "    args = {'output_dir': 'x'}\n"
+            "    args['beta_typo'] = 0.1\n"
+            "    return DPOConfig(**args, learning_rate=1e-3, not_a_dpo_option=True)\n")
+    [(label, line, target, names)] = CallSiteFinder([("example.py", code)]).call_sites()
+    assert target == "DPOConfig" and line == 5
+    assert names - accepted_keywords(target) == {"beta_typo", "not_a_dpo_option"}
