@@ -292,7 +292,7 @@ def base_model() -> list:
             ## Pretraining (or loading it from the cache)
 
             A byte-level BPE tokenizer is trained on the corpus, then a small Llama-style model learns to
-            predict the next token (600 steps of 32 blocks of 128 tokens). The model is cached: the second
+            predict the next token (`profile.pretrain_steps` optimizer steps on batches of 128-token blocks). The model is cached: the second
             time this cell runs it loads in a second. {cost("about 1.5 min the first time, 1 s after",
             "no pretraining, the profile's hub model is loaded")}
         """),
@@ -571,9 +571,9 @@ def label_preferences() -> list:
         md(f"""
             ## How much do label noise and label count matter?
 
-            A small sweep: six reward models, each trained for one epoch on `N` pairs labelled by a simulated
-            annotator with label noise `x`, then scored on held-out pairs against the hidden human. Each needs
-            the SFT model (notebook 02), built first if it is missing.
+            A small sweep: six reward models, each trained for one short epoch on `N` pairs labelled by a
+            simulated annotator with label noise `x` (the share of coin-flip labels), then scored on held-out
+            pairs against the hidden human. Each starts from the SFT model (notebook 02), built first if missing.
             {cost("about 1 min (plus about 1 min if the SFT model is not built yet)")}
         """),
         code("""
@@ -587,21 +587,24 @@ def label_preferences() -> list:
             sft_dir = get_sft_model_dir(profile)  # built here, with its progress bar, if missing
         """),
         code("""
-            grid = list(product((0.0, 0.3, 0.5), (100, 400)))  # (label noise, number of labels)
+            grid = list(product((0.0, 0.4, 0.8), (100, 400)))  # (label noise, number of labels)
             results = []
             with lesson.stopwatch() as clock:
                 for noise, n in tqdm(grid, desc="reward models"):
-                    settings = RewardSettings(epochs=1, pairs=n, annotator_noise=noise)
+                    settings = RewardSettings(epochs=1, pairs=n, annotator_noise=noise, batch_size=8)
                     _, _, report = train_reward_model(profile, settings, progress=False)
                     results.append({"noise": noise, "pairs": n, "accuracy": report["heldout_accuracy"]})
             print(f"{len(grid)} reward models trained in {clock.seconds:.0f} s")
             fig = lesson.label_sweep_figure(results)
         """),
         md("""
-            **What to look for:** accuracy falls as noise rises, and more labels buy some of it back:
-            noise averages out over many pairs, because a coin flip favours neither side. Systematic
-            errors do not average out (a labeller who always agrees with the user): more labels then only
-            teach the bias more firmly. One epoch is short on purpose; notebook 04 trains longer.
+            **What to look for:** accuracy should fall as noise rises, and more labels should buy some of it
+            back: random noise averages out over many pairs, because a coin flip favours neither side.
+            Read the sizes, though: on ~400 held-out pairs one run's accuracy is uncertain by about
+            ±2.5 points, and one short epoch leaves the reward model far from converged (notebook 04 trains
+            longer), so differences of a few points are noise, not findings. Systematic errors are worse
+            than random ones: a labeller who always agrees with the user does not average out, and more
+            labels only teach the bias more firmly.
 
             ## How your labels reach the reward model
 
@@ -656,7 +659,7 @@ def reward_model() -> list:
             ## Train (or load from the cache), with your labels
 
             If you labelled pairs in notebook 03, `labels/my_labels.jsonl` exists and your decisions join the
-            simulated annotator's 1200 pairs (a new reward model is trained for them).
+            simulated annotator's pairs (`profile.preference_pairs` of them); a new reward model is trained for them.
             {cost("about 1 min the first time (plus the SFT model if it is missing)")}
         """),
         code("""
@@ -859,7 +862,7 @@ def dpo() -> list:
 
             loss = -log sigmoid(beta · [log(pi/pi_ref)(chosen) - log(pi/pi_ref)(rejected)])
 
-            Same pairs (1200, simulated annotator with 10% noise), same SFT start, LoRA adapter; the
+            Same preference pairs as the reward model (the simulated annotator's), same SFT start, LoRA adapter; the
             reference is the SFT model with the adapter switched off.
         """),
         setup("""

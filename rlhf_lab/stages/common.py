@@ -48,12 +48,12 @@ def quiet_when_no_progress(trainer, progress: bool):
     return trainer
 
 
-def built_from(artifact_dir, stage: str = "sft") -> Path:
+def built_from(artifact_dir, key: str = "sft_dir") -> Path:
     """The directory of the earlier stage an artifact was trained from (its settings.json
     records it), so a reward model or policy is always paired with its own SFT model."""
     import json
 
-    return Path(json.loads((Path(artifact_dir) / "settings.json").read_text())[stage])
+    return Path(json.loads((Path(artifact_dir) / "settings.json").read_text())[key])
 
 
 def final_loss(history: list[dict]) -> float:

@@ -68,7 +68,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
-    return {"stage": "dpo", "sft": str(get_sft_model_dir(profile, settings.sft, progress=False)), "seed": profile.seed,
+    return {"stage": "dpo", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)), "seed": profile.seed,
             "pairs_default": profile.preference_pairs, **asdict(settings)}
 
 
@@ -84,7 +84,7 @@ def load_adapter_policy(profile: Profile, adapter_dir: Path):
     the reference. Returns (model, tokenizer)."""
     from peft import PeftModel
 
-    base = models.load_model(built_from(adapter_dir, "sft"), quantize_4bit=profile.quantize_4bit,
+    base = models.load_model(built_from(adapter_dir), quantize_4bit=profile.quantize_4bit,
                              device=profile.device)
     model = PeftModel.from_pretrained(base, str(Path(adapter_dir) / "adapter"))
     model.eval()

@@ -158,7 +158,7 @@ def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file
     labels = None
     if label_file is not None and Path(label_file).exists():
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
-    return {"stage": "reward", "sft": str(get_sft_model_dir(profile, settings.sft, progress=False)),
+    return {"stage": "reward", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)),
             "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels, **asdict(settings)}
 
 
@@ -188,7 +188,7 @@ def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainabl
 
     reward_dir = Path(reward_dir or get_reward_model_dir(profile))
     tokenizer = models.get_tokenizer(profile)
-    base = models.load_model(built_from(reward_dir, "sft"), kind="reward",
+    base = models.load_model(built_from(reward_dir), kind="reward",
                              quantize_4bit=profile.quantize_4bit, device=profile.device, tokenizer=tokenizer)
     model = PeftModel.from_pretrained(base, str(reward_dir / "adapter"), is_trainable=trainable)
     model.eval()

@@ -50,7 +50,7 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
 
     config = config or default_ppo_config(profile)
     reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
-    sft_dir = built_from(reward_dir, "sft")  # the policy starts from the reward model's own SFT model
+    sft_dir = built_from(reward_dir)  # the policy starts from the reward model's own SFT model
     reward_model, tokenizer = load_reward_model(profile, reward_dir)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
@@ -73,7 +73,7 @@ def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True) -> Path:
     config = config or default_ppo_config(profile)
     reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
-    settings = {"stage": "ppo", "reward": str(reward_dir), "sft": str(built_from(reward_dir, "sft")),
+    settings = {"stage": "ppo", "reward": str(reward_dir), "sft_dir": str(built_from(reward_dir)),
                 **dataclasses.asdict(config)}
     return models.build_cached("ppo", settings,
                                lambda out: train_ppo(profile, config, out, reward_dir, progress=progress))
