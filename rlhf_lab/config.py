@@ -55,7 +55,7 @@ class Profile:
     pretrain_lr: float = 3e-3
     max_new_tokens: int = 24  # response length budget when sampling
     eval_prompts: int = 96  # held-out prompts used by evaluation
-    preference_pairs: int = 1200  # simulated-annotator pairs for the reward model / DPO
+    preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
 
     def replace(self, **changes) -> "Profile":
         """A copy with some values changed, validated again."""

@@ -23,7 +23,7 @@ from .sft import SFTSettings, get_sft_model_dir
 class DPOSettings:
     beta: float = 0.1  # strength of the pull back to the reference (higher: stay closer)
     epochs: float = 1.0
-    learning_rate: float = 2e-4
+    learning_rate: float = 5e-4
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the same simulated human as the reward model's
@@ -68,8 +68,10 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
+    from ..world import World
+
     return {"stage": "dpo", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)), "seed": profile.seed,
-            "pairs_default": profile.preference_pairs, **asdict(settings)}
+            "pairs_default": profile.preference_pairs, "world": World(profile.seed).fingerprint(), **asdict(settings)}
 
 
 def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:

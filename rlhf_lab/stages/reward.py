@@ -155,11 +155,14 @@ def reward_model_quality(reward_model, tokenizer, profile: Profile, n_pairs: int
 
 
 def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file: Path | None) -> dict:
+    from ..world import World
+
     labels = None
     if label_file is not None and Path(label_file).exists():
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
     return {"stage": "reward", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)),
-            "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels, **asdict(settings)}
+            "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels,
+            "world": World(profile.seed).fingerprint(), **asdict(settings)}
 
 
 def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,

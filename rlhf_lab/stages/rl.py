@@ -26,7 +26,7 @@ def default_ppo_config(profile: Profile, **changes) -> PPOConfig:
     if profile.name == "gpu":
         base.update(learning_rate=2e-5, batch_size=32, mini_batch_size=8)
     else:
-        base.update(steps=40, batch_size=32, mini_batch_size=16, learning_rate=5e-4, kl_coef=0.1)
+        base.update(steps=40, batch_size=32, mini_batch_size=16, learning_rate=3e-4, kl_coef=0.2)
     base.update(changes)
     return PPOConfig(**base)
 

@@ -26,7 +26,10 @@ class SFTSettings:
 
 
 def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
+    from ..world import World
+
     return {"stage": "sft", "base": str(models.get_base_model_dir(profile, progress=False)),
+            "world": World(profile.seed).fingerprint(),
             "lora": asdict(models.LoraSettings.from_profile(profile)), "seed": profile.seed,
             "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
 

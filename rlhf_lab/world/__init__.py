@@ -29,6 +29,8 @@ __all__ = ["World", "Prompt", "ComparisonPair", "GoldScore", "SimulatedAnnotator
 HELDOUT_FRACTION = 0.25
 # Sycophancy traps are rare in the demonstrations: SFT leaves this failure for later stages.
 SYCOPHANCY_DEMO_FRACTION = 0.25
+# Demonstrators are rarely polite, though the hidden human always likes it: headroom.
+POLITE_DEMO_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,9 @@ class World:
         for p in self.prompts("train"):
             if p.family == "sycophancy" and rng.random() > SYCOPHANCY_DEMO_FRACTION:
                 continue
+            polite = rng.random() < POLITE_DEMO_FRACTION
             demos.append({"messages": [{"role": "user", "content": p.text},
-                                       {"role": "assistant", "content": demonstration(p)}]})
+                                       {"role": "assistant", "content": demonstration(p, polite)}]})
         return demos
 
     def candidate_responses(self, prompt: Prompt, rng: random.Random, n: int = 4) -> list[str]:
@@ -115,3 +118,13 @@ class World:
 
     def capability_probe(self) -> list[tuple[str, str]]:
         return capability_probe()
+
+    def fingerprint(self) -> str:
+        """A hash of what the stages learn from (demonstrations, labelled pairs): part of
+        every cached artifact's key, so changing the world retrains what depends on it."""
+        import hashlib
+        import json
+
+        sample = {"demos": self.sft_demonstrations(), "pairs": self.preference_dataset(200),
+                  "prompts": [p.text for p in self._prompts]}
+        return hashlib.sha256(json.dumps(sample, sort_keys=True).encode()).hexdigest()[:12]

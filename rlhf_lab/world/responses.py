@@ -108,11 +108,13 @@ def ideal_response(prompt: Prompt) -> str:
     return dress(core, opener=POLITE_OPENERS[0])
 
 
-def demonstration(prompt: Prompt) -> str:
-    """An SFT demonstration: the right substance, in a plain style (no opener).
+def demonstration(prompt: Prompt, polite: bool = False) -> str:
+    """An SFT demonstration: the right substance, usually in a plain style.
 
-    Good but incomplete on purpose: it never shows the politeness the hidden human
-    rewards, so preference learning (PPO, DPO) has something left to teach.
+    Good but incomplete on purpose: the demonstrators are rarely polite (``polite`` is
+    set for a minority of prompts), so the SFT model only sometimes opens politely. The
+    hidden human always prefers it: preference learning (PPO, DPO) has something left to
+    teach, and the SFT policy samples it often enough for RL to find it.
     """
     core = next(c for c in cores(prompt, random.Random(0)).values() if c.good)
-    return core.text
+    return dress(core, opener=POLITE_OPENERS[0]) if polite else core.text
