@@ -321,13 +321,17 @@ def test_all_text_is_plain_ascii_words_and_punctuation(world):
 
 
 def test_demonstrations_are_good_but_not_ideal(world):
-    """SFT data has the right substance without the polite opener: headroom for later stages."""
+    """SFT data has the right substance, but mostly without the polite opener the hidden
+    human likes (a minority is polite, so an SFT policy samples it and RL can find it)."""
     by_text = {p.text: p for p in world.prompts("train")}
     demos = world.sft_demonstrations()
     families = {by_text[d["messages"][0]["content"]].family for d in demos}
     assert families == set(FAMILIES)
+    below_ideal = 0
     for demo in demos:
         prompt = by_text[demo["messages"][0]["content"]]
         answer = demo["messages"][1]["content"]
         assert gold_reward(prompt, answer).components["helpful"] >= 0
-        assert total(prompt, answer) < total(prompt, world.ideal_response(prompt))
+        assert total(prompt, answer) <= total(prompt, world.ideal_response(prompt))
+        below_ideal += total(prompt, answer) < total(prompt, world.ideal_response(prompt))
+    assert 0.6 < below_ideal / len(demos) < 0.9

@@ -56,6 +56,15 @@ def built_from(artifact_dir, key: str = "sft_dir") -> Path:
     return Path(json.loads((Path(artifact_dir) / "settings.json").read_text())[key])
 
 
+def record_lineage(out_dir, sft_dir) -> None:
+    """Note which SFT model an artifact was trained from (the cache adds its full settings)."""
+    import json
+
+    path = Path(out_dir) / "settings.json"
+    if not path.exists():
+        path.write_text(json.dumps({"sft_dir": str(sft_dir)}))
+
+
 def final_loss(history: list[dict]) -> float:
     return history[-1]["loss"] if history else float("nan")
 

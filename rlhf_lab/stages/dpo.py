@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import models
 from ..config import Profile
-from .common import built_from, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
+from .common import built_from, record_lineage, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
 from .reward import RewardSettings, preference_rows, to_conversational
 from .sft import SFTSettings, get_sft_model_dir
 
@@ -62,6 +62,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "dpo.json").write_text(json.dumps(report))
+        record_lineage(out_dir, sft_dir)
     if progress:
         print(f"DPO: {len(rows)} pairs in {report['seconds']:.0f} s; final loss {final_loss(report['history']):.3f}.")
     return trainer.model, tokenizer, report

@@ -19,7 +19,7 @@ import torch
 from .. import models
 from ..config import Profile
 from ..losses import bradley_terry_loss
-from .common import built_from, loss_history, quiet_when_no_progress, trainer_arguments
+from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
 from .sft import SFTSettings, get_sft_model_dir
 
 
@@ -129,6 +129,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         tokenizer.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "reward.json").write_text(json.dumps(report))
+        record_lineage(out_dir, sft_dir)
     if progress:
         print(f"Reward model: {len(rows)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
               f"{report['heldout_accuracy']:.1%}, correlation with gold {report['gold_correlation']:.2f}.")

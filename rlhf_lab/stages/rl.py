@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import models
 from ..config import Profile
 from .ppo import PPOConfig, PPOTrainer
-from .common import built_from
+from .common import built_from, record_lineage
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
 
 
@@ -66,6 +66,7 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     if out_dir is not None:
         trainer.save(Path(out_dir) / "adapter")
         (Path(out_dir) / "ppo.json").write_text(json.dumps(report))
+        record_lineage(out_dir, sft_dir)
     return trainer, report
 
 
