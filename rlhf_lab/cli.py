@@ -49,9 +49,9 @@ def cmd_doctor(args) -> int:
     except ImportError:
         pass
     try:
-        import bitsandbytes  # noqa: F401
+        from .models import disable_cpu_inference_repacking  # noqa: F401  (quiets bitsandbytes' logger first)
 
-        from .models import disable_cpu_inference_repacking  # noqa: F401
+        import bitsandbytes  # noqa: F401
 
         print("bitsandbytes  4-bit available (CPU gradient guard active)")
     except Exception as error:  # bitsandbytes raises various errors when its native library is missing

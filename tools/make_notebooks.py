@@ -949,8 +949,9 @@ def dpo() -> list:
               exploits a learned scorer by searching for what it over-rates.
             - **Diversity (distinct-2) and length:** RL tends to collapse onto a few phrasings.
 
-            On this toy world both usually beat SFT; which one wins depends on the settings (PPO's KL
-            coefficient and steps, DPO's beta and epochs). Change one knob at a time and rerun: every
+            Neither is guaranteed to beat SFT: check the win rates above before believing the reward
+            curves. Which one wins depends on the settings (PPO's KL coefficient and steps, DPO's beta
+            and epochs). Change one knob at a time and rerun: every
             stage is cached by its settings.
         """),
     ]

@@ -1,4 +1,5 @@
-"""Shared test setup: offline, one shared cache, and the exercise grading target."""
+"""Shared pytest setup for tests/, notebooks/ (nbval) and solutions/: offline, one shared
+cache, notebook 03 driven by a scripted learner, and the exercise grading target."""
 
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Notebook 03 drives its labelling widget with a scripted learner instead of waiting for clicks.
 os.environ["RLHF_LAB_AUTOLABEL"] = "1"
 # One cache for the whole run (notebook kernels inherit it), so the base model is built once.
-os.environ.setdefault("RLHF_LAB_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "rlhf_lab"))
+os.environ.setdefault("RLHF_LAB_CACHE", str(Path(__file__).resolve().parent / ".cache" / "rlhf_lab"))
 
 
 def pytest_addoption(parser):
