@@ -15,6 +15,7 @@ The closer "I hope this helps." earns nothing: only its words count, against con
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ def honest_score(prompt: Prompt, ws: list[str]) -> float:
 
 def concise_length(prompt: Prompt) -> int:
     """Words in the best plain answer, plus a little room for a polite opener."""
-    best = next(c for c in cores(prompt, _FIXED_RNG).values() if c.good)
+    best = next(c for c in cores(prompt, random.Random(0)).values() if c.good)  # rng only picks wrong answers
     return len(words(best.text)) + WORDS_ALLOWED_BEYOND_CORE
 
 
@@ -119,16 +120,3 @@ def gold_reward(prompt: Prompt, response: str) -> GoldScore:
         "honest": honest_score(prompt, ws),
         "style": round(style_score(prompt, response, ws), 6),
     })
-
-
-class _FixedRng:
-    """cores() only uses its rng to pick wrong answers; the good core never depends on it."""
-
-    def choice(self, seq):
-        return seq[0]
-
-    def sample(self, seq, k):
-        return list(seq[:k])
-
-
-_FIXED_RNG = _FixedRng()
