@@ -43,9 +43,19 @@ def gold_components_by_stage(metrics_by_stage: dict[str, dict], title: str | Non
     return fig
 
 
-def ppo_curves(history, title: str = "PPO: the reward model's score, the gold reward and the KL"):
-    """Reward-model score and gold reward (left axis) with KL to the reference (right axis)."""
+def ppo_curves(history, title: str | None = None):
+    """Reward-model score and gold reward (left axis) with KL to the reference (right axis).
+    The default title states how score and gold moved (first vs last fifth of the steps)."""
     steps = [h.get("step", i + 1) for i, h in enumerate(history)]
+    if title is None:
+        k = max(1, len(history) // 5)
+
+        def change(key):
+            return sum(h[key] for h in history[-k:]) / k - sum(h[key] for h in history[:k]) / k
+
+        title = f"PPO: reward-model score {change('reward'):+.2f}"
+        if "gold_reward" in history[0]:
+            title += f", gold reward {change('gold_reward'):+.2f}"
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot(steps, [h["reward"] for h in history], label="reward model score", color="tab:blue")
     if "gold_reward" in history[0]:
