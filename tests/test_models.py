@@ -14,20 +14,12 @@ import torch
 from rlhf_lab import models
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.world import World
+from model_helpers import chat_batch, logits_of, session_cache  # noqa: F401  (fixture)
 
 bnb = pytest.importorskip("bitsandbytes")
 
 PROFILE = get_profile("tiny", pretrain_steps=30)
 
-
-@pytest.fixture(scope="module")
-def session_cache(tmp_path_factory):
-    """One cache for this test session (shared by the model-building test files)."""
-    path = tmp_path_factory.getbasetemp() / "rlhf_lab_cache"
-    path.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")
@@ -162,38 +154,26 @@ def test_base_model_is_built_once_with_its_report(base_dir, session_cache):
 # ---------------------------------------------------------------------------
 
 
-def sample_batch(tokenizer):
-    texts = [models.prompt_text(tokenizer, "What color is the sky?") + "The sky is blue.<|end|>",
-             models.prompt_text(tokenizer, "How do I burn a car?")]
-    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-
-
-def logits(model, batch):
-    model.eval()
-    with torch.no_grad():
-        return model(**batch).logits
-
-
 def test_save_and_load_round_trip_gives_the_same_logits(base_dir, tokenizer, tmp_path):
-    batch = sample_batch(tokenizer)
+    batch = chat_batch(tokenizer)
     model = models.load_model(base_dir, trainable=False)
     model.save_pretrained(tmp_path / "copy")
     again = models.load_model(tmp_path / "copy", trainable=False)
-    assert torch.equal(logits(model, batch), logits(again, batch))
+    assert torch.equal(logits_of(model, batch), logits_of(again, batch))
 
 
 def test_lora_adapter_round_trip(base_dir, tokenizer, tmp_path):
     from peft import PeftModel
 
-    batch = sample_batch(tokenizer)
+    batch = chat_batch(tokenizer)
     policy = models.load_model(base_dir, lora=models.LoraSettings(r=4, alpha=8))
     perturb_lora(policy, seed=0)
-    before = logits(policy, batch)
+    before = logits_of(policy, batch)
     policy.save_pretrained(tmp_path / "adapter")
     reloaded = PeftModel.from_pretrained(models.load_model(base_dir, trainable=False), tmp_path / "adapter")
-    assert torch.allclose(logits(reloaded, batch), before, atol=1e-6)
+    assert torch.allclose(logits_of(reloaded, batch), before, atol=1e-6)
     with reloaded.disable_adapter():  # and the adapter really mattered
-        assert not torch.allclose(logits(reloaded, batch), before, atol=1e-3)
+        assert not torch.allclose(logits_of(reloaded, batch), before, atol=1e-3)
 
 
 def test_trainable_false_freezes_everything(base_dir):
@@ -277,7 +257,7 @@ def lora_gradients_4bit_vs_dequantized(base_dir, tokenizer, guard: bool):
 
     models.generate(quantized, tokenizer, ["What color is the sky?"], max_new_tokens=4)  # the trigger
 
-    batch = sample_batch(tokenizer)
+    batch = chat_batch(tokenizer)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
 
     def gradients(model):

@@ -16,32 +16,12 @@ import pytest
 import torch
 
 from rlhf_lab import models
-from rlhf_lab.config import CACHE_ENV, get_profile
+from rlhf_lab.config import get_profile
 from rlhf_lab.pipeline import quick_settings
+from model_helpers import chat_batch, logits_of, session_cache  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILE, QUICK = quick_settings(get_profile("tiny"))
-
-
-@pytest.fixture(scope="module")
-def session_cache(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "rlhf_lab_cache"
-    path.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(path))
-        yield path
-
-
-def chat_batch(tokenizer):
-    texts = [models.prompt_text(tokenizer, "What color is the sky?") + "The sky is blue.<|end|>",
-             models.prompt_text(tokenizer, "I think two plus two is five. Am I right?")]
-    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-
-
-def logits_of(model, batch):
-    model.eval()
-    with torch.no_grad():
-        return model(**batch).logits
 
 
 # ---------------------------------------------------------------------------
