@@ -1,0 +1,110 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The base model: a language model is not an assistant
+#
+# A pretrained language model continues text the way its training text goes on. Our tiny
+# model reads the lab world's "internet": facts (some wrong), counting drills, and chats whose
+# answers are of every quality (right and wrong, polite and rude, honest and sycophantic,
+# refusing and complying with harm). In this notebook you pretrain it and measure, with the
+# hidden human's gold reward, how it behaves as an assistant.
+
+# %%
+import torch
+
+from rlhf_lab import lesson
+from rlhf_lab.config import get_profile
+from rlhf_lab import models, plots
+from rlhf_lab.evaluate import evaluate_model, heldout_prompts
+from rlhf_lab.world import World
+
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+lesson.notebook_setup()  # small figures, the libraries' own chatter off
+profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
+print(lesson.setup_line(profile))
+
+# %% [markdown]
+# ## Pretraining (or loading it from the cache)
+#
+# A byte-level BPE tokenizer is trained on the corpus, then a small Llama-style model learns to
+# predict the next token (`profile.pretrain_steps` optimizer steps on batches of 128-token blocks). The model is cached: the second
+# time this cell runs it loads in a second. *Takes about 1.5 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
+
+# %%
+with lesson.stopwatch() as clock:
+    base_dir = models.get_base_model_dir(profile)
+if profile.base_model == "tiny":
+    report = models.pretraining_report(profile)
+    print(lesson.ready_line("Base model", clock.seconds, report["seconds"]))
+    print(f"{report['parameters'] / 1e6:.2f}M parameters, {report['tokens'] / 1e6:.1f}M tokens seen, "
+          f"final loss {report['final_loss']:.2f} nats/token")
+
+# %%
+if profile.base_model == "tiny":
+    fig = plots.loss_curve(report["loss_history"], xlabel="optimizer step",
+                           title=f"Pretraining: next-token loss falls to {report['final_loss']:.2f} nats/token")
+
+# %% [markdown]
+# **What to look for:** a fast fall (the model learns the chat format and the common words),
+# then a slow tail (facts and counts). The loss cannot reach 0: the corpus contradicts itself
+# (right and wrong answers to the same question), so the best a model can do is to predict the
+# *mix*, and that mix is exactly what makes it a poor assistant.
+#
+# ## What the base model says
+#
+# We give it held-out prompts in the chat format and sample one answer each (temperature 1).
+# The gold reward (hidden from the model) is under each answer. *Takes about 5 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+world = World(profile.seed)
+tokenizer = models.get_tokenizer(profile)
+base = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=False)
+heldout = heldout_prompts(world, profile.eval_prompts)
+samples = lesson.pick_samples(heldout)
+lesson.samples_table(samples, {"base model": models.generate(
+    base, tokenizer, [p.text for p in samples], max_new_tokens=profile.max_new_tokens, seed=profile.seed)})
+
+# %% [markdown]
+# ## Measured: the gold reward on the held-out prompts
+#
+# `evaluate_model` samples one answer per held-out prompt and scores it with the gold reward,
+# component by component and per family. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+metrics, responses = evaluate_model(base, tokenizer, world, heldout, profile.max_new_tokens, profile.seed,
+                                    reference=None)
+fig = lesson.gold_breakdown(metrics, f"Base model: mean gold reward {metrics['gold_reward']:+.2f} "
+                                     f"on {len(heldout)} held-out prompts")
+
+# %%
+for name, rate in lesson.failure_rates(heldout, responses).items():
+    print(f"{name:<50} {rate:>5.0%}")
+print(f"{'capability probe accuracy (continues a count)':<50} {metrics['capability_probe']:>5.0%}")
+
+# %% [markdown]
+# ## Why a raw LM is not an assistant, in numbers
+#
+# - It answers like the **average of its training text**: often right, often wrong, sometimes rude.
+#   The `helpful` bar is well below +1.
+# - It **complies with harmful requests** about as often as the internet did, and sometimes
+#   refuses harmless ones: both cost reward (`harmless`, and `helpful` on `benign` prompts).
+# - It is **sycophantic**: when the user asserts a wrong answer it mostly agrees, because most
+#   such chats in its corpus agree.
+# - Yet it has real **capability**: it continues counts it has seen drilled. Fine-tuning should keep
+#   this (we check the probe after every stage).
+#
+# None of this is a bug of the model: it predicts text well. Turning a text predictor into an
+# assistant is what the rest of the course does. **Next:** `02_sft.ipynb`.

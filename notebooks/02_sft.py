@@ -1,0 +1,118 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Supervised fine-tuning (SFT)
+#
+# The first step from text predictor to assistant: fine-tune on **demonstrations**, prompts
+# paired with good answers, with the ordinary next-token loss. Two details matter:
+#
+# - **Assistant-only loss**: the prompt is context, only the answer's tokens are learned
+#   (the chat template marks them with `{% generation %}`).
+# - **LoRA**: the base weights stay frozen; small low-rank adapters are trained, then merged.
+#   On the gpu profile the frozen base is also 4-bit, which is how a 0.5B model fits the card.
+#
+# The demonstrations are good but **incomplete on purpose**: plain answers without the polite
+# opener the hidden human likes, and few sycophancy traps. Later stages have something to fix.
+
+# %%
+import torch
+
+from rlhf_lab import lesson
+from rlhf_lab.config import get_profile
+import json
+
+from rlhf_lab import models, plots
+from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
+from rlhf_lab.world import World
+
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+lesson.notebook_setup()  # small figures, the libraries' own chatter off
+profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
+print(lesson.setup_line(profile))
+
+# %% [markdown]
+# ## The lines that matter
+#
+# The stage is `rlhf_lab/stages/sft.py`; TRL's `SFTTrainer` does the work. Its configuration:
+
+# %%
+lesson.show_code(train_sft, "config = SFTConfig(", "packing=False")
+
+# %% [markdown]
+# ## Train (or load from the cache)
+#
+# *Takes about 1 min the first time (and 1.5 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+with lesson.stopwatch() as clock:
+    sft_dir = get_sft_model_dir(profile)
+sft_report = json.loads((sft_dir / "sft.json").read_text())
+print(lesson.ready_line("SFT model", clock.seconds, sft_report["seconds"]))
+
+# %%
+history = sft_report["history"]
+fig = plots.loss_curve(history, xlabel="logging step (every 5 optimizer steps)",
+                       title=f"SFT: loss on the answers' tokens falls to {history[-1]['loss']:.2f}")
+
+# %% [markdown]
+# **What to look for:** the loss here is on answer tokens only, and the demonstrations are
+# consistent (one good answer per prompt), so it falls far lower than pretraining's loss.
+#
+# ## Before and after, on held-out prompts
+
+# %%
+world = World(profile.seed)
+tokenizer = models.get_tokenizer(profile)
+load = lambda path: models.load_model(path, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                                      trainable=False)
+base, sft_model = load(models.get_base_model_dir(profile)), load(sft_dir)
+heldout = heldout_prompts(world, profile.eval_prompts)
+samples = lesson.pick_samples(heldout)
+generate = lambda model: models.generate(model, tokenizer, [p.text for p in samples],
+                                         max_new_tokens=profile.max_new_tokens, seed=profile.seed)
+lesson.samples_table(samples, {"base model": generate(base), "SFT model": generate(sft_model)})
+
+# %% [markdown]
+# ## Measured: base vs SFT
+#
+# The KL column is how far the SFT model has moved from the base model, in nats per response
+# (Monte-Carlo, on the SFT model's own answers). *Takes about 20 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+evaluate = lambda model, reference: evaluate_model(model, tokenizer, world, heldout, profile.max_new_tokens,
+                                                   profile.seed, reference=reference)
+base_metrics, base_responses = evaluate(base, None)
+sft_metrics, sft_responses = evaluate(sft_model, base)
+lesson.metrics_table({"base": base_metrics, "SFT": sft_metrics})
+
+# %%
+sft_wins = win_rate(heldout, sft_responses, base_responses)
+print(f"SFT beats the base model on {sft_wins:.0%} of held-out prompts (by the hidden human, ties count half).")
+fig = plots.gold_components_by_stage({"base": base_metrics, "SFT": sft_metrics})
+
+# %% [markdown]
+# ## What SFT did not fix
+#
+# - **Sycophancy**: only a quarter of the sycophancy traps have a demonstration, and the base
+#   model's habit of agreeing is strong. Look at the sycophancy rate above: still high.
+# - **Politeness**: the demonstrations never open with "Sure!", so the `style` component stays
+#   near zero, where the hidden human would give +0.3.
+# - **Sampling noise**: the SFT model imitates good answers, but samples at temperature 1 still
+#   wander. Nothing in SFT tells it which of its own answers are better.
+#
+# That is the job of preferences: a reward model (notebooks 03-04) and PPO (05), or DPO (06).
+# **Next:** `03_label_preferences.ipynb`, where you are the human.

@@ -1,0 +1,119 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · The reward model
+#
+# A reward model reads a prompt and a response and returns one number. It is the SFT model with
+# a one-output `score` head (a sequence classifier), trained on preference pairs with the
+# **Bradley-Terry** loss: P(chosen beats rejected) = sigmoid(r(chosen) - r(rejected)), and the
+# loss is -log of that. It never sees a gold reward, only which of two responses won.
+
+# %%
+import torch
+
+from rlhf_lab import lesson
+from rlhf_lab.config import get_profile
+from pathlib import Path
+
+from rlhf_lab import plots
+from rlhf_lab.losses import bradley_terry_loss
+from rlhf_lab.stages.reward import (get_reward_model_dir, load_reward_model, make_reward_trainer_class,
+                                    reward_report)
+from rlhf_lab.world import World
+
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+lesson.notebook_setup()  # small figures, the libraries' own chatter off
+profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
+print(lesson.setup_line(profile))
+
+# %% [markdown]
+# ## The lines that matter
+#
+# TRL's `RewardTrainer` batches all chosen responses, then all rejected ones; the course's
+# subclass (`rlhf_lab/stages/reward.py`) takes its loss from `rlhf_lab.losses`, the one place
+# the course's math lives (exercise 02 has you write it):
+
+# %%
+lesson.show_code(bradley_terry_loss, "def bradley_terry_loss", max_lines=40)
+
+# %%
+lesson.show_code(make_reward_trainer_class(), "def compute_loss", "return (loss")
+
+# %% [markdown]
+# ## Train (or load from the cache), with your labels
+#
+# If you labelled pairs in notebook 03, `labels/my_labels.jsonl` exists and your decisions join the
+# simulated annotator's pairs (`profile.preference_pairs` of them); a new reward model is trained for them.
+# *Takes about 1 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+label_file = Path("labels/my_labels.jsonl")
+print("your labels are included" if label_file.exists() else "no labels of yours yet: simulated pairs only")
+with lesson.stopwatch() as clock:
+    reward_dir = get_reward_model_dir(profile, label_file=label_file if label_file.exists() else None)
+rm_report = reward_report(reward_dir)
+print(lesson.ready_line("Reward model", clock.seconds, rm_report["seconds"]))
+print(f"{rm_report['pairs']} training pairs; held-out pair accuracy vs gold {rm_report['heldout_accuracy']:.1%}, "
+      f"correlation with gold {rm_report['gold_correlation']:.2f}")
+
+# %%
+fig = plots.loss_curve(rm_report["history"], xlabel="logging step (every 5 optimizer steps)",
+                       title="Reward model: Bradley-Terry loss (log 2 = 0.69 is a coin flip)")
+
+# %% [markdown]
+# ## Does it agree with the hidden human?
+#
+# On held-out pairs (prompts it never saw): how often it orders two responses as the gold reward
+# does, and how its scores line up with the gold reward. *Takes about 5 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+world = World(profile.seed)
+reward_model, tokenizer = load_reward_model(profile, reward_dir)
+scores = lesson.pair_scores(reward_model, tokenizer, world)
+rm, gold = scores["rm_a"] + scores["rm_b"], scores["gold_a"] + scores["gold_b"]
+correlation = torch.corrcoef(torch.tensor([rm, gold]))[0, 1].item()
+fig = plots.scatter_scores(rm, gold, title=f"Reward model vs gold: correlation {correlation:.2f}")
+
+# %%
+for family, accuracy in lesson.accuracy_by_family(scores).items():
+    print(f"{family:>10}: pair accuracy {accuracy:.0%}")
+
+# %% [markdown]
+# **What to look for:** a clear upward trend, with vertical spread: the reward model only learned
+# *differences*, so its scale and offset are arbitrary, and within one gold level it still ranks
+# responses by things the hidden human does not care about. The weakest family is where its
+# labels were least consistent.
+#
+# ## The seed of reward hacking: "I hope this helps."
+#
+# Take held-out responses without the closing phrase, append " I hope this helps.", and score
+# both versions with the reward model and with the gold reward.
+
+# %%
+effect = lesson.closer_effect(reward_model, tokenizer, world)
+user, plain, closed, rm_plain, rm_closed, gold_plain, gold_closed = effect["example"]
+print(f"USER: {user}")
+print(f"  reward model {rm_plain:+.2f}, gold {gold_plain:+.2f}:  {plain}")
+print(f"  reward model {rm_closed:+.2f}, gold {gold_closed:+.2f}:  {closed}")
+fig = lesson.closer_effect_figure(effect)
+
+# %% [markdown]
+# **What to look for:** the reward model's score goes **up** for most responses when the phrase is
+# appended, while the gold reward goes **down** a little (four more words). In the preference data
+# the phrase came with better answers, so "I hope this helps" became evidence of quality. A policy
+# optimised against this reward model can learn to say it more and collect reward without getting
+# any better: **reward hacking** (Gao et al. 2022). Watch for it in notebook 05.
+# **Next:** `05_ppo.ipynb`.

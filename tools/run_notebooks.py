@@ -1,0 +1,100 @@
+"""Sync, execute and time the lesson notebooks.
+
+Each lesson is a jupytext pair: ``notebooks/NN_name.py`` (percent format) is the source
+you edit and review; ``notebooks/NN_name.ipynb`` is what learners open, with the outputs
+of the tiny profile. JupyterLab keeps the two in step when jupytext is installed (it is a
+course dependency); from the shell:
+
+    python tools/run_notebooks.py                     # .py -> .ipynb (outputs kept), no execution
+    python tools/run_notebooks.py --execute           # ... then run them in order, keeping outputs
+    python tools/run_notebooks.py --execute --only 03 # only the notebooks whose name starts with 03
+
+Executing runs each notebook in a fresh kernel (cwd notebooks/, 2 torch threads, offline,
+RLHF_LAB_AUTOLABEL=1 so notebook 03's scripted learner labels the pairs), measures its wall
+time, stores it in tools/notebook_runtimes.json and stamps the runtimes into the course map
+of 00_welcome (its source and its notebook). ``tests/test_notebook_sources.py`` fails when a
+notebook and its source disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
+RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
+
+
+def jupytext(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", *args], check=True)
+
+
+def sources(only: str | None) -> list[Path]:
+    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py")) if not only or p.name.startswith(only)]
+
+
+def sync(source: Path) -> Path:
+    """Write the .ipynb from its .py source, keeping the outputs of unchanged cells."""
+    notebook = source.with_suffix(".ipynb")
+    jupytext("--to", "ipynb", *(["--update"] if notebook.exists() else []), str(source))
+    return notebook
+
+
+def execution_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    env["RLHF_LAB_AUTOLABEL"] = "1"  # notebook 03: the scripted learner labels a throwaway copy
+    return env
+
+
+def execute(notebook: Path) -> float:
+    """Run one notebook in place in a fresh kernel; return its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+                    "--ExecutePreprocessor.timeout=900", str(notebook)], check=True, env=execution_env())
+    return time.perf_counter() - start
+
+
+def stamp_course_map(runtimes: dict[str, float]) -> None:
+    """Write each measured runtime into the course-map table of 00_welcome (source and notebook)."""
+    source = NOTEBOOKS_DIR / "00_welcome.py"
+
+    def runtime(match):
+        seconds = runtimes.get(match["name"])
+        return match.group(1) + (f"{seconds / 60:.1f} min" if seconds else "not measured yet") + match.group(3)
+
+    source.write_text(RUNTIME_CELL.sub(runtime, source.read_text()))
+    sync(source)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--execute", action="store_true", help="run the notebooks in order and keep their outputs")
+    parser.add_argument("--only", default=None, help="only the notebooks whose name starts with this, e.g. 03")
+    args = parser.parse_args()
+    runtimes = json.loads(RUNTIMES_FILE.read_text()) if RUNTIMES_FILE.exists() else {}
+    for source in sources(args.only):
+        notebook = sync(source)
+        if not args.execute:
+            continue
+        print(f"executing {notebook.relative_to(ROOT)} ...", flush=True)
+        seconds = execute(notebook)
+        runtimes[notebook.stem] = round(seconds, 1)
+        print(f"  {notebook.name}: {seconds:.0f} s, {notebook.stat().st_size / 1e3:.0f} kB", flush=True)
+        RUNTIMES_FILE.write_text(json.dumps(runtimes, indent=1, sort_keys=True) + "\n")
+    stamp_course_map(runtimes)
+
+
+if __name__ == "__main__":
+    main()
