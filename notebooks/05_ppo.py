@@ -23,7 +23,7 @@
 # is logged next to the reward model's score, but the policy never sees it.
 #
 # TRL no longer ships PPO, so the course has its own, in one file you can read top to bottom:
-# `rlhf_lab/stages/ppo.py`.
+# `rlhf_lab/ppo.py`.
 
 # %%
 import torch
@@ -36,8 +36,8 @@ from dataclasses import asdict
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
 from rlhf_lab.stages.dpo import load_adapter_policy
-from rlhf_lab.stages.ppo import PPOTrainer
-from rlhf_lab.stages.rl import default_ppo_config, get_ppo_model_dir
+from rlhf_lab.ppo import PPOTrainer
+from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 

@@ -36,7 +36,7 @@ import json
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, train_dpo
-from rlhf_lab.stages.rl import get_ppo_model_dir
+from rlhf_lab.stages.ppo import get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 

@@ -19,7 +19,7 @@ from .config import Profile
 from .evaluate import evaluate_model, heldout_prompts, win_rate
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from .stages.reward import RewardSettings, get_reward_model_dir, reward_report
-from .stages.rl import default_ppo_config, get_ppo_model_dir
+from .stages.ppo import default_ppo_config, get_ppo_model_dir
 from .stages.sft import SFTSettings, get_sft_model_dir
 from .world import World
 

@@ -1,4 +1,4 @@
-"""Tests of the PPO stage (rlhf_lab.stages.ppo) and the PPO math it uses.
+"""Tests of the PPO stage (rlhf_lab.ppo) and the PPO math it uses.
 
 The fixture is a tiny random Llama-style model over a ~30-word vocabulary, built in
 memory in well under a second, so these tests do not need the course's pretrained base.
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlhf_lab import losses
-from rlhf_lab.stages.ppo import OVERRIDABLE, KLController, PPOConfig, PPOTrainer
+from rlhf_lab.ppo import OVERRIDABLE, KLController, PPOConfig, PPOTrainer
 
 WORDS = (
     "yes no maybe the a cat dog sun moon tree red blue green big small "

@@ -93,7 +93,7 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
 
 def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp_path):
     from rlhf_lab.stages.dpo import load_adapter_policy
-    from rlhf_lab.stages.rl import default_ppo_config, train_ppo
+    from rlhf_lab.stages.ppo import default_ppo_config, train_ppo
     from rlhf_lab.stages.sft import get_sft_model_dir
 
     *_, reward_dir = trained_reward

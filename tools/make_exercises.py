@@ -109,7 +109,7 @@ RESPONSE_BATCH = '''
 
 def ppo_setup(overrides: str, steps: int = 4) -> Cell:
     return code(f"""
-        from rlhf_lab.stages.ppo import PPOConfig, PPOTrainer
+        from rlhf_lab.ppo import PPOConfig, PPOTrainer
 
         train_prompts = {{p.text: p for p in world.prompts("train")}}
 
@@ -507,7 +507,7 @@ KL = [
     """),
     PIPELINE_SETUP,
     code("""
-        from rlhf_lab.stages.ppo import PPOConfig, PPOTrainer
+        from rlhf_lab.ppo import PPOConfig, PPOTrainer
 
         report_kl.require(); report.require()
         sft_policy = models.load_model(sft_dir, lora=models.LoraSettings.from_profile(profile))
