@@ -1,0 +1,422 @@
+"""Real preference data: Anthropic HH-RLHF and UltraFeedback (binarized), in TRL's format.
+
+Both loaders take a Hugging Face Hub id or a local file (``.jsonl``, ``.json``,
+``.parquet``) or a directory saved with ``Dataset.save_to_disk``, and return
+:class:`LoadedPreferences`: a ``datasets.Dataset`` in TRL's conversational preference
+format plus the rows that could not be converted, each with its row number and the reason.
+Nothing is dropped silently: every input row either converts or is reported.
+
+TRL's conversational preference format, one row::
+
+    {"prompt":   [{"role": "user", "content": ...}, {"role": "assistant", ...}, ..., {"role": "user", ...}],
+     "chosen":   [{"role": "assistant", "content": ...}],
+     "rejected": [{"role": "assistant", "content": ...}],
+     "row": 17}                       # the row number in the source, to trace it back
+
+A multi-turn conversation keeps all its earlier turns in ``prompt``.
+
+- **HH-RLHF** (Bai et al. 2022, hub id ``Anthropic/hh-rlhf``): each row is two whole
+  transcripts, ``chosen`` and ``rejected``, of alternating ``"\\n\\nHuman: "`` and
+  ``"\\n\\nAssistant: "`` turns that share everything but the final assistant turn. A row
+  is reported (not converted) when a transcript does not parse into alternating turns
+  that start with Human and end with Assistant, when the two differ before the final
+  turn, when a final turn is empty (policy ``empty_response="report"``, the default;
+  ``"keep"`` keeps it), or when the two final turns are identical (no preference).
+- **UltraFeedback binarized** (hub id ``HuggingFaceH4/ultrafeedback_binarized``, splits
+  ``train_prefs`` / ``test_prefs``): ``chosen`` and ``rejected`` are message lists that
+  repeat the prompt; ``score_chosen`` / ``score_rejected`` are kept as columns.
+
+The real HH sample shipped with the course workspace (``../shared/data`` beside the
+checkout, or ``$RLHF_LAB_SHARED_DATA``) is found with :func:`shared_data_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
+HH_RLHF_HUB_ID = "Anthropic/hh-rlhf"
+ULTRAFEEDBACK_HUB_ID = "HuggingFaceH4/ultrafeedback_binarized"
+HH_SAMPLE_FILE = "hh_rlhf_harmless_base_test_sample.jsonl"
+
+
+class DataSourceError(RuntimeError):
+    """A data set could not be read (missing file, hub unreachable offline, bad format)."""
+
+
+class MalformedRowsError(ValueError):
+    """Raised instead of a report when ``on_problem="raise"``."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int  # 0-based row number in the source (line number - 1 for a JSONL file)
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class LoadedPreferences:
+    """A preference data set in TRL's conversational format and the rows it could not convert."""
+
+    dataset: "object"  # datasets.Dataset
+    problems: list[RowProblem] = field(default_factory=list)
+    source: str = ""
+    rows_read: int = 0
+
+    def summary(self) -> str:
+        line = f"{self.source}: {self.rows_read} rows read, {len(self.dataset)} converted, {len(self.problems)} reported"
+        if self.problems:
+            shown = "; ".join(str(p) for p in self.problems[:5])
+            more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+            line += f": {shown}{more}"
+        return line + "."
+
+    def __repr__(self) -> str:
+        return f"LoadedPreferences({self.summary()})"
+
+
+# ---------------------------------------------------------------------------
+# Where the data is
+# ---------------------------------------------------------------------------
+
+
+def shared_data_dir() -> Path | None:
+    """The workspace's shared data folder: $RLHF_LAB_SHARED_DATA, else ``../shared/data``
+    beside the checkout. None if it does not exist."""
+    if os.environ.get(SHARED_DATA_ENV):
+        path = Path(os.environ[SHARED_DATA_ENV]).expanduser()
+    else:
+        path = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def hh_sample_file() -> Path | None:
+    """The real HH-RLHF sample (40 rows of the harmless-base test split), if present."""
+    folder = shared_data_dir()
+    if folder is None or not (folder / HH_SAMPLE_FILE).exists():
+        return None
+    return folder / HH_SAMPLE_FILE
+
+
+# ---------------------------------------------------------------------------
+# Reading rows from a file or the hub
+# ---------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> tuple[list, list[RowProblem]]:
+    """Rows of a JSONL file; a line that is not a JSON object is a reported row (None)."""
+    rows, problems = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if not line.strip():
+                rows.append(None)
+                problems.append(RowProblem(number, "empty line"))
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                rows.append(None)
+                problems.append(RowProblem(number, f"not valid JSON ({error.msg} at column {error.colno})"))
+                continue
+            if not isinstance(value, dict):
+                rows.append(None)
+                problems.append(RowProblem(number, f"a JSON {type(value).__name__}, not an object"))
+                continue
+            rows.append(value)
+    return rows, problems
+
+
+def offline_hub_error(what: str, hub_id: str, error: Exception | None = None) -> DataSourceError:
+    """The error for a hub id that cannot be reached (offline, or no such repository)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") == "1" or os.environ.get("HF_DATASETS_OFFLINE", "0") == "1"
+    why = ("the Hugging Face Hub is switched off here (HF_HUB_OFFLINE=1)" if offline
+           else "the Hugging Face Hub could not be reached or has no such repository")
+    detail = f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})" if error else ""
+    return DataSourceError(
+        f"Cannot load {what} {hub_id!r}: {why}{detail}. Either download it once where there is internet "
+        f"(it then loads from the local Hugging Face cache), or pass a local file (.jsonl/.json/.parquet) "
+        f"or a directory instead of the hub id.")
+
+
+def read_rows(source, *, split: str = "train", data_dir: str | None = None, what: str = "data set"):
+    """Raw rows (dicts) of ``source``: a local file, a saved dataset directory, or a hub id.
+
+    Returns (rows, problems, description). Unreadable JSONL lines become reported rows.
+    """
+    path = Path(str(source)).expanduser()
+    if path.exists():
+        if path.is_file() and path.suffix == ".jsonl":
+            rows, problems = _read_jsonl(path)
+            return rows, problems, str(path)
+        import datasets
+
+        if path.is_dir():
+            try:
+                loaded = datasets.load_from_disk(str(path))
+            except FileNotFoundError:
+                loaded = datasets.load_dataset(str(path), data_dir=data_dir, split=split)
+            if isinstance(loaded, datasets.DatasetDict):
+                if split not in loaded:
+                    raise DataSourceError(f"{path} has splits {sorted(loaded)}, not {split!r}: pass split=.")
+                loaded = loaded[split]
+            return list(loaded), [], f"{path} [{split}]"
+        builder = {".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
+        if builder is None:
+            raise DataSourceError(f"{path}: unknown file type {path.suffix!r}; use .jsonl, .json, .parquet "
+                                  f"or a directory saved with Dataset.save_to_disk.")
+        return list(datasets.load_dataset(builder, data_files=str(path), split="train")), [], str(path)
+    if str(source).startswith((".", "/", "~")) or str(source).endswith((".jsonl", ".json", ".parquet")):
+        raise DataSourceError(f"{source}: no such file or directory.")
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(str(source), data_dir=data_dir, split=split)
+    except (ConnectionError, FileNotFoundError, OSError, ValueError) as error:
+        raise offline_hub_error(what, str(source), error) from error
+    except Exception as error:  # huggingface_hub / datasets raise several offline error types
+        if "offline" in str(error).lower() or "connect" in str(error).lower():
+            raise offline_hub_error(what, str(source), error) from error
+        raise
+    return list(loaded), [], f"{source}{'/' + data_dir if data_dir else ''} [{split}]"
+
+
+def _finish(records, problems, source, rows_read, on_problem: str) -> LoadedPreferences:
+    from datasets import Dataset
+
+    problems = sorted(problems, key=lambda p: p.row)
+    result = LoadedPreferences(
+        Dataset.from_list(records) if records else Dataset.from_dict(
+            {"prompt": [], "chosen": [], "rejected": [], "row": []}),
+        problems, source, rows_read)
+    if problems:
+        if on_problem == "raise":
+            raise MalformedRowsError(result.summary())
+        if on_problem == "warn":
+            warnings.warn(result.summary(), stacklevel=3)
+    return result
+
+
+def _check_on_problem(on_problem: str) -> None:
+    if on_problem not in ("report", "warn", "raise"):
+        raise ValueError(f"on_problem={on_problem!r}: use 'report' (in .problems), 'warn' or 'raise'.")
+
+
+# ---------------------------------------------------------------------------
+# HH-RLHF
+# ---------------------------------------------------------------------------
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+
+def parse_hh_transcript(text: str) -> list[dict]:
+    """A transcript ``"\\n\\nHuman: ...\\n\\nAssistant: ..."`` as chat messages.
+
+    Raises ValueError (with the reason) unless it is alternating turns that start with
+    Human and end with Assistant. Text inside a turn is kept as is (stripped at the ends).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"not a string but {type(text).__name__}")
+    parts = _HH_TURN.split(text)
+    if parts[0].strip():
+        raise ValueError(f"text before the first turn marker: {parts[0][:40]!r}")
+    messages = [{"role": _HH_ROLES[speaker], "content": content.strip()}
+                for speaker, content in zip(parts[1::2], parts[2::2])]
+    if not messages:
+        raise ValueError("no '\\n\\nHuman: ' / '\\n\\nAssistant: ' turns")
+    for i, message in enumerate(messages):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message["role"] != expected:
+            raise ValueError(f"turn {i + 1} is {message['role']!r}, expected {expected!r} (turns must alternate, "
+                             "starting with Human)")
+    if messages[-1]["role"] != "assistant":
+        raise ValueError("the transcript ends with a Human turn, not an Assistant turn")
+    return messages
+
+
+def convert_hh_row(row: dict, empty_response: str = "report") -> dict:
+    """One HH-RLHF row -> prompt (all earlier turns) / chosen / rejected. ValueError if malformed."""
+    if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
+        keys = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise ValueError(f"needs the keys 'chosen' and 'rejected', got {keys}")
+    converted = {}
+    for key in ("chosen", "rejected"):
+        try:
+            converted[key] = parse_hh_transcript(row[key])
+        except ValueError as error:
+            raise ValueError(f"{key} transcript: {error}") from None
+    chosen, rejected = converted["chosen"], converted["rejected"]
+    if chosen[:-1] != rejected[:-1]:
+        first = next((i for i, (a, b) in enumerate(zip(chosen, rejected)) if a != b), min(len(chosen), len(rejected)))
+        raise ValueError(f"chosen and rejected differ before the final turn (first at turn {first + 1}; "
+                         f"{len(chosen)} vs {len(rejected)} turns)")
+    if empty_response == "report":
+        for key, messages in converted.items():
+            if not messages[-1]["content"]:
+                raise ValueError(f"the final {key} assistant turn is empty")
+    if chosen[-1]["content"] == rejected[-1]["content"]:
+        raise ValueError("chosen and rejected final turns are identical (no preference)")
+    return {"prompt": chosen[:-1], "chosen": [chosen[-1]], "rejected": [rejected[-1]]}
+
+
+def hh_rows_to_preferences(rows, empty_response: str = "report", source: str = "rows",
+                           on_problem: str = "report", problems=None) -> LoadedPreferences:
+    """Convert raw HH-RLHF rows (None = a row already reported in ``problems``)."""
+    _check_on_problem(on_problem)
+    if empty_response not in ("report", "keep"):
+        raise ValueError(f"empty_response={empty_response!r}: use 'report' or 'keep'.")
+    records, problems = [], list(problems or [])
+    for number, row in enumerate(rows):
+        if row is None:
+            continue
+        try:
+            records.append({**convert_hh_row(row, empty_response), "row": number})
+        except ValueError as error:
+            problems.append(RowProblem(number, str(error)))
+    return _finish(records, problems, source, len(rows), on_problem)
+
+
+def load_hh_rlhf(source=HH_RLHF_HUB_ID, split: str = "test", data_dir: str | None = "harmless-base",
+                 empty_response: str = "report", on_problem: str = "report",
+                 max_rows: int | None = None) -> LoadedPreferences:
+    """Anthropic HH-RLHF as TRL conversational preferences.
+
+    source: a hub id (default ``Anthropic/hh-rlhf``, subset ``data_dir`` and ``split``) or a
+    local file / directory (``data_dir`` and ``split`` are then ignored for files).
+    on_problem: "report" (default: listed in ``.problems``), "warn" (also a warning) or
+    "raise" (MalformedRowsError). max_rows: read only the first rows (quick looks).
+    """
+    is_local = Path(str(source)).expanduser().exists()
+    rows, problems, description = read_rows(source, split=split, data_dir=None if is_local else data_dir,
+                                            what="HH-RLHF")
+    if max_rows is not None:
+        rows, problems = rows[:max_rows], [p for p in problems if p.row < max_rows]
+    return hh_rows_to_preferences(rows, empty_response, description, on_problem, problems)
+
+
+# ---------------------------------------------------------------------------
+# UltraFeedback binarized
+# ---------------------------------------------------------------------------
+
+
+def _messages(value, key: str) -> list[dict]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{key} is not a non-empty list of messages")
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str) \
+                or message.get("role") not in ("system", "user", "assistant"):
+            raise ValueError(f"{key}[{i}] is not a message with a role (system/user/assistant) and text content")
+        out.append({"role": message["role"], "content": message["content"]})
+    return out
+
+
+def convert_ultrafeedback_row(row: dict) -> dict:
+    """One UltraFeedback-binarized row -> prompt / chosen / rejected (+ scores). ValueError if malformed."""
+    if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
+        keys = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise ValueError(f"needs the keys 'chosen' and 'rejected' (message lists), got {keys}")
+    chosen, rejected = _messages(row["chosen"], "chosen"), _messages(row["rejected"], "rejected")
+    for key, messages in (("chosen", chosen), ("rejected", rejected)):
+        if messages[-1]["role"] != "assistant":
+            raise ValueError(f"the last {key} message is from {messages[-1]['role']!r}, not the assistant")
+        if not messages[-1]["content"].strip():
+            raise ValueError(f"the final {key} assistant message is empty")
+    if chosen[:-1] != rejected[:-1]:
+        raise ValueError("chosen and rejected have different prompts")
+    prompt = chosen[:-1]
+    if not prompt:
+        if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise ValueError("no prompt: neither earlier messages nor a 'prompt' string")
+        prompt = [{"role": "user", "content": row["prompt"]}]
+    if prompt[-1]["role"] != "user":
+        raise ValueError("the prompt does not end with a user message")
+    record = {"prompt": prompt, "chosen": [chosen[-1]], "rejected": [rejected[-1]]}
+    for key in ("score_chosen", "score_rejected"):
+        value = row.get(key)
+        if value is not None and not isinstance(value, (int, float)):
+            raise ValueError(f"{key}={value!r} is not a number")
+        record[key] = None if value is None else float(value)
+    if record["score_chosen"] is not None and record["score_rejected"] is not None \
+            and record["score_chosen"] < record["score_rejected"]:
+        raise ValueError(f"score_chosen {record['score_chosen']} is below score_rejected {record['score_rejected']}")
+    return record
+
+
+def ultrafeedback_rows_to_preferences(rows, source: str = "rows", on_problem: str = "report",
+                                      problems=None) -> LoadedPreferences:
+    _check_on_problem(on_problem)
+    records, problems = [], list(problems or [])
+    for number, row in enumerate(rows):
+        if row is None:
+            continue
+        try:
+            records.append({**convert_ultrafeedback_row(row), "row": number})
+        except ValueError as error:
+            problems.append(RowProblem(number, str(error)))
+    return _finish(records, problems, source, len(rows), on_problem)
+
+
+def load_ultrafeedback(source=ULTRAFEEDBACK_HUB_ID, split: str = "test_prefs", on_problem: str = "report",
+                       max_rows: int | None = None) -> LoadedPreferences:
+    """UltraFeedback binarized as TRL conversational preferences (with score columns)."""
+    rows, problems, description = read_rows(source, split=split, what="UltraFeedback")
+    if max_rows is not None:
+        rows, problems = rows[:max_rows], [p for p in problems if p.row < max_rows]
+    return ultrafeedback_rows_to_preferences(rows, description, on_problem, problems)
+
+
+# ---------------------------------------------------------------------------
+# Using it
+# ---------------------------------------------------------------------------
+
+
+def train_test_split(loaded: LoadedPreferences, test_fraction: float = 0.1, seed: int = 0):
+    """(train, test) Datasets; a source that is already a test split can be used whole as test."""
+    split = loaded.dataset.train_test_split(test_size=test_fraction, seed=seed)
+    return split["train"], split["test"]
+
+
+def conversation_texts(tokenizer, dataset, which: str) -> list[str]:
+    """prompt + chosen (or rejected) of every row, written with the tokenizer's chat template."""
+    return [tokenizer.apply_chat_template(list(row["prompt"]) + list(row[which]), tokenize=False)
+            for row in dataset]
+
+
+def preference_accuracy(reward_model, tokenizer, dataset, batch_size: int = 16, max_length: int = 512) -> dict:
+    """Held-out accuracy of a reward model on real pairs: how often chosen scores above rejected.
+
+    Long conversations are cut from the left to ``max_length`` tokens, so the final turns
+    (where chosen and rejected differ) are always seen.
+    """
+    import torch
+
+    from .models import model_device
+
+    reward_model.eval()
+    device = model_device(reward_model)
+    side = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    scores = {}
+    try:
+        with torch.no_grad():
+            for which in ("chosen", "rejected"):
+                texts, out = conversation_texts(tokenizer, dataset, which), []
+                for i in range(0, len(texts), batch_size):
+                    enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, truncation=True,
+                                    max_length=max_length, add_special_tokens=False).to(device)
+                    out.append(reward_model(**enc).logits.squeeze(-1).float().cpu())
+                scores[which] = torch.cat(out) if out else torch.zeros(0)
+    finally:
+        tokenizer.truncation_side = side
+    wins = (scores["chosen"] > scores["rejected"]).float()
+    return {"accuracy": wins.mean().item() if len(wins) else float("nan"), "pairs": len(wins),
+            "mean_margin": (scores["chosen"] - scores["rejected"]).mean().item() if len(wins) else float("nan")}
