@@ -1,4 +1,4 @@
-"""The ``rlhf-lab`` command: doctor, world, run.
+"""The ``rlhf-lab`` command: doctor, world, run, memory.
 
 Heavy libraries are imported inside the commands that need them, so ``--help`` is instant.
 """
@@ -99,6 +99,50 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_memory(args) -> int:
+    """Print the estimated peak GPU memory of every stage (4-bit + LoRA vs a bf16 full fine-tune)."""
+    from dataclasses import replace
+
+    from .config import get_profile
+    from . import memory
+
+    profile = get_profile(args.profile or "gpu")
+    if args.model:
+        keys = [args.model]
+    elif args.all:
+        keys = list(memory.ARCHITECTURES)
+    elif profile.base_model == "tiny":
+        keys = list(memory.TARGETS)[:3]
+        print("The tiny profile runs on CPU; showing the real architectures the gpu profiles use.")
+    else:
+        keys = [profile.base_model]
+    try:
+        keys = [next(k for k, a in memory.ARCHITECTURES.items() if a is memory.architecture_for(key))
+                for key in keys]
+    except KeyError as error:
+        print(f"rlhf-lab: {error.args[0]}", file=sys.stderr)
+        return 2
+    setup = replace(memory.QLORA, lora_r=profile.lora_r, lora_dropout=profile.lora_dropout,
+                    gradient_checkpointing=not args.no_checkpointing, compute_bytes=2)
+    workloads = memory.gpu_workloads(max_length=args.max_length, batch_size=args.batch_size,
+                                     response_length=profile.max_new_tokens)
+    rows = memory.memory_table(keys, workloads, setup,
+                               replace(memory.BF16_FULL, gradient_checkpointing=not args.no_checkpointing))
+    print(f"Estimated peak GPU memory per stage, GB (profile {profile.name}: 4-bit NF4 + double quantization, "
+          f"LoRA r={profile.lora_r} on all linear layers, paged 8-bit AdamW, gradient checkpointing "
+          f"{'off' if args.no_checkpointing else 'on'}; per-device batch {args.batch_size}, "
+          f"{args.max_length} tokens; PPO rollout {workloads['ppo'].batch}, minibatch {workloads['ppo'].mini_batch}).")
+    print(memory.format_table(rows))
+    for key in keys:
+        shared = memory.shared_base_ratio(key, workloads["ppo"], setup)
+        print(f"PPO, {memory.ARCHITECTURES[key].name}: every role on one shared base {shared['shared'] / 1e9:.2f} GB = "
+              f"{shared['shared_ratio']:.2f}x the policy alone ({shared['policy_alone'] / 1e9:.2f} GB); "
+              f"with a second base for the reward model {shared['separate_ratio']:.2f}x.")
+    print("Estimates (+-20%); benchmarks/bench_gpu_memory.py measures them on a GPU. "
+          "'bf16 full' = bf16 weights and gradients, fp32 AdamW, same batch; 'saving' = bf16 full / 4-bit + LoRA.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlhf-lab", description="The rlhf-lab course's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--quick", action="store_true", help="reduced settings, for tests (numbers are not meaningful)")
     run.set_defaults(func=cmd_run)
+    mem = sub.add_parser("memory", help="estimated peak GPU memory per stage (4-bit + LoRA vs bf16 full fine-tune)")
+    mem.add_argument("--profile", default=None, help="gpu (default), gpu-1.5b, ...: its base model and LoRA settings")
+    mem.add_argument("--model", default=None, help="an architecture instead of the profile's: qwen2.5-0.5b, "
+                     "qwen2.5-1.5b, qwen2.5-7b, llama-2-7b (or a hub id)")
+    mem.add_argument("--all", action="store_true", help="every architecture written in rlhf_lab.memory")
+    mem.add_argument("--batch-size", type=int, default=4,
+                     help="per-device batch: sequences for SFT, pairs for the reward model (DPO uses half); default 4")
+    mem.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
+    mem.add_argument("--no-checkpointing", action="store_true", help="estimate without gradient checkpointing")
+    mem.set_defaults(func=cmd_memory)
     return parser
 
 

@@ -2,8 +2,12 @@
 
 - ``tiny`` (default): CPU, offline, minutes. A locally trained tokenizer and a small
   Llama-style model pretrained on the lab world's corpus.
-- ``gpu``: one consumer GPU (8-12 GB). A real small model from the Hugging Face Hub,
-  loaded in 4-bit NF4 with LoRA adapters.
+- ``gpu``: one consumer GPU (6-12 GB). A real small BASE model (Qwen/Qwen2.5-0.5B) from the
+  Hugging Face Hub, loaded in 4-bit NF4 (double quantization) with LoRA adapters.
+- ``gpu-1.5b``: the same with Qwen/Qwen2.5-1.5B (about 8 GB).
+
+Any gpu profile's model is configurable: ``get_profile("gpu", base_model="...")`` or the
+environment variable ``RLHF_LAB_BASE_MODEL`` (a hub id or a local directory).
 
 Choose with ``get_profile("gpu")`` or the environment variable ``RLHF_LAB_PROFILE``.
 Override single values with keyword arguments: ``get_profile("tiny", seed=1)``.
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILE_ENV = "RLHF_LAB_PROFILE"
+MODEL_ENV = "RLHF_LAB_BASE_MODEL"  # overrides a gpu profile's base model (hub id or local directory)
 CACHE_ENV = "RLHF_LAB_CACHE"
 
 
@@ -56,6 +61,15 @@ class Profile:
     max_new_tokens: int = 24  # response length budget when sampling
     eval_prompts: int = 96  # held-out prompts used by evaluation
     preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
+    # Where preference pairs come from: "world" (the lab world's simulated human, the default:
+    # the hidden human still judges every stage), "hh-rlhf" / "ultrafeedback" (their hub ids),
+    # or a local .jsonl/.parquet file of either (see rlhf_lab.real_data).
+    preference_data: str = "world"
+
+    @property
+    def real_model(self) -> bool:
+        """A real pretrained model (gpu profiles), not the locally built tiny one."""
+        return self.base_model != "tiny"
 
     def replace(self, **changes) -> "Profile":
         """A copy with some values changed, validated again."""
@@ -72,10 +86,25 @@ PROFILES: dict[str, Profile] = {
         lora_alpha=32,
         lora_dropout=0.0,
     ),
+    # A BASE model (pretrained only), not an -Instruct one: an instruction-tuned model has
+    # already been through SFT and RLHF, and the course would be aligning an aligned model.
     "gpu": Profile(
         name="gpu",
         device="cuda",
-        base_model="Qwen/Qwen2.5-0.5B-Instruct",
+        base_model="Qwen/Qwen2.5-0.5B",
+        quantize_4bit=True,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        max_new_tokens=64,
+        eval_prompts=128,
+        preference_pairs=2000,
+    ),
+    # The same pipeline on a 3x larger base (fits 8 GB in 4-bit, see `rlhf-lab memory`).
+    "gpu-1.5b": Profile(
+        name="gpu-1.5b",
+        device="cuda",
+        base_model="Qwen/Qwen2.5-1.5B",
         quantize_4bit=True,
         lora_r=16,
         lora_alpha=32,
@@ -102,6 +131,9 @@ def validate(profile: Profile) -> Profile:
             fail(name, value, "use a positive integer")
     if not 0.0 <= profile.lora_dropout < 1.0:
         fail("lora_dropout", profile.lora_dropout, "use a number in [0, 1)")
+    if not isinstance(profile.preference_data, str) or not profile.preference_data:
+        fail("preference_data", profile.preference_data,
+             "use 'world', 'hh-rlhf', 'ultrafeedback' or the path of a local preference file")
     if not profile.pretrain_lr > 0:
         fail("pretrain_lr", profile.pretrain_lr, "use a positive learning rate")
     shape = profile.tiny_model
@@ -128,6 +160,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
             f"Unknown setting(s) {', '.join(sorted(unknown))} for profile {name!r}. "
             f"Valid settings: {', '.join(f.name for f in dataclasses.fields(Profile))}."
         )
+    if profile.real_model and os.environ.get(MODEL_ENV) and "base_model" not in overrides:
+        overrides["base_model"] = os.environ[MODEL_ENV]
     return validate(dataclasses.replace(profile, **overrides))
 
 

@@ -11,7 +11,16 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
 def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
-    """Arguments every TRL trainer of the course gets (CPU-friendly, no loggers, quiet)."""
+    """Arguments every TRL trainer of the course gets (no loggers, quiet), for the profile.
+
+    A real model (gpu profiles) trains with activation (gradient) checkpointing; on a GPU in
+    bf16 where the card supports it (Ampere and later), else fp16 with loss scaling (a T4);
+    with a 4-bit base on a GPU, bitsandbytes' paged 8-bit AdamW (optimizer states in 8 bits,
+    paged to CPU memory under pressure). The tiny profile: fp32 on CPU, no checkpointing.
+    """
+    real_model = profile.base_model != "tiny"
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
     args = {
         "output_dir": str(output_dir),
         "report_to": "none",
@@ -22,12 +31,18 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
         "data_seed": profile.seed,
         "disable_tqdm": False,
         "logging_first_step": True,
-        # TRL turns activation checkpointing on by default: it saves GPU memory on big
-        # models and only costs time on small ones.
-        "gradient_checkpointing": profile.name == "gpu",
+        # Checkpointing keeps only each layer's input for the backward pass and recomputes the
+        # rest: it saves most activation memory on a real model and only costs time on tiny ones.
+        "gradient_checkpointing": real_model,
         "dataloader_num_workers": 0,
-        "bf16": profile.device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        "bf16": bf16,
+        "fp16": cuda and not bf16,
     }
+    if real_model:
+        # Non-reentrant checkpointing works with a frozen 4-bit base without forcing input gradients.
+        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if cuda and profile.quantize_4bit:
+        args["optim"] = "paged_adamw_8bit"
     args.update(overrides)
     return args
 
