@@ -118,14 +118,13 @@ class Architecture:
 
     def tiny(self, hidden_size: int = 128, intermediate_size: int = 384, num_layers: int = 2,
              vocab_size: int = 512) -> "Architecture":
-        """The same architecture at toy sizes (multiples of 64, the CPU 4-bit kernel's need), keeping
-        the head-to-kv-head grouping, for CPU tests of the real code path."""
-        groups = self.num_heads // self.num_kv_heads
-        heads = max(groups, 2)
+        """The same architecture at toy sizes (multiples of 64, the CPU 4-bit kernel's need; heads
+        of 32), keeping grouped-query attention when the real one has it, for CPU tests."""
+        heads = hidden_size // 32
+        kv_heads = heads // 2 if self.num_kv_heads < self.num_heads else heads
         return replace(self, name=f"{self.name} (tiny)", hidden_size=hidden_size,
                        intermediate_size=intermediate_size, num_layers=num_layers, num_heads=heads,
-                       num_kv_heads=heads // groups if heads // groups else 1, vocab_size=vocab_size,
-                       max_position_embeddings=512)
+                       num_kv_heads=kv_heads, vocab_size=vocab_size, max_position_embeddings=512)
 
 
 # Published configs (config.json of each hub repository), written out here because the
@@ -406,3 +405,33 @@ def format_table(rows: list[Row]) -> str:
         lines.append(f"{row.architecture:<14}{row.stage:<8}{cells}{gb['total']:>8.2f}{row.target / GB:>8.0f}"
                      f"{row.full.total / GB:>11.1f}{row.ratio:>7.1f}x  {ok}")
     return "\n".join(lines)
+
+
+def random_model(arch: Architecture, seed: int = 0, **config_overrides):
+    """A randomly initialised causal LM of ``arch`` (no download: for benchmarks and tests)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(arch.to_config(**config_overrides))
+
+
+def save_tiny_real_architecture(out_dir, key: str = "qwen2.5-0.5b", seed: int = 0, texts=None, **sizes):
+    """A tiny random-init model of a real architecture (Qwen2 by default, sizes multiples of 64)
+    with a locally trained tokenizer and the course's chat template, saved as safetensors.
+
+    The gpu profile's code path (4-bit + LoRA, the shared base) runs on it on a CPU, offline.
+    """
+    from pathlib import Path
+
+    from .models import train_tokenizer
+
+    texts = texts or [f"The answer to question {i} is {i * 7 % 13}. Please be polite and concise." for i in range(200)]
+    tokenizer = train_tokenizer(texts, 320)
+    arch = ARCHITECTURES[key].tiny(vocab_size=max(384, len(tokenizer)), **sizes)
+    model = random_model(arch, seed, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=None)
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
