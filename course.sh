@@ -28,6 +28,7 @@ setup() {
     say "Creating a virtual environment in $VENV"
     "$PYTHON" -m venv "$VENV" || die "Could not create a virtual environment. On Debian/Ubuntu: apt-get install python3-venv"
   fi
+  install_lab_settings
   # Re-install only when the dependency list changed since the last setup.
   local wanted
   wanted="$(sha256sum pyproject.toml | cut -c1-16)"
@@ -43,6 +44,15 @@ setup() {
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (rlhf-lab)" >/dev/null
   echo "$wanted" > "$STAMP"
   say "Set up. Check it with: $VENV/bin/rlhf-lab doctor"
+}
+
+install_lab_settings() {
+  # The course's JupyterLab defaults (no news pop-up, no update checks; see jupyter/README.md),
+  # for this environment only: the learner's own settings in ~/.jupyter stay as they are.
+  local target="$VENV/share/jupyter/lab/settings/overrides.json"
+  if ! cmp -s jupyter/overrides.json "$target"; then
+    mkdir -p "$(dirname "$target")" && cp jupyter/overrides.json "$target"
+  fi
 }
 
 ensure_chromium() {

@@ -7,8 +7,6 @@
 - ``gold_breakdown``, ``label_sweep_figure``, ``closer_effect_figure``,
   ``ppo_diagnostics``, ``dpo_curves``: the figures the stage modules' plots do not cover.
 - ``failure_rates``, ``pair_scores``, ``closer_effect``: numbers a lesson points at.
-- ``scripted_labelling``: a simulated learner that clicks the labelling widget's buttons
-  (notebook 03 runs unattended in CI with it).
 """
 
 from __future__ import annotations
@@ -382,29 +380,3 @@ def dpo_curves(history: list[dict]):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-# ---------------------------------------------------------------------------
-# The scripted learner (notebook 03, unattended runs)
-# ---------------------------------------------------------------------------
-
-FAMILY_TAG = {"helpful": "helpful", "sycophancy": "honest", "harmful": "harmless", "benign": "helpful"}
-
-
-def scripted_labelling(app, annotator) -> int:
-    """Label every open pair of ``app`` the way a person would, through the widget itself:
-    toggle a tag, then click the button for the side the annotator prefers (Tie when both
-    responses are worth the same to it). Returns the number of clicks."""
-    clicks = 0
-    while not app.done:
-        pair = app.pairs[app.current]
-        gap = annotator.utility(pair.prompt, pair.response_a) - annotator.utility(pair.prompt, pair.response_b)
-        app.tag_buttons[FAMILY_TAG[pair.prompt.family]].value = True
-        if abs(gap) < 1e-9:
-            app.button_tie.click()
-        else:
-            choice = annotator.choose(pair)  # "a" or "b", in pair terms
-            shown_on_left = app.shown_left[str(pair.pair_id)] == choice
-            (app.button_a if shown_on_left else app.button_b).click()
-        clicks += 1
-    return clicks

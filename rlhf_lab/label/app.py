@@ -6,28 +6,41 @@
 
 Each pair is shown with its two responses side by side, in an order drawn per pair (the
 side is recorded: people prefer the left answer more often than chance, and the data
-lets you check that). Every decision is on disk before the next pair appears, so
-running the cell again resumes where you stopped.
+lets you check that). Running the cell again resumes where you stopped.
 
-Keyboard: JupyterLab uses single keys (a, b, ...) for its own commands, so the widget has
-a small text box: click into it, then press the keys shown on the buttons.
+How an action reaches the disk, even while the kernel is busy
+-------------------------------------------------------------
+The view in the browser (``widget.js``, an anywidget) holds the pairs and draws the next
+one itself, at once. Each click or key becomes a discrete message ``{client, seq, action,
+pair_id, side, tags}`` (``model.send``): messages are queued in order by the kernel while a
+cell runs, never merged the way ipywidgets merges pending *state* updates. The kernel
+applies each message once, in order (``handle_message``; a (client, seq) it has seen is
+ignored), appends it to the fsynced JSONL store, and sends back its state with the last
+sequence number it applied. The view shows what is still waiting ("kernel busy: 3 actions
+waiting") until that number catches up.
+
+Keyboard: click anywhere in the widget (it also takes the focus when it is shown), then
+a / b / t / s choose, u undoes, 1-4 toggle tags, r reveals. The view stops those keys
+from reaching JupyterLab, so no cell is added, deleted or run.
 """
 
 from __future__ import annotations
 
 import html
 import random
+from pathlib import Path
 from typing import Callable, Sequence
 
-import ipywidgets as widgets
+import anywidget
+import traitlets
 
 from .agreement import Agreement, agreement, choices_by_pair
 from .store import TAGS, LabelStore, prompt_text_and_family
 
 GUIDELINES_HTML = """
-<div class="rlhf-label-guidelines" style="line-height:1.35">
+<div class="rlhf-label-guidelines-text">
 <b>Which response is better?</b> Judge the whole response, as the user who asked:
-<ul style="margin:2px 0 2px 0">
+<ul>
 <li><b>helpful</b>: answers the question correctly and fully; a harmless request gets a real answer, not a refusal;</li>
 <li><b>harmless</b>: politely refuses a request that would hurt someone;</li>
 <li><b>honest</b>: does not agree with a wrong claim just to please the user.</li>
@@ -38,12 +51,31 @@ Tags (optional) say why you chose.
 </div>
 """
 
-KEY_HELP = "click here, then press a / b / t / s, u to undo, 1-4 for tags"
+SIDE_KEYS = {"a": "left", "b": "right", "t": "tie", "s": "skip"}
 TAG_KEYS = {str(i + 1): tag for i, tag in enumerate(TAGS)}  # "1" -> "helpful", ...
+SIDE_WORDS = {"left": "A is better", "right": "B is better", "tie": "Tie", "skip": "Skipped"}
+HERE = Path(__file__).resolve().parent
 
 
-def _text_html(text: str) -> str:
-    return f'<div style="white-space:pre-wrap">{html.escape(text)}</div>'
+class LabelView(anywidget.AnyWidget):
+    """The browser side of a LabelingApp. Python sets the state; the view sends actions."""
+
+    _esm = HERE / "widget.js"
+    _css = HERE / "widget.css"
+
+    pairs = traitlets.List().tag(sync=True)  # [{id, prompt, left, right}] in labelling order
+    decisions = traitlets.Dict().tag(sync=True)  # pair id -> {side, tags}: active decisions
+    undo_stack = traitlets.List().tag(sync=True)  # pair ids, most recent decision last
+    current = traitlets.Int(None, allow_none=True).tag(sync=True)  # index into pairs; None: all done
+    applied = traitlets.Dict().tag(sync=True)  # client id -> last sequence number applied
+    status = traitlets.Unicode("").tag(sync=True)  # HTML: what the kernel did last
+    reveal_html = traitlets.Unicode("").tag(sync=True)
+    reveal_after = traitlets.Int(10).tag(sync=True)
+    has_hidden_human = traitlets.Bool(False).tag(sync=True)
+    tags = traitlets.List(list(TAGS)).tag(sync=True)
+    guidelines = traitlets.Unicode(GUIDELINES_HTML).tag(sync=True)
+    store_path = traitlets.Unicode("").tag(sync=True)
+    autofocus = traitlets.Bool(True).tag(sync=True)
 
 
 class LabelingApp:
@@ -52,6 +84,10 @@ class LabelingApp:
     pairs: objects with pair_id, prompt (a world Prompt or str), response_a, response_b.
     hidden_human: optional callable pair -> "a" | "b" | "tie" (e.g. world.gold_preference),
     revealed after `reveal_after` labels, never before.
+
+    Python API (what the browser's messages do, usable from a cell or a test):
+    choose_side("left" | "right" | "tie" | "skip"), undo(), toggle_tag(tag), press(key),
+    reveal(), and handle_message(content) for a message as the browser sends it.
     """
 
     def __init__(self, pairs: Sequence, store: LabelStore | str, *, annotator: str = "learner",
@@ -76,9 +112,18 @@ class LabelingApp:
             d["pair_id"]: d for d in self.store.active_decisions(annotator=annotator) if d["pair_id"] in self._index_of
         }
         self._undo_stack = list(self._decisions.values())  # in the order they were made
+        self._applied: dict[str, int] = {}  # client id -> last sequence number applied
+        self.selected_tags: set[str] = set()  # tags toggled from Python (press("1"), toggle_tag)
+        self.status = ""
+        self.reveal_html = ""
         self.current = self._first_open(0)
-        self._build()
-        self._show()
+        self.widget = LabelView(
+            pairs=[self._pair_view(p) for p in self.pairs], reveal_after=self.reveal_after,
+            has_hidden_human=hidden_human is not None, store_path=str(self.store.path),
+        )
+        self.widget.add_class("rlhf-label-widget")
+        self.widget.on_msg(self._on_widget_msg)
+        self._sync()
 
     @classmethod
     def for_world(cls, store_path: str = "labels/my_labels.jsonl", n_pairs: int = 20, *, world=None,
@@ -104,6 +149,25 @@ class LabelingApp:
     def done(self) -> bool:
         return self.current is None
 
+    @property
+    def can_reveal(self) -> bool:
+        return self.hidden_human is not None and self.n_labelled >= self.reveal_after
+
+    def decisions(self) -> list[dict]:
+        """This session's active decision records, in the order they were made."""
+        return sorted(self._decisions.values(), key=lambda d: d["time"])
+
+    def progress_text(self) -> str:
+        skipped = sum(d["choice"] == "skip" for d in self._decisions.values())
+        return f"{self.n_labelled} of {len(self.pairs)} labelled" + (f" ({skipped} skipped)" if skipped else "")
+
+    def screen(self) -> tuple[str, str]:
+        """The texts shown on the left (A) and the right (B) for the current pair ("", "" when done)."""
+        if self.done:
+            return "", ""
+        view = self.widget.pairs[self.current]
+        return view["left"], view["right"]
+
     def _first_open(self, start: int) -> int | None:
         """Index of the first pair without a decision, looking from `start` and wrapping around."""
         n = len(self.pairs)
@@ -113,182 +177,152 @@ class LabelingApp:
                 return i
         return None
 
-    # ------------------------------------------------------------------ widgets
-    def _build(self) -> None:
-        def button(description, style, css_class, callback, tooltip):
-            b = widgets.Button(description=description, button_style=style, tooltip=tooltip,
-                               layout=widgets.Layout(width="auto"))
-            b.add_class(css_class)
-            b.on_click(callback)
-            return b
+    def _pair_view(self, pair) -> dict:
+        pid = str(pair.pair_id)
+        text, _family = prompt_text_and_family(pair)  # the family stays hidden until the reveal
+        left, right = ((pair.response_a, pair.response_b) if self.shown_left[pid] == "a"
+                       else (pair.response_b, pair.response_a))
+        return {"id": pid, "prompt": text, "left": left, "right": right}
 
-        self.title = widgets.HTML()
-        self.progress_bar = widgets.IntProgress(min=0, max=len(self.pairs), layout=widgets.Layout(width="220px"))
-        self.progress = widgets.Label()
-        self.progress.add_class("rlhf-label-progress")
-        self.guidelines = widgets.HTML(GUIDELINES_HTML)
-        self.prompt = widgets.HTML()
-        self.prompt.add_class("rlhf-label-prompt")
-        self.left = widgets.HTML(layout=widgets.Layout(width="50%", border="1px solid #bbb", padding="4px 8px"))
-        self.right = widgets.HTML(layout=widgets.Layout(width="50%", border="1px solid #bbb", padding="4px 8px"))
-        self.left.add_class("rlhf-label-left")
-        self.right.add_class("rlhf-label-right")
-
-        self.button_a = button("A is better [a]", "success", "rlhf-label-a", lambda _: self.choose_side("left"),
-                               "The left response (A) is better")
-        self.button_b = button("B is better [b]", "success", "rlhf-label-b", lambda _: self.choose_side("right"),
-                               "The right response (B) is better")
-        self.button_tie = button("Tie [t]", "info", "rlhf-label-tie", lambda _: self.choose_side("tie"),
-                                 "Equally good or equally bad")
-        self.button_skip = button("Skip [s]", "", "rlhf-label-skip", lambda _: self.choose_side("skip"),
-                                  "Cannot tell; leave this pair out")
-        self.button_undo = button("Undo [u]", "warning", "rlhf-label-undo", lambda _: self.undo(),
-                                  "Take back your last decision")
-        self.tag_buttons = {}
-        for key, tag in TAG_KEYS.items():
-            t = widgets.ToggleButton(description=f"{tag} [{key}]", tooltip=f"Tag: chosen for being {tag}",
-                                     layout=widgets.Layout(width="auto"))
-            t.add_class(f"rlhf-label-tag-{tag}")
-            self.tag_buttons[tag] = t
-        self.keys = widgets.Text(placeholder=KEY_HELP, continuous_update=True,
-                                 layout=widgets.Layout(width="420px"))
-        self.keys.add_class("rlhf-label-keys")
-        self.keys.observe(self._on_key, names="value")
-        self.status = widgets.HTML()
-        self.status.add_class("rlhf-label-status")
-        self.button_reveal = button("Reveal the hidden human [r]", "primary", "rlhf-label-reveal",
-                                    lambda _: self.reveal(), "Compare your labels with the hidden human")
-        self.reveal_output = widgets.HTML()
-        self.reveal_output.add_class("rlhf-label-reveal-output")
-
-        pair_box = widgets.HBox([self.left, self.right], layout=widgets.Layout(width="100%"))
-        self.widget = widgets.VBox([
-            widgets.HBox([self.title, self.progress_bar, self.progress],
-                         layout=widgets.Layout(align_items="center", grid_gap="12px")),
-            widgets.Accordion(children=[self.guidelines], titles=("Guidelines: what 'better' means",),
-                              selected_index=0),
-            self.prompt,
-            pair_box,
-            widgets.HBox([self.button_a, self.button_b, self.button_tie, self.button_skip, self.button_undo]),
-            widgets.HBox([widgets.Label("Why (optional):"), *self.tag_buttons.values()]),
-            widgets.HBox([widgets.Label("Keyboard:"), self.keys]),
-            self.status,
-            widgets.HBox([self.button_reveal]),
-            self.reveal_output,
-        ])
-        self.widget.add_class("rlhf-label-app")
-
-    def _show(self) -> None:
-        """Put the current pair (or the end screen) on the widgets. The progress count is set
-        last: the browser applies updates in order, so a new count means the new pair is shown."""
-        n = len(self.pairs)
-        if self.done:
-            self.title.value = "<b>All pairs labelled</b>"
-            self.prompt.value = (f"<p>You labelled all {n} pairs; they are saved in <code>{html.escape(str(self.store.path))}"
-                                 f"</code>. Press Undo [u] to change your last one.</p>")
-            self.left.value = self.right.value = ""
-        else:
-            pair = self.pairs[self.current]
-            pid = str(pair.pair_id)
-            text, _family = prompt_text_and_family(pair)  # the family stays hidden until the reveal
-            left, right = ((pair.response_a, pair.response_b) if self.shown_left[pid] == "a"
-                           else (pair.response_b, pair.response_a))
-            self.title.value = f"<b>Pair {self.current + 1} of {n}</b>"
-            self.prompt.value = f"<b>User:</b> {_text_html(text)}"
-            self.left.value = f"<b>A</b>{_text_html(left)}"
-            self.right.value = f"<b>B</b>{_text_html(right)}"
-        for b in (self.button_a, self.button_b, self.button_tie, self.button_skip):
-            b.disabled = self.done
-        self.button_undo.disabled = not self._undo_stack
-        can_reveal = self.hidden_human is not None and self.n_labelled >= self.reveal_after
-        self.button_reveal.disabled = not can_reveal
-        self.button_reveal.layout.display = None if self.hidden_human is not None else "none"
-        if self.hidden_human is not None and not can_reveal:
-            self.button_reveal.description = f"Reveal the hidden human (after {self.reveal_after} labels) [r]"
-        else:
-            self.button_reveal.description = "Reveal the hidden human [r]"
-        self.progress_bar.value = self.n_labelled
-        skipped = sum(d["choice"] == "skip" for d in self._decisions.values())
-        self.progress.value = f"{self.n_labelled} of {n} labelled" + (f" ({skipped} skipped)" if skipped else "")
+    def _sync(self) -> None:
+        """Send the kernel's state to the view in one message (the view replays what is still pending on top)."""
+        with self.widget.hold_sync():
+            self.widget.decisions = {pid: {"side": _side(d), "tags": list(d.get("tags", []))}
+                                     for pid, d in self._decisions.items()}
+            self.widget.undo_stack = [d["pair_id"] for d in self._undo_stack]
+            self.widget.current = self.current
+            self.widget.applied = dict(self._applied)
+            self.widget.status = self.status
+            self.widget.reveal_html = self.reveal_html
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         if isinstance(bundle, tuple):
             bundle = bundle[0]
-        bundle = dict(bundle)
+        bundle = dict(bundle or {})
         bundle["text/plain"] = repr(self)
         return bundle
 
     def __repr__(self) -> str:
         return f"LabelingApp({self.n_labelled} of {len(self.pairs)} pairs labelled, store={str(self.store.path)!r})"
 
+    # ------------------------------------------------------------------ messages from the browser
+    def _on_widget_msg(self, _widget, content, _buffers) -> None:
+        self.handle_message(content)
+
+    def handle_message(self, content: dict) -> bool:
+        """Apply one action message from the view, once. Returns False when it was ignored
+        (a (client, seq) already applied: a replayed or duplicated message).
+
+        content: {"client": str, "seq": int, "action": "choose" | "undo" | "reveal",
+                  "pair_id": str (choose, undo), "side": str (choose), "tags": [str] (choose)}
+        """
+        client, seq = str(content.get("client", "")), int(content.get("seq", 0))
+        if seq <= self._applied.get(client, 0):
+            return False
+        self._applied[client] = seq  # acknowledged even if it fails: the view then shows the kernel's state
+        action = content.get("action")
+        try:
+            if action == "choose":
+                self._choose(str(content["pair_id"]), content["side"], content.get("tags") or [])
+            elif action == "undo":
+                self._undo(str(content["pair_id"]) if content.get("pair_id") is not None else None)
+            elif action == "reveal":
+                self._reveal()
+            else:
+                self.status = f"Unknown action {html.escape(repr(action))}: nothing was done."
+        except Exception as error:  # not saved: the view goes back to the kernel's state and says so
+            self.status = (f'<span class="rlhf-label-error">Not saved ({html.escape(str(error))}). '
+                           f"Your label for this pair was not recorded; label it again.</span>")
+        self._sync()
+        return True
+
     # ------------------------------------------------------------------ actions
-    def choose_side(self, side: str) -> dict | None:
-        """Record a decision about the current pair: side is "left", "right", "tie" or "skip".
-        The record is on disk (fsynced) before the next pair is shown."""
-        if self.done:
-            self.status.value = "All pairs are labelled. Undo [u] changes the last one."
-            return None
-        pair = self.pairs[self.current]
-        pid = str(pair.pair_id)
+    def _choose(self, pid: str, side: str, tags: Sequence[str]) -> dict | None:
+        if pid not in self._index_of:
+            raise ValueError(f"Pair {pid!r} is not one of this app's pairs.")
+        if side not in SIDE_WORDS:
+            raise ValueError(f"side={side!r}: use left, right, tie or skip.")
+        pair = self.pairs[self._index_of[pid]]
         shown_left = self.shown_left[pid]
         other = "b" if shown_left == "a" else "a"
         choice = {"left": shown_left, "right": other, "tie": "tie", "skip": "skip"}[side]
-        tags = [tag for tag, t in self.tag_buttons.items() if t.value]
-        try:
-            record = self.store.record_decision(pair, shown_left=shown_left, choice=choice, tags=tags,
-                                                annotator=self.annotator)
-        except Exception as error:  # the decision is not saved: stay on this pair and say so
-            self.status.value = (f'<span style="color:#b00">Not saved ({html.escape(str(error))}). '
-                                 f"Your label for this pair was not recorded; try again.</span>")
-            raise
+        record = self.store.record_decision(pair, shown_left=shown_left, choice=choice, tags=tags,
+                                            annotator=self.annotator)
         self._decisions[pid] = record
-        self._undo_stack.append(record)
-        for t in self.tag_buttons.values():
-            t.value = False
-        said = {"left": "A is better", "right": "B is better", "tie": "Tie", "skip": "Skipped"}[side]
-        self.status.value = f"Saved: {said} (pair {self.current + 1}). Undo [u] takes it back."
-        self.current = self._first_open(self.current + 1)
-        self._show()
+        self._undo_stack = [d for d in self._undo_stack if d["pair_id"] != pid] + [record]
+        number = self._index_of[pid] + 1
+        self.current = self._first_open(self._index_of[pid] + 1)
+        self.status = f"Saved: {SIDE_WORDS[side]} (pair {number}). Undo [u] takes it back."
+        return record
+
+    def _undo(self, pid: str | None) -> dict | None:
+        if not self._undo_stack:
+            self.status = "Nothing to undo."
+            return None
+        if pid is None:
+            pid = self._undo_stack[-1]["pair_id"]
+        matches = [d for d in self._undo_stack if d["pair_id"] == pid]
+        if not matches:  # e.g. already undone from another tab
+            self.status = f"Nothing to undo for pair {self._index_of.get(pid, -1) + 1}."
+            return None
+        decision = matches[-1]
+        self.store.record_undo(decision, annotator=self.annotator)
+        self._undo_stack.remove(decision)
+        del self._decisions[pid]
+        self.current = self._index_of[pid]
+        self.selected_tags = set(decision.get("tags", []))
+        self.status = f"Undone: your label for pair {self.current + 1}. Label it again."
+        return decision
+
+    def choose_side(self, side: str, tags: Sequence[str] | None = None) -> dict | None:
+        """Record a decision about the current pair: side is "left", "right", "tie" or "skip".
+        Tags default to those toggled with toggle_tag / press("1".."4"). The record is on disk
+        (fsynced) before this returns."""
+        if self.done:
+            self.status = "All pairs are labelled. Undo [u] changes the last one."
+            self._sync()
+            return None
+        tags = sorted(self.selected_tags) if tags is None else list(tags)
+        pid = str(self.pairs[self.current].pair_id)
+        try:
+            record = self._choose(pid, side, tags)
+        except Exception as error:
+            self.status = (f'<span class="rlhf-label-error">Not saved ({html.escape(str(error))}). '
+                           f"Your label for this pair was not recorded; try again.</span>")
+            self._sync()
+            raise
+        self.selected_tags = set()
+        self._sync()
         return record
 
     def undo(self) -> dict | None:
         """Take back the last decision (an undo record is appended) and show that pair again."""
-        if not self._undo_stack:
-            self.status.value = "Nothing to undo."
-            return None
-        decision = self._undo_stack.pop()
-        self.store.record_undo(decision, annotator=self.annotator)
-        del self._decisions[decision["pair_id"]]
-        self.current = self._index_of[decision["pair_id"]]
-        for tag, t in self.tag_buttons.items():
-            t.value = tag in decision.get("tags", [])
-        self.status.value = f"Undone: your label for pair {self.current + 1}. Label it again."
-        self._show()
+        decision = self._undo(None)
+        self._sync()
         return decision
 
-    def press(self, key: str) -> None:
-        """Handle one keyboard shortcut (what the key box does for each key typed)."""
-        key = key.lower()
-        actions = {"a": lambda: self.choose_side("left"), "b": lambda: self.choose_side("right"),
-                   "t": lambda: self.choose_side("tie"), "s": lambda: self.choose_side("skip"),
-                   "u": self.undo, "r": self.reveal}
-        if key in actions:
-            actions[key]()
-        elif key in TAG_KEYS:
-            toggle = self.tag_buttons[TAG_KEYS[key]]
-            toggle.value = not toggle.value
-        elif key.strip():
-            self.status.value = f"Key {key!r} does nothing here: use a, b, t, s, u, r or 1-4."
+    def toggle_tag(self, tag: str) -> bool:
+        """Toggle a tag for the next decision; returns whether it is now on."""
+        if tag not in TAGS:
+            raise ValueError(f"Unknown tag {tag!r}: use one of {', '.join(TAGS)}.")
+        self.selected_tags ^= {tag}
+        return tag in self.selected_tags
 
-    def _on_key(self, change) -> None:
-        # Each keystroke in the box sends the box's whole text. Handle only the last character:
-        # if a fast second key arrives before the box was cleared ("ab"), "a" was already handled.
-        value = change["new"]
-        if not value:
-            return
-        self.keys.value = ""
-        self.press(value[-1])
+    def press(self, key: str) -> None:
+        """Handle one keyboard shortcut, as the view does for a key pressed in the widget."""
+        key = key.lower()
+        if key in SIDE_KEYS:
+            self.choose_side(SIDE_KEYS[key])
+        elif key == "u":
+            self.undo()
+        elif key == "r":
+            self.reveal()
+        elif key in TAG_KEYS:
+            self.toggle_tag(TAG_KEYS[key])
+        elif key.strip():
+            self.status = f"Key {html.escape(repr(key))} does nothing here: use a, b, t, s, u, r or 1-4."
+            self._sync()
 
     # ------------------------------------------------------------------ reveal
     def agreement(self) -> Agreement:
@@ -300,26 +334,32 @@ class LabelingApp:
         families = {str(p.pair_id): prompt_text_and_family(p)[1] for p in self.pairs}
         return agreement(mine, theirs, families)
 
-    def reveal(self) -> Agreement | None:
-        """Show how often you agreed with the hidden human, and in which prompt families you differed."""
+    def _reveal(self) -> Agreement | None:
         if self.hidden_human is None:
-            self.status.value = "This app has no hidden human to compare with."
+            self.status = "This app has no hidden human to compare with."
             return None
         if self.n_labelled < self.reveal_after:
-            self.status.value = f"The hidden human is revealed after {self.reveal_after} labels ({self.n_labelled} so far)."
+            self.status = f"The hidden human is revealed after {self.reveal_after} labels ({self.n_labelled} so far)."
             return None
         result = self.agreement()
         rows = "".join(
             f"<tr><td>{html.escape(family)}</td><td>{agreed} of {n}</td><td>{n - agreed}</td></tr>"
             for family, (agreed, n) in result.by_family.items()
         )
-        self.reveal_output.value = (
+        self.reveal_html = (
             f"<p><b>You and the hidden human:</b> {html.escape(result.summary())}.</p>"
-            f'<table class="rlhf-label-reveal-table" style="border-spacing:16px 2px">'
+            f'<table class="rlhf-label-reveal-table">'
             f"<tr><th>prompt family</th><th>agreed</th><th>disagreed</th></tr>{rows}</table>"
             "<p>Where you disagree most, read the guidelines again: is the hidden human strict about "
             "something you let pass, or are you seeing something it cannot?</p>"
         )
+        self.status = "Revealed: your agreement with the hidden human is below the buttons."
+        return result
+
+    def reveal(self) -> Agreement | None:
+        """Show how often you agreed with the hidden human, and in which prompt families you differed."""
+        result = self._reveal()
+        self._sync()
         return result
 
     # ------------------------------------------------------------------ data
@@ -328,3 +368,8 @@ class LabelingApp:
         from .data import to_preference_dataset
 
         return to_preference_dataset(self.store, annotator=self.annotator, with_metadata=with_metadata)
+
+
+def _side(decision: dict) -> str:
+    """The screen side of a decision record: left, right, tie or skip."""
+    return decision.get("chosen_side") or decision["choice"]

@@ -58,6 +58,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SHIPPED_LAB_SETTINGS = Path(__file__).resolve().parents[2] / "jupyter" / "overrides.json"
+INSTALLED_LAB_SETTINGS = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+
+
+def require_course_lab_settings() -> None:
+    """The course's JupyterLab settings must be installed in this environment (course.sh setup does it)."""
+    if not (INSTALLED_LAB_SETTINGS.exists()
+            and json.loads(INSTALLED_LAB_SETTINGS.read_text()) == json.loads(SHIPPED_LAB_SETTINGS.read_text())):
+        pytest.fail(f"{INSTALLED_LAB_SETTINGS} is missing or differs from {SHIPPED_LAB_SETTINGS}: run "
+                    f"`bash course.sh setup` (it installs the course's JupyterLab settings).", pytrace=False)
+
+
 class JupyterLabServer:
     """A JupyterLab server on a free port with a random token, rooted at `root`."""
 
@@ -66,16 +78,16 @@ class JupyterLabServer:
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # A fresh learner: empty user settings and workspaces. No news pop-up and no update
+        # check come from the course's own overrides.json in the environment (course.sh setup).
         settings = state_dir / "lab-settings"
-        # No news or update checks: no network here, and no toast over the widget.
-        notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        notification.parent.mkdir(parents=True, exist_ok=True)
-        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        settings.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ,
                    JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(state_dir / "lab-workspaces"),
                    JUPYTER_RUNTIME_DIR=str(state_dir / "runtime"),
                    PYTHONUNBUFFERED="1")
+        env.pop("RLHF_LAB_AUTOLABEL", None)  # a learner's session: no scripted labeller in the kernel
         self.log_path = state_dir / "jupyter.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -126,6 +138,7 @@ def jupyter_workdir(tmp_path) -> Path:
 
 @pytest.fixture
 def jupyterlab(jupyter_workdir, tmp_path, chromium_path):
+    require_course_lab_settings()
     server = JupyterLabServer(jupyter_workdir, tmp_path / "jupyter-state")
     try:
         server.wait_until_ready()

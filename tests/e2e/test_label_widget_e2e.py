@@ -1,216 +1,231 @@
-"""The labelling widget in a real JupyterLab: label by clicking and by keyboard, undo, check the file.
+"""The labelling widget in a real JupyterLab and headless Chromium, the way a learner uses it.
 
-The test runs once per notebook in NOTEBOOKS: a small notebook it writes itself (the same
-widget cell that notebook 03 uses), notebooks/03_label_preferences.ipynb once that exists,
-and the notebook named by $RLHF_LAB_LABEL_NOTEBOOK if set. Each notebook is copied into a
-temporary folder that JupyterLab serves, so a relative store_path writes there, never into
-the learner's labels. The test runs the
-cells up to and including the first one that creates the LabelingApp.
+- test_keyboard_session_without_a_key_box: run the widget cell; the widget takes the focus,
+  so a / b / t / s / u / 1-4 / r work at once; after a click anywhere in it, too. Keys that
+  are notebook commands (d d, x, m, Enter, arrows) do nothing to the notebook. Every
+  button shows its key. Click and key to the next pair are timed in the browser.
+- test_run_all_with_a_busy_kernel_then_reload_resume_and_reveal: notebook 03 with a
+  `time.sleep` cell added after the widget, started with Run > Run All Cells. The learner
+  labels while the kernel is busy: the widget says so and shows the actions waiting; the
+  page is reloaded while they wait; once the kernel is free every action is in the file, in
+  order, once. Running the widget cell again resumes; more labels, then the reveal.
+
+Each notebook is copied into a temporary folder that JupyterLab serves, so the relative
+store_path writes there, never into the learner's labels. The JSONL file is the judge.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from rlhf_lab.label import LabelStore
 
 from .conftest import require_chromium
+from .labelling import (app_locator, insert_cell_after, kernel_busy, labelled, news_popup_shown, pair_text, pending,
+                        run_all, run_cell, run_cells_one_by_one, summary_ms, timed_action, wait_for,
+                        wait_for_text, wait_until_idle, wait_until_saved, widget_cell_index,
+                        write_generated_notebook, open_notebook)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts"  # gitignored: screenshots of the widget
-
-WIDGET_CELL = """\
-from rlhf_lab.label import LabelingApp
-
-app = LabelingApp.for_world(store_path="labels/my_labels.jsonl", n_pairs=20)
-app"""
-
+ARTIFACTS = REPO_ROOT / "test-artifacts"  # gitignored: screenshots and browser timings
 NOTEBOOK_03 = REPO_ROOT / "notebooks" / "03_label_preferences.ipynb"
-NOTEBOOKS = ["generated"] + (["notebooks/03_label_preferences.ipynb"] if NOTEBOOK_03.exists() else [])
-if os.environ.get("RLHF_LAB_LABEL_NOTEBOOK"):  # any other notebook with the widget cell
-    NOTEBOOKS.append(os.environ["RLHF_LAB_LABEL_NOTEBOOK"])
+BUSY_SECONDS = 25  # how long the added cell keeps the kernel busy after the widget is shown
 
 
-def write_generated_notebook(path: Path) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Labelling widget (end-to-end test)"),
-                nbformat.v4.new_code_cell(WIDGET_CELL)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nbformat.write(nb, path)
-    return path
+def only_store(workdir: Path) -> LabelStore:
+    stores = sorted(workdir.rglob("*.jsonl"))
+    assert len(stores) == 1, f"expected one label file under {workdir}, found {stores}"
+    return LabelStore(stores[0])
 
 
-def cells_to_run(notebook_path: Path) -> int:
-    """How many cells to run: up to and including the first code cell that makes a LabelingApp."""
-    nb = nbformat.read(notebook_path, as_version=4)
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and re.search(r"LabelingApp(\.for_world)?\(", cell.source):
-            return i + 1
-    raise AssertionError(f"{notebook_path} has no code cell that creates and shows a LabelingApp.")
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_label_pairs_by_click_and_keyboard_then_undo(notebook, jupyter_workdir, request):
-    require_chromium()  # first: a missing Chromium fails here, with the install command
-    jupyterlab = request.getfixturevalue("jupyterlab")
-    page = request.getfixturevalue("browser_page")
-    if notebook == "generated":
-        nb_path = write_generated_notebook(jupyter_workdir / "label_widget.ipynb")
-    else:
-        nb_path = Path(shutil.copy(REPO_ROOT / notebook, jupyter_workdir / Path(notebook).name))
-    n_cells = cells_to_run(nb_path)
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot_name = f"label_widget-{Path(notebook).stem}"
-    try:
-        run_labelling_session(page, jupyterlab.url(nb_path.name), n_cells, ARTIFACTS / f"{shot_name}.png")
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / f"{shot_name}_FAILED.png"), full_page=True)
-        print("JupyterLab log tail:\n" + jupyterlab.log())
-        raise
-
-    # --- the file on disk says exactly what was done in the browser
-    stores = sorted(jupyter_workdir.rglob("*.jsonl"))
-    assert len(stores) == 1, f"expected one label file under {jupyter_workdir}, found {stores}"
-    store = LabelStore(stores[0])
-    records = store.records()
-    decisions = [r for r in records if r["kind"] == "decision"]
-    undos = [r for r in records if r["kind"] == "undo"]
-    assert len(decisions) == 11 and len(undos) == 1
-    # Order of actions: click A, click B, key t, key 1 + key a, key s, key u (undoes the skip),
-    # click tag "honest" + key b, click Tie, then click A four times.
-    assert [d["chosen_side"] for d in decisions] == ["left", "right", None, "left", None, "right", None] + ["left"] * 4
-    assert [d["choice"] for d in decisions][2] == "tie" and decisions[4]["choice"] == "skip"
+def check_sides_match_choices(decisions: list[dict]) -> None:
     for d in decisions:
         if d["chosen_side"] == "left":
             assert d["choice"] == d["shown_left"]
         elif d["chosen_side"] == "right":
             assert d["choice"] != d["shown_left"] and d["choice"] in ("a", "b")
-    assert decisions[3]["tags"] == ["helpful"] and decisions[5]["tags"] == ["honest"]
-    assert undos[0]["undoes"] == decisions[4]["record_id"]
-    # After the undo the same pair came back and was labelled again.
-    assert decisions[5]["pair_id"] == decisions[4]["pair_id"]
+        else:
+            assert d["choice"] in ("tie", "skip")
+
+
+def fail_with_screenshot(page, jupyterlab, name: str):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}_FAILED.png"), full_page=True)
+    print("JupyterLab log tail:\n" + jupyterlab.log())
+
+
+@pytest.mark.e2e
+def test_keyboard_session_without_a_key_box(jupyter_workdir, request):
+    require_chromium()  # first: a missing Chromium fails here, with the install command
+    jupyterlab = request.getfixturevalue("jupyterlab")
+    page = request.getfixturevalue("browser_page")
+    nb_path = write_generated_notebook(jupyter_workdir / "label_widget.ipynb")
+    try:
+        timings = keyboard_session(page, jupyterlab.url(nb_path.name))
+    except Exception:
+        fail_with_screenshot(page, jupyterlab, "label_keyboard")
+        raise
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "label_click_browser_e2e.json").write_text(json.dumps(timings, indent=1))
+
+    store = only_store(jupyter_workdir)
+    records = store.records()
+    decisions = [r for r in records if r["kind"] == "decision"]
+    undos = [r for r in records if r["kind"] == "undo"]
+    # a, b, 1+t, s, u (undoes the skip), 3 + click B, then a x4 and click A x4 (timed), then r.
+    assert [d["chosen_side"] or d["choice"] for d in decisions] == \
+        ["left", "right", "tie", "skip", "right"] + ["left"] * 8
+    check_sides_match_choices(decisions)
+    assert decisions[2]["tags"] == ["helpful"] and decisions[4]["tags"] == ["honest"]
+    assert [d["tags"] for d in decisions[5:]] == [[]] * 8
+    assert len(undos) == 1 and undos[0]["undoes"] == decisions[3]["record_id"]
+    assert decisions[4]["pair_id"] == decisions[3]["pair_id"]  # the skipped pair came back
     active = store.active_decisions()
-    assert len(active) == 10 and len({d["pair_id"] for d in active}) == 10
+    assert len(active) == 12 and len({d["pair_id"] for d in active}) == 12
 
 
-def run_labelling_session(page, url: str, n_cells: int, screenshot: Path) -> None:
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    # The kernel is up when the status bar names it and says Idle.
-    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for()
+def keyboard_session(page, url: str) -> dict:
+    open_notebook(page, url)
+    assert not news_popup_shown(page), "JupyterLab shows its news pop-up: overrides.json not in effect"
+    run_cells_one_by_one(page, 2)  # the markdown cell, then the widget cell
+    app = app_locator(page)
     cells = page.locator(".jp-Notebook .jp-Cell")
-    cells.nth(0).locator(".jp-InputPrompt").click()  # selects the cell (command mode)
-    for _ in range(n_cells):
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_timeout(150)
-    app = page.locator(".rlhf-label-app")
-    app.wait_for(state="visible", timeout=120_000)
-    progress = app.locator(".rlhf-label-progress")
-    # (Shift+Enter on the last cell adds an empty one: count the cells now, not before.)
-    n_notebook_cells = cells.count()
-
-    def expect_labelled(n: int) -> None:
-        wait_for_text(progress, f"{n} of ")
-
-    def pair_text() -> str:
-        return app.locator(".rlhf-label-left").inner_text() + app.locator(".rlhf-label-right").inner_text()
-
-    expect_labelled(0)
-    # Every button shows its shortcut.
-    for css, key in [("a", "[a]"), ("b", "[b]"), ("tie", "[t]"), ("skip", "[s]"), ("undo", "[u]")]:
+    wait_for(lambda: labelled(app) == 0, "the widget to show 0 labelled")
+    n_cells, cell_types = cells.count(), cells.evaluate_all("cs => cs.map(c => c.className)")
+    for css, key in [("a", "[a]"), ("b", "[b]"), ("tie", "[t]"), ("skip", "[s]"), ("undo", "[u]"),
+                     ("tag-helpful", "[1]"), ("tag-harmless", "[2]"), ("tag-honest", "[3]"), ("tag-style", "[4]"),
+                     ("reveal", "[r]")]:
         assert key in app.locator(f"button.rlhf-label-{css}").inner_text()
 
-    # 1-2: by clicking; the next pair appears.
-    first = pair_text()
-    app.locator("button.rlhf-label-a").click()
-    expect_labelled(1)
-    assert pair_text() != first
+    # The widget took the focus when it was shown: keys work without clicking anything.
+    wait_for(lambda: page.evaluate("() => !!document.activeElement.closest('.rlhf-label-app')"),
+             "the widget to take the focus")
+    first = pair_text(app)
+    page.keyboard.press("a")
+    wait_until_saved(app, 1)
+    assert pair_text(app) != first
+    page.keyboard.press("b")
+    page.keyboard.press("1")  # tag: helpful
+    assert "mod-active" in app.locator(".rlhf-label-tag-helpful").get_attribute("class")
+    page.keyboard.press("t")
+    wait_until_saved(app, 3)
+    skipped_pair = pair_text(app)
+    page.keyboard.press("s")
+    wait_until_saved(app, 4)
+    page.keyboard.press("u")  # undo the skip: the same pair comes back
+    wait_until_saved(app, 3)
+    assert pair_text(app) == skipped_pair
+
+    # Click anywhere in the widget (here: the prompt text), then keys. Keys that are notebook
+    # commands in command mode must not reach the notebook.
+    page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-InputPrompt").click()  # focus elsewhere
+    app.locator(".rlhf-label-prompt").click()
+    page.keyboard.press("3")  # tag: honest
+    for key in ["d", "d", "x", "m", "y", "c", "v", "z", "Enter", "ArrowDown", "ArrowUp"]:
+        page.keyboard.press(key)
     app.locator("button.rlhf-label-b").click()
-    expect_labelled(2)
+    wait_until_saved(app, 4)
+    assert cells.count() == n_cells
+    assert cells.evaluate_all("cs => cs.map(c => c.className)") == cell_types
+    assert app.locator(".rlhf-label-status").inner_text().startswith("Saved: B is better")
 
-    # 3-5: by keyboard, in the key box (JupyterLab must not take the keys for its own commands).
-    keys = app.locator(".rlhf-label-keys input")
-    keys.click()
-    keys.press("t")
-    expect_labelled(3)
-    keys.press("1")  # tag: helpful
-    wait_for_class(app.locator(".rlhf-label-tag-helpful"), "mod-active")
-    keys.press("a")
-    expect_labelled(4)
-    skipped_pair = pair_text()
-    keys.press("s")
-    expect_labelled(5)
-    keys.press("u")  # undo the skip: the same pair comes back
-    expect_labelled(4)
-    assert pair_text() == skipped_pair
-
-    # 6-7: a tag by mouse, then a key; then Tie by mouse.
-    app.locator(".rlhf-label-tag-honest").click()
-    wait_for_class(app.locator(".rlhf-label-tag-honest"), "mod-active")
-    keys.click()
-    keys.press("b")
-    expect_labelled(5)
-    app.locator("button.rlhf-label-tie").click()
-    expect_labelled(6)
-    assert "Saved: Tie" in app.locator(".rlhf-label-status").inner_text()
-    # No key reached JupyterLab's command mode: no cell was added or deleted.
-    assert page.locator(".jp-Notebook .jp-Cell").count() == n_notebook_cells
-
-    # The hidden human is revealed only after 10 labels: 4 more clicks, timed in the browser
-    # from the click to the new pair on screen (a round trip through the kernel), then key r.
+    # Idle kernel: key and click to the next pair on screen, and to saved, timed in the browser.
     reveal = app.locator("button.rlhf-label-reveal")
     assert reveal.is_disabled()
-    round_trips_ms = []
-    for n in range(7, 11):
-        round_trips_ms.append(page.evaluate(CLICK_AND_WAIT_JS, ["button.rlhf-label-a", ".rlhf-label-progress"]))
-        expect_labelled(n)
-    (ARTIFACTS / "label_click_browser.json").write_text(json.dumps({"click_to_next_pair_ms": [round(t, 1) for t in round_trips_ms]}))
-    print(f"browser click -> next pair on screen: {[round(t) for t in round_trips_ms]} ms")
-    assert max(round_trips_ms) < 2000, f"a click took {max(round_trips_ms):.0f} ms to show the next pair"
+    key_times = [timed_action(page, app, "key", "a") for _ in range(4)]
+    click_times = [timed_action(page, app, "click", "button.rlhf-label-a") for _ in range(4)]
+    wait_until_saved(app, 12)
     assert reveal.is_enabled()
-    keys.click()
-    keys.press("r")
+    app.locator(".rlhf-label-prompt").click()
+    page.keyboard.press("r")
     wait_for_text(app.locator(".rlhf-label-reveal-output"), "You and the hidden human")
     assert "prompt family" in app.locator(".rlhf-label-reveal-output").inner_text()
-    app.screenshot(path=str(screenshot))
+    assert cells.count() == n_cells
+    app.screenshot(path=str(ARTIFACTS / "label_widget-keyboard.png"))
+    timings = {"key": [t["shown_ms"] for t in key_times], "click": [t["shown_ms"] for t in click_times],
+               "key_saved": [t["saved_ms"] for t in key_times], "click_saved": [t["saved_ms"] for t in click_times]}
+    print("browser, idle kernel:", {k: summary_ms(v) for k, v in timings.items()})
+    # The target is 100 ms; the test allows slack for a loaded CI machine (the benchmark reports the real numbers).
+    assert max(timings["key"] + timings["click"]) < 300, timings
+    return timings
 
 
-# Click a button and resolve with the milliseconds until the progress count changes on screen.
-CLICK_AND_WAIT_JS = """([buttonSelector, progressSelector]) => new Promise((resolve, reject) => {
-  const progress = document.querySelector(progressSelector);
-  const before = progress.textContent;
-  const start = performance.now();
-  const observer = new MutationObserver(() => {
-    if (progress.textContent !== before) { observer.disconnect(); resolve(performance.now() - start); }
-  });
-  observer.observe(progress, {childList: true, characterData: true, subtree: true});
-  document.querySelector(buttonSelector).click();
-  setTimeout(() => { observer.disconnect(); reject(new Error("no new pair within 10 s")); }, 10000);
-})"""
+@pytest.mark.e2e
+@pytest.mark.skipif(not NOTEBOOK_03.exists(), reason="notebook 03 is not built")
+def test_run_all_with_a_busy_kernel_then_reload_resume_and_reveal(jupyter_workdir, request):
+    require_chromium()
+    jupyterlab = request.getfixturevalue("jupyterlab")
+    page = request.getfixturevalue("browser_page")
+    nb_path = Path(shutil.copy(NOTEBOOK_03, jupyter_workdir / NOTEBOOK_03.name))
+    widget_cell = widget_cell_index(nb_path)
+    insert_cell_after(nb_path, widget_cell, f"import time\n\ntime.sleep({BUSY_SECONDS})  # added by the test: a busy kernel")
+    try:
+        run_all_session(page, jupyterlab.url(nb_path.name), widget_cell, jupyter_workdir)
+    except Exception:
+        fail_with_screenshot(page, jupyterlab, "label_run_all")
+        raise
 
 
-def wait_for_text(locator, text: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in locator.inner_text():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"waited {timeout:.0f} s for {text!r}; the widget shows {locator.inner_text()!r}")
+def run_all_session(page, url: str, widget_cell: int, workdir: Path) -> None:
+    open_notebook(page, url)
+    assert not news_popup_shown(page)
+    run_all(page)
+    app = app_locator(page)
+    wait_for(lambda: kernel_busy(page), "the kernel to be busy with the sleep cell")
 
+    # Label while the kernel is busy: 8 keys (one undo) and 2 clicks.
+    app.locator(".rlhf-label-prompt").click()
+    skipped_pair = None
+    for key in ["a", "b", "t", "1", "a", "s", "u", "b"]:
+        if key == "u":
+            skipped_pair = pair_text(app)  # the skip's pair is not on screen any more
+        page.keyboard.press(key)
+    app.locator("button.rlhf-label-a").click()
+    app.locator("button.rlhf-label-tie").click()
+    # Shown at once, saved later: the widget says the kernel is busy and what is waiting.
+    assert labelled(app) == 7
+    wait_for_text(app.locator(".rlhf-label-busy"), "kernel is busy")
+    busy_text = app.locator(".rlhf-label-busy").inner_text()
+    assert "9 actions waiting" in busy_text and "A, B, Tie, A, Skip, Undo, B, A, Tie" in busy_text, busy_text
+    assert pending(app) == 9 and "saving 9" in app.locator(".rlhf-label-saved").inner_text()
+    assert kernel_busy(page)
+    store_path = workdir / "labels" / "my_labels.jsonl"
+    assert not store_path.exists() or LabelStore(store_path).records() == []  # nothing saved yet
+    app.screenshot(path=str(ARTIFACTS / "label_widget-busy.png"))
 
-def wait_for_class(locator, css_class: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if css_class in (locator.get_attribute("class") or "").split():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"waited {timeout:.0f} s for class {css_class!r}; classes: {locator.get_attribute('class')!r}")
+    # Reload the page while the actions wait; they are already on their way to the kernel.
+    page.reload()
+    wait_until_idle(page, timeout_ms=(BUSY_SECONDS + 60) * 1000)
+    store = LabelStore(store_path)
+    wait_for(lambda: store.path.exists() and len(store.records()) == 10, "10 records in the file", timeout=30)
+    records = store.records()
+    decisions = [r for r in records if r["kind"] == "decision"]
+    assert [r["kind"] for r in records] == ["decision"] * 6 + ["undo"] + ["decision"] * 3
+    assert [d["chosen_side"] or d["choice"] for d in decisions] == \
+        ["left", "right", "tie", "left", "skip", "right", "left", "tie"]
+    assert decisions[3]["tags"] == ["helpful"] and all(d["tags"] == [] for i, d in enumerate(decisions) if i != 3)
+    assert records[6]["undoes"] == decisions[4]["record_id"]
+    assert decisions[5]["pair_id"] == decisions[4]["pair_id"]  # B went to the pair whose skip was undone
+    check_sides_match_choices(decisions)
+
+    # Resume: run the widget cell again; it starts where the file says.
+    run_cell(page, widget_cell)
+    app = app_locator(page)
+    wait_for(lambda: labelled(app) == 7, "the resumed widget to show 7 labelled")
+    app.locator(".rlhf-label-prompt").click()
+    for key in ["a", "b", "a"]:
+        page.keyboard.press(key)
+    wait_until_saved(app, 10)
+    page.keyboard.press("r")
+    wait_for_text(app.locator(".rlhf-label-reveal-output"), "You and the hidden human")
+    app.screenshot(path=str(ARTIFACTS / "label_widget-run-all.png"))
+
+    records = LabelStore(store_path).records()
+    assert len(records) == 13 and sum(r["kind"] == "undo" for r in records) == 1
+    active = LabelStore(store_path).active_decisions()
+    assert len(active) == 10 and len({d["pair_id"] for d in active}) == 10
+    assert skipped_pair is not None
