@@ -11,21 +11,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import logging
 import math
-import os
-import warnings
-import shutil
-import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from .config import Profile, cache_dir
+from .cache import build_cached, settings_key, world_for
+from .config import Profile
 
 def quiet_libraries() -> None:
     """Keep notebook output to the lesson: no weight-loading bars, no library chatter.
@@ -70,43 +68,6 @@ class LoraSettings:
     @classmethod
     def from_profile(cls, profile: Profile) -> "LoraSettings":
         return cls(profile.lora_r, profile.lora_alpha, profile.lora_dropout)
-
-
-# ---------------------------------------------------------------------------
-# Atomic, keyed cache
-# ---------------------------------------------------------------------------
-
-
-def settings_key(settings: dict) -> str:
-    """A short stable hash of the settings that produce an artifact."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def build_cached(kind: str, settings: dict, build) -> Path:
-    """Return cache_dir()/kind/<key>, calling ``build(tmp_dir)`` first if it is missing.
-
-    The build writes into a temporary directory that is renamed into place at the end,
-    so a crash never leaves a half-written model behind; a file lock stops two processes
-    (say, two notebooks) from building the same thing at once.
-    """
-    from filelock import FileLock
-
-    target = cache_dir() / kind / settings_key(settings)
-    if (target / "settings.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "settings.json").exists():  # built by another process meanwhile
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            build(tmp)
-            (tmp / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return target
 
 
 # ---------------------------------------------------------------------------
@@ -197,11 +158,10 @@ def pack_documents(tokenizer, texts: list[str], block_size: int) -> torch.Tensor
     return torch.tensor(ids[: n_blocks * block_size]).view(n_blocks, block_size)
 
 
+@functools.lru_cache(maxsize=None)
 def corpus_fingerprint(seed: int) -> str:
     """A hash of the pretraining text: any change to the world rebuilds the base model."""
-    from .world import World
-
-    return settings_key({"texts": world_texts(World(seed), PRETRAIN_DOCUMENTS)})
+    return settings_key({"texts": world_texts(world_for(seed), PRETRAIN_DOCUMENTS)})
 
 
 def pretraining_settings(profile: Profile) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import models
+from rlhf_lab import cache, models
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.world import World
 from model_helpers import chat_batch, logits_of, session_cache  # noqa: F401  (fixture)
@@ -106,9 +106,9 @@ def test_failed_build_leaves_nothing_behind(monkeypatch, tmp_path):
         raise RuntimeError("power cut")
 
     with pytest.raises(RuntimeError, match="power cut"):
-        models.build_cached("thing", {"a": 1}, broken_build)
+        cache.build_cached("thing", {"a": 1}, broken_build)
     kind_dir = tmp_path / "thing"
-    assert not (kind_dir / models.settings_key({"a": 1})).exists()
+    assert not (kind_dir / cache.settings_key({"a": 1})).exists()
     leftovers = [p for p in kind_dir.iterdir() if p.is_dir()]
     assert leftovers == []  # no temporary directory either
 
@@ -121,23 +121,23 @@ def test_cache_builds_once_and_keys_on_settings(monkeypatch, tmp_path):
         calls.append(out)
         (out / "weights.txt").write_text("w")
 
-    first = models.build_cached("thing", {"steps": 3, "lr": 0.1}, build)
-    again = models.build_cached("thing", {"lr": 0.1, "steps": 3}, build)  # same settings, other order
+    first = cache.build_cached("thing", {"steps": 3, "lr": 0.1}, build)
+    again = cache.build_cached("thing", {"lr": 0.1, "steps": 3}, build)  # same settings, other order
     assert first == again and len(calls) == 1
     assert (first / "weights.txt").read_text() == "w"
     assert json.loads((first / "settings.json").read_text()) == {"steps": 3, "lr": 0.1}
     assert first.parent == tmp_path / "thing"
-    other = models.build_cached("thing", {"steps": 4, "lr": 0.1}, build)
+    other = cache.build_cached("thing", {"steps": 4, "lr": 0.1}, build)
     assert other != first and len(calls) == 2
-    assert models.settings_key({"steps": 3}) != models.settings_key({"steps": 4})
+    assert cache.settings_key({"steps": 3}) != cache.settings_key({"steps": 4})
     assert re.fullmatch(r"[0-9a-f]{12}", first.name)
 
 
 def test_base_model_key_follows_the_pretraining_settings():
     a = models.pretraining_settings(PROFILE)
-    assert models.settings_key(a) == models.settings_key(models.pretraining_settings(PROFILE))
-    assert models.settings_key(a) != models.settings_key(models.pretraining_settings(PROFILE.replace(pretrain_steps=31)))
-    assert models.settings_key(a) != models.settings_key(models.pretraining_settings(PROFILE.replace(seed=1)))
+    assert cache.settings_key(a) == cache.settings_key(models.pretraining_settings(PROFILE))
+    assert cache.settings_key(a) != cache.settings_key(models.pretraining_settings(PROFILE.replace(pretrain_steps=31)))
+    assert cache.settings_key(a) != cache.settings_key(models.pretraining_settings(PROFILE.replace(seed=1)))
 
 
 def test_base_model_is_built_once_with_its_report(base_dir, session_cache):

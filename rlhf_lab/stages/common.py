@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from ..cache import built_from, record_lineage  # noqa: F401  (the stages' lineage lives with the cache)
+
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
@@ -61,23 +63,6 @@ def quiet_when_no_progress(trainer, progress: bool):
     if progress:
         trainer.add_callback(BarOnlyCallback())
     return trainer
-
-
-def built_from(artifact_dir, key: str = "sft_dir") -> Path:
-    """The directory of the earlier stage an artifact was trained from (its settings.json
-    records it), so a reward model or policy is always paired with its own SFT model."""
-    import json
-
-    return Path(json.loads((Path(artifact_dir) / "settings.json").read_text())[key])
-
-
-def record_lineage(out_dir, sft_dir) -> None:
-    """Note which SFT model an artifact was trained from (the cache adds its full settings)."""
-    import json
-
-    path = Path(out_dir) / "settings.json"
-    if not path.exists():
-        path.write_text(json.dumps({"sft_dir": str(sft_dir)}))
 
 
 def final_loss(history: list[dict]) -> float:

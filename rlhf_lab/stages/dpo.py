@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import models
+from .. import cache, models
 from ..config import Profile
 from .common import built_from, record_lineage, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
 from .reward import RewardSettings, preference_rows, to_conversational
@@ -69,17 +69,16 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
-    from ..world import World
-
-    return {"stage": "dpo", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)), "seed": profile.seed,
-            "pairs_default": profile.preference_pairs, "world": World(profile.seed).fingerprint(), **asdict(settings)}
+    return {"stage": "dpo", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
+            "seed": profile.seed, "pairs_default": profile.preference_pairs,
+            "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
 
 
 def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:
     settings = settings or DPOSettings()
     get_sft_model_dir(profile, settings.sft, progress=progress)
-    return models.build_cached("dpo", dpo_cache_settings(profile, settings),
-                               lambda out: train_dpo(profile, settings, out, progress=progress))
+    return cache.build_cached("dpo", dpo_cache_settings(profile, settings),
+                              lambda out: train_dpo(profile, settings, out, progress=progress))
 
 
 def load_adapter_policy(profile: Profile, adapter_dir: Path):

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from .. import models
+from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig, PPOTrainer
 from .common import built_from, record_lineage
@@ -74,7 +74,7 @@ def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True) -> Path:
     config = config or default_ppo_config(profile)
     reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
-    settings = {"stage": "ppo", "reward": str(reward_dir), "sft_dir": str(built_from(reward_dir)),
+    settings = {"stage": "ppo", **cache.lineage(reward=reward_dir, sft=built_from(reward_dir)),
                 **dataclasses.asdict(config)}
-    return models.build_cached("ppo", settings,
-                               lambda out: train_ppo(profile, config, out, reward_dir, progress=progress))
+    return cache.build_cached("ppo", settings,
+                              lambda out: train_ppo(profile, config, out, reward_dir, progress=progress))

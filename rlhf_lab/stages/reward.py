@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .. import models
+from .. import cache, models
 from ..config import Profile
 from ..losses import bradley_terry_loss
 from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
@@ -156,14 +156,12 @@ def reward_model_quality(reward_model, tokenizer, profile: Profile, n_pairs: int
 
 
 def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file: Path | None) -> dict:
-    from ..world import World
-
     labels = None
     if label_file is not None and Path(label_file).exists():
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
-    return {"stage": "reward", "sft_dir": str(get_sft_model_dir(profile, settings.sft, progress=False)),
+    return {"stage": "reward", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
             "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels,
-            "world": World(profile.seed).fingerprint(), **asdict(settings)}
+            "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
 
 
 def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,
@@ -183,7 +181,7 @@ def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = Non
             extra = label_rows(LabelStore(label_file).active_decisions(annotator=None))
         train_reward_model(profile, settings, out, extra_rows=extra, progress=progress)
 
-    return models.build_cached("reward", reward_cache_settings(profile, settings, label_file), build)
+    return cache.build_cached("reward", reward_cache_settings(profile, settings, label_file), build)
 
 
 def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainable: bool = False):

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import models
+from .. import cache, models
 from ..config import Profile
 from .common import final_loss, loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
 
@@ -26,10 +26,8 @@ class SFTSettings:
 
 
 def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
-    from ..world import World
-
-    return {"stage": "sft", "base": str(models.get_base_model_dir(profile, progress=False)),
-            "world": World(profile.seed).fingerprint(),
+    return {"stage": "sft", **cache.lineage(base=models.get_base_model_dir(profile, progress=False)),
+            "world": cache.world_fingerprint(profile.seed),
             "lora": asdict(models.LoraSettings.from_profile(profile)), "seed": profile.seed,
             "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
 
@@ -38,8 +36,8 @@ def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, pro
     """The SFT model's directory, trained first if it is not in the cache (~1 min on CPU)."""
     settings = settings or SFTSettings()
     models.get_base_model_dir(profile, progress=progress)  # build the base first, with its own bar
-    return models.build_cached("sft", sft_cache_settings(profile, settings),
-                               lambda out: train_sft(profile, settings, out, progress=progress))
+    return cache.build_cached("sft", sft_cache_settings(profile, settings),
+                              lambda out: train_sft(profile, settings, out, progress=progress))
 
 
 def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: bool = True) -> dict:
