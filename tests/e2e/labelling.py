@@ -74,7 +74,7 @@ def run_cells_one_by_one(page, n_cells: int) -> None:
 def run_all(page) -> None:
     """Run > Run All Cells, from the menu bar."""
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
 def run_cell(page, index: int) -> None:
