@@ -1,11 +1,13 @@
-"""How long one labelling click takes in Python: save the decision (flush + fsync) and put the
-next pair on the widgets. Target: under 100 ms per click (median and p95).
+"""How long the kernel takes to apply one labelling action: the message the browser view sends
+(app.handle_message): save the decision (flush + fsync) and send the new state back to the
+view. Target: under 100 ms per action (median and p95). The browser side, click or key to the
+next pair on screen, is measured by bench_label_browser.py.
 
     python benchmarks/bench_label_click.py [--clicks 200]
 
 Writes benchmarks/results/label_click.json. The store is a real file in a temporary folder
 (on the same disk as the course by default: --dir), so the fsync cost is real. No kernel runs:
-the widgets' state messages are built but not sent, which a kernel does in the background.
+the widget's state message is built but not sent, which a kernel does in the background.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def time_clicks(app: LabelingApp, clicks: int, how: str) -> list[float]:
-    """Milliseconds per decision, alternating A / B / tie; how = "button" or "key"."""
+    """Milliseconds per decision, alternating A / B / tie; how = "message" (what the browser
+    sends for a click or key) or "python" (app.choose_side, what a cell would call)."""
     times = []
+    client = f"bench-{how}"
     for i in range(clicks):
         side = ("left", "right", "tie")[i % 3]
         start = time.perf_counter()
-        if how == "button":
-            {"left": app.button_a, "right": app.button_b, "tie": app.button_tie}[side].click()
+        if how == "message":
+            app.handle_message({"client": client, "seq": i + 1, "action": "choose", "side": side, "tags": [],
+                                "pair_id": str(app.pairs[app.current].pair_id)})
         else:
-            app.keys.value = {"left": "a", "right": "b", "tie": "t"}[side]
+            app.choose_side(side)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -55,7 +60,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         app = LabelingApp(pairs, Path(tmp) / "labels.jsonl", hidden_human=world.gold_preference)
-        for how in ("button", "key"):
+        for how in ("message", "python"):
             times = time_clicks(app, args.clicks, how)
             results[how] = {"median_ms": round(statistics.median(times), 3),
                             "p95_ms": round(percentile(times, 0.95), 3),
@@ -65,7 +70,7 @@ def main() -> None:
         saved = len(LabelStore(app.store.path).active_decisions())
         assert saved == 2 * args.clicks, f"expected {2 * args.clicks} saved decisions, found {saved}"
     report = {
-        "what": "Python time of one labelling decision: store append (flush + fsync) and showing the next pair",
+        "what": "Kernel time of one labelling decision: store append (flush + fsync) and the state sent back to the view",
         "target_ms": 100,
         "clicks": args.clicks,
         "results": results,

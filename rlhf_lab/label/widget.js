@@ -257,7 +257,7 @@ function render({ model, el }) {
     const isBusy = waitedMs > BUSY_AFTER_MS;
     root.classList.toggle("mod-kernel-busy", isBusy);
     if (isBusy) {
-      setText(busy, `⏳ The kernel is busy (a cell is running). ${pending.length} action${pending.length > 1 ? "s" : ""} waiting: `
+      setText(busy, `The kernel is busy (a cell is running). ${pending.length} action${pending.length > 1 ? "s" : ""} waiting: `
         + `${pending.map(describe).join(", ")}. Each is saved, in order, as soon as it is free; keep labelling or wait.`);
       busy.style.display = "";
     } else {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 
 MIN_LABELS = 10  # fewer preference labels than this train nothing worth comparing
 TRAINING_EXAMPLES = 320  # pairs seen per model (epochs = this / your labels): the same work for any n
@@ -44,7 +44,9 @@ def train_on_rows(profile, rows: list[dict], epochs: float | None = None, batch_
     if epochs is None:
         epochs = max(2.0, math.ceil(TRAINING_EXAMPLES / max(1, len(rows))))
     settings = RewardSettings(epochs=epochs, batch_size=batch_size)
-    only_these = replace(profile, preference_pairs=0)  # no simulated pairs (the SFT model is the same)
+    if "sft_samples_per_prompt" in {f.name for f in fields(RewardSettings)}:
+        settings = replace(settings, sft_samples_per_prompt=0)  # no simulated pairs of SFT samples
+    only_these = replace(profile, preference_pairs=0)  # no simulated templated pairs (same SFT model)
     return train_reward_model(only_these, settings, extra_rows=rows, progress=False)
 
 

@@ -23,11 +23,11 @@ app"""
 APP = ".rlhf-label-app"
 
 
-def write_generated_notebook(path: Path, extra_cells: tuple[str, ...] = ()) -> Path:
-    """A small notebook with the widget cell (the one notebook 03 uses), then `extra_cells`."""
+def write_generated_notebook(path: Path, widget_cell: str = WIDGET_CELL, extra_cells: tuple[str, ...] = ()) -> Path:
+    """A small notebook: a markdown cell, the widget cell (by default the one notebook 03 uses), `extra_cells`."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Labelling widget (end-to-end test)"),
-                nbformat.v4.new_code_cell(WIDGET_CELL), *map(nbformat.v4.new_code_cell, extra_cells)]
+                nbformat.v4.new_code_cell(widget_cell), *map(nbformat.v4.new_code_cell, extra_cells)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, path)
     return path
