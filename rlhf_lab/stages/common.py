@@ -18,11 +18,15 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
     A real model (gpu profiles) trains with activation (gradient) checkpointing; on a GPU in
     bf16 where the card supports it (Ampere and later), else fp16 with loss scaling (a T4);
     with a 4-bit base on a GPU, bitsandbytes' paged 8-bit AdamW (optimizer states in 8 bits,
-    paged to CPU memory under pressure). The tiny profile: fp32 on CPU, no checkpointing.
+    paged to CPU memory under pressure). The tiny profile: fp32 on CPU, no checkpointing
+    (bf16 autocast if its base is 4-bit).
     """
     real_model = profile.base_model != "tiny"
     cuda = profile.device == "cuda" and torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    # TRL (1.16) turns a 4-bit model's trainable weights (LoRA, a reward model's score head)
+    # into bf16; on a CPU, bf16 autocast keeps every matmul in one dtype (and is faster there).
+    cpu_4bit = profile.device == "cpu" and profile.quantize_4bit
     args = {
         "output_dir": str(output_dir),
         "report_to": "none",
@@ -37,7 +41,7 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
         # rest: it saves most activation memory on a real model and only costs time on tiny ones.
         "gradient_checkpointing": real_model,
         "dataloader_num_workers": 0,
-        "bf16": bf16,
+        "bf16": bf16 or cpu_4bit,
         "fp16": cuda and not bf16,
     }
     if real_model:
