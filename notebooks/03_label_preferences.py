@@ -181,8 +181,22 @@ if result:
 # pairs per family, so chance decides much of what it learned. With 60-100 labels your model's
 # accuracy and its preferences stop jumping around, and where you *systematically* differ from
 # the hidden human (say you always let a polite agreement pass) it shows up as a clear gap in
-# that family: your taste, learned by a model. Set `N_PAIRS = 60` in the widget cell, run it,
-# label on, then run this section's cells again.
+# that family: your taste, learned by a model. Set `N_PAIRS = 60` (or 100) in the widget cell,
+# run it, label on, then run this section's cells again.
+#
+# Once you have 40 labels or more, the next cell shows the effect directly: your model trained on
+# the first quarter, half and all of your labels, next to the simulated labeller's on the same
+# pairs. *Six short trainings: about 1-2 min on the tiny profile.*
+
+# %%
+from rlhf_lab.label.yours import accuracy_by_label_count, label_count_figure
+
+if len(preference_pairs_of(app)) >= 40:
+    curve = accuracy_by_label_count(app, profile)
+    label_count_figure(curve)
+else:
+    print(f"{len(preference_pairs_of(app))} A/B labels: with 40 or more, this cell shows how your model "
+          "changes as your labels add up.")
 #
 # ## How your labels reach the course's reward model
 #

@@ -63,6 +63,14 @@ def _model_choices(model, tokenizer, pairs) -> list[str]:
     return ["a" if a > b else "b" for a, b in zip(score_a.tolist(), score_b.tolist())]
 
 
+def _train_and_choose(profile, labelled, heldout) -> list[str]:
+    """Train a reward model on (pair, choice) labels; its choices ("a" | "b") on the held-out pairs."""
+    model, tokenizer, _report = train_on_rows(profile, rows_from_choices(labelled))
+    choices = _model_choices(model, tokenizer, heldout)
+    del model
+    return choices
+
+
 def preference_profile(pairs, choices: list[str], world) -> dict[str, float]:
     """For each gold component: the share of pairs (whose responses differ on it) where `choices`
     picks the response that is better on that component; and the share picking the longer one."""
@@ -112,8 +120,7 @@ def your_labels_your_model(app, profile, simulated_annotator=None, heldout_pairs
     gold = [world.gold_preference(p) for p in heldout]
     result = {"n": len(mine), "heldout_pairs": len(heldout), "models": {}}
     for name, labelled in (("yours", mine), ("simulated", simulated)):
-        model, tokenizer, _report = train_on_rows(profile, rows_from_choices(labelled))
-        choices = _model_choices(model, tokenizer, heldout)
+        choices = _train_and_choose(profile, labelled, heldout)
         result["models"][name] = {
             "label_agreement": sum(c == world.gold_preference(p) for p, c in labelled) / len(labelled),
             "accuracy": sum(c == g for c, g in zip(choices, gold)) / len(gold),
@@ -121,7 +128,6 @@ def your_labels_your_model(app, profile, simulated_annotator=None, heldout_pairs
             "prefers": preference_profile(heldout, choices, world),
             "choices": choices,
         }
-        del model
     result["models"]["hidden human"] = {"accuracy": 1.0, "by_family": _by_family(heldout, gold, gold),
                                         "prefers": preference_profile(heldout, gold, world), "choices": gold}
     yours, theirs = result["models"]["yours"]["choices"], result["models"]["simulated"]["choices"]
@@ -132,6 +138,50 @@ def your_labels_your_model(app, profile, simulated_annotator=None, heldout_pairs
     ]
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def accuracy_by_label_count(app, profile, counts=None, simulated_annotator=None, heldout_pairs: int = 300,
+                            seed: int = 7) -> list[dict]:
+    """Your model trained on your first k A/B labels, for k in `counts` (default: a quarter, a half
+    and all of them, at least MIN_LABELS), next to the simulated labeller's on the same k pairs.
+    Returns rows {labels, yours, simulated}: held-out accuracy against the hidden human."""
+    from ..world import SimulatedAnnotator
+
+    world = app.world
+    mine = preference_pairs_of(app)
+    counts = sorted({k for k in (counts or (len(mine) // 4, len(mine) // 2, len(mine))) if MIN_LABELS <= k <= len(mine)})
+    if not counts:
+        raise ValueError(f"{len(mine)} A/B labels: label at least {MIN_LABELS} pairs first.")
+    annotator = simulated_annotator or SimulatedAnnotator(noise=0.1, seed=profile.seed)
+    simulated = [(pair, annotator.choose(pair)) for pair, _ in mine]
+    heldout = _heldout(world, heldout_pairs, seed)
+    gold = [world.gold_preference(p) for p in heldout]
+
+    def accuracy(choices):
+        return sum(c == g for c, g in zip(choices, gold)) / len(gold)
+
+    return [{"labels": k, "yours": accuracy(_train_and_choose(profile, mine[:k], heldout)),
+             "simulated": accuracy(_train_and_choose(profile, simulated[:k], heldout))} for k in counts]
+
+
+def label_count_figure(rows: list[dict]):
+    """Held-out accuracy against the hidden human as your number of labels grows."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot([r["labels"] for r in rows], [r["yours"] for r in rows], "o-", label="trained on your labels")
+    ax.plot([r["labels"] for r in rows], [r["simulated"] for r in rows], "s--", label="simulated labels, same pairs")
+    ax.axhline(0.5, color="black", lw=0.8, ls=":", label="chance")
+    ax.set_xlabel("number of A/B labels")
+    ax.set_ylabel("held-out accuracy vs hidden human")
+    ax.set_ylim(0.3, 1.0)
+    first, last = rows[0], rows[-1]
+    ax.set_title(f"Your model: {first['yours']:.0%} with {first['labels']} labels, {last['yours']:.0%} with "
+                 f"{last['labels']}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def summary_line(result: dict) -> str:
