@@ -18,15 +18,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rlhf_lab import models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
+from rlhf_lab.stages import pretrain  # noqa: E402
 from rlhf_lab.evaluate import capability_probe_accuracy  # noqa: E402
 from rlhf_lab.world import World  # noqa: E402
 
 profile = get_profile("tiny")
 start = time.perf_counter()
-directory = models.get_base_model_dir(profile, progress=False)
+directory = pretrain.get_base_model_dir(profile, progress=False)
 wall = time.perf_counter() - start
-report = models.pretraining_report(profile)
-tokenizer = models.get_tokenizer(profile)
+report = pretrain.pretraining_report(profile)
+tokenizer = pretrain.get_tokenizer(profile)
 model = models.load_model(directory)
 world = World()
 prompts = [p.text for p in world.prompts("heldout")[::20]]

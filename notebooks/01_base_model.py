@@ -29,6 +29,7 @@ from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts
+from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer, pretraining_report
 from rlhf_lab.world import World
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
@@ -45,9 +46,9 @@ print(lesson.setup_line(profile))
 
 # %%
 with lesson.stopwatch() as clock:
-    base_dir = models.get_base_model_dir(profile)
+    base_dir = get_base_model_dir(profile)
 if profile.base_model == "tiny":
-    report = models.pretraining_report(profile)
+    report = pretraining_report(profile)
     print(lesson.ready_line("Base model", clock.seconds, report["seconds"]))
     print(f"{report['parameters'] / 1e6:.2f}M parameters, {report['tokens'] / 1e6:.1f}M tokens seen, "
           f"final loss {report['final_loss']:.2f} nats/token")
@@ -70,7 +71,7 @@ if profile.base_model == "tiny":
 
 # %%
 world = World(profile.seed)
-tokenizer = models.get_tokenizer(profile)
+tokenizer = get_tokenizer(profile)
 base = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=False)
 heldout = heldout_prompts(world, profile.eval_prompts)
 samples = lesson.pick_samples(heldout)

@@ -36,6 +36,7 @@ import json
 
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
 from rlhf_lab.world import World
 
@@ -76,10 +77,10 @@ fig = plots.loss_curve(history, xlabel="logging step (every 5 optimizer steps)",
 
 # %%
 world = World(profile.seed)
-tokenizer = models.get_tokenizer(profile)
+tokenizer = get_tokenizer(profile)
 load = lambda path: models.load_model(path, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                       trainable=False)
-base, sft_model = load(models.get_base_model_dir(profile)), load(sft_dir)
+base, sft_model = load(get_base_model_dir(profile)), load(sft_dir)
 heldout = heldout_prompts(world, profile.eval_prompts)
 samples = lesson.pick_samples(heldout)
 generate = lambda model: models.generate(model, tokenizer, [p.text for p in samples],

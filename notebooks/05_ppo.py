@@ -35,6 +35,7 @@ from dataclasses import asdict
 
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import load_adapter_policy
 from rlhf_lab.ppo import PPOTrainer
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
@@ -98,7 +99,7 @@ fig = lesson.ppo_diagnostics(history)
 
 # %%
 world = World(profile.seed)
-tokenizer = models.get_tokenizer(profile)
+tokenizer = get_tokenizer(profile)
 sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit,
                               device=profile.device, trainable=False)
 ppo_model, _ = load_adapter_policy(profile, ppo_dir)

@@ -35,6 +35,7 @@ import json
 
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, train_dpo
 from rlhf_lab.stages.ppo import get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
@@ -79,7 +80,7 @@ with lesson.stopwatch() as clock:
     ppo_dir = get_ppo_model_dir(profile)
 print(lesson.ready_line("PPO policy", clock.seconds, json.loads((ppo_dir / "ppo.json").read_text())["seconds"]))
 world = World(profile.seed)
-tokenizer = models.get_tokenizer(profile)
+tokenizer = get_tokenizer(profile)
 sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit,
                               device=profile.device, trainable=False)
 ppo_model, _ = load_adapter_policy(profile, ppo_dir)

@@ -424,7 +424,7 @@ def save_tiny_real_architecture(out_dir, key: str = "qwen2.5-0.5b", seed: int = 
     """
     from pathlib import Path
 
-    from .models import train_tokenizer
+    from .stages.pretrain import train_tokenizer
 
     texts = texts or [f"The answer to question {i} is {i * 7 % 13}. Please be polite and concise." for i in range(200)]
     tokenizer = train_tokenizer(texts, 320)

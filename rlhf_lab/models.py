@@ -1,29 +1,24 @@
-"""Tokenizer, the tiny base model, and one loader for every model of the course.
+"""One loader for every model of the course, LoRA, and the helpers the stages share.
 
-- ``get_tokenizer(profile)``: a byte-level BPE tokenizer trained locally on the lab
-  world's text (tiny profile), or the hub model's own tokenizer (gpu profile).
-- ``get_base_model_dir(profile)``: the pretrained tiny base model, built on first use and
-  cached on disk (atomic writes, keyed by the settings that made it).
 - ``load_model(path_or_id, ...)``: policy, reference and reward models from a local
   directory or a hub id, optionally 4-bit NF4 (bitsandbytes) and with LoRA (peft).
   The gpu profile calls exactly the same function.
+- ``prompt_text`` / ``generate``: the chat prompt, and sampling responses from a model.
+
+The tokenizer and the tiny base model are built in ``rlhf_lab.stages.pretrain``; the
+artifact cache is ``rlhf_lab.cache``.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import math
-import time
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
-from .cache import build_cached, settings_key, world_for
 from .config import Profile
+
 
 def quiet_libraries() -> None:
     """Keep notebook output to the lesson: no weight-loading bars, no library chatter.
@@ -42,21 +37,6 @@ def quiet_libraries() -> None:
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
-SPECIAL_TOKENS = {"pad": "<|pad|>", "user": "<|user|>", "assistant": "<|assistant|>", "end": "<|end|>"}
-
-# The {% generation %} markers tell TRL which tokens are the assistant's, for
-# assistant-only loss in SFT.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}<|user|>{{ message['content'] }}<|end|>"
-    "{%- elif message['role'] == 'assistant' -%}<|assistant|>{% generation %}{{ message['content'] }}<|end|>{% endgeneration %}"
-    "{%- else -%}{{ raise_exception('Only user and assistant roles are supported, got ' + message['role']) }}"
-    "{%- endif -%}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
-)
-
-PRETRAIN_DOCUMENTS = 24_000  # documents of 'internet' text drawn for pretraining
-
 
 @dataclass(frozen=True)
 class LoraSettings:
@@ -68,174 +48,6 @@ class LoraSettings:
     @classmethod
     def from_profile(cls, profile: Profile) -> "LoraSettings":
         return cls(profile.lora_r, profile.lora_alpha, profile.lora_dropout)
-
-
-# ---------------------------------------------------------------------------
-# Tokenizer
-# ---------------------------------------------------------------------------
-
-
-def train_tokenizer(texts, vocab_size: int):
-    """A byte-level BPE tokenizer trained on ``texts``, wrapped for transformers."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(texts, trainer=trainer)
-    # padding_side must be given here: set afterwards it is not saved (transformers 5).
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        pad_token=SPECIAL_TOKENS["pad"],
-        eos_token=SPECIAL_TOKENS["end"],
-        additional_special_tokens=[SPECIAL_TOKENS["user"], SPECIAL_TOKENS["assistant"]],
-        padding_side="left",
-        model_max_length=4096,
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
-
-
-def world_texts(world, n_documents: int) -> list[str]:
-    """The pretraining documents as plain strings, chats written with the chat template."""
-    texts = []
-    for kind, payload in world.pretraining_documents(n_documents):
-        if kind == "chat":
-            user, assistant = payload
-            texts.append(f"{SPECIAL_TOKENS['user']}{user}{SPECIAL_TOKENS['end']}"
-                         f"{SPECIAL_TOKENS['assistant']}{assistant}{SPECIAL_TOKENS['end']}")
-        else:
-            texts.append(payload + SPECIAL_TOKENS["end"])
-    return texts
-
-
-def get_tokenizer(profile: Profile):
-    """The profile's tokenizer: the base model directory holds it."""
-    from transformers import AutoTokenizer
-
-    if profile.base_model != "tiny":
-        tokenizer = AutoTokenizer.from_pretrained(profile.base_model, padding_side="left")
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        return tokenizer
-    return AutoTokenizer.from_pretrained(get_base_model_dir(profile))
-
-
-# ---------------------------------------------------------------------------
-# The tiny base model: build and pretrain
-# ---------------------------------------------------------------------------
-
-
-def tiny_model_config(profile: Profile, tokenizer):
-    from transformers import LlamaConfig
-
-    shape = profile.tiny_model
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=shape.hidden_size,
-        intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.num_layers,
-        num_attention_heads=shape.num_heads,
-        num_key_value_heads=shape.num_heads,
-        max_position_embeddings=shape.max_positions,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-
-
-def pack_documents(tokenizer, texts: list[str], block_size: int) -> torch.Tensor:
-    """Concatenate all token ids and cut them into blocks of ``block_size`` (GPT-style)."""
-    ids = [i for enc in tokenizer(texts, add_special_tokens=False)["input_ids"] for i in enc]
-    n_blocks = len(ids) // block_size
-    return torch.tensor(ids[: n_blocks * block_size]).view(n_blocks, block_size)
-
-
-@functools.lru_cache(maxsize=None)
-def corpus_fingerprint(seed: int) -> str:
-    """A hash of the pretraining text: any change to the world rebuilds the base model."""
-    return settings_key({"texts": world_texts(world_for(seed), PRETRAIN_DOCUMENTS)})
-
-
-def pretraining_settings(profile: Profile) -> dict:
-    return {
-        "corpus": corpus_fingerprint(profile.seed),
-        "seed": profile.seed,
-        "shape": asdict(profile.tiny_model),
-        "steps": profile.pretrain_steps,
-        "batch_size": profile.pretrain_batch_size,
-        "lr": profile.pretrain_lr,
-        "documents": PRETRAIN_DOCUMENTS,
-    }
-
-
-def get_base_model_dir(profile: Profile, progress: bool = True) -> Path:
-    """The pretrained tiny base model's directory, pretraining it first if needed (~1 min)."""
-    if profile.base_model != "tiny":
-        return Path(profile.base_model)
-    return build_cached("base", pretraining_settings(profile),
-                        lambda out: pretrain_base_model(profile, out, progress=progress))
-
-
-def pretrain_base_model(profile: Profile, out_dir: Path, progress: bool = True) -> dict:
-    """Train the tokenizer and pretrain the tiny model on the world's corpus; save both."""
-    from tqdm.auto import tqdm
-    from transformers import LlamaForCausalLM
-
-    from .world import World
-
-    quiet_libraries()
-    torch.manual_seed(profile.seed)
-    world = World(profile.seed)
-    texts = world_texts(world, PRETRAIN_DOCUMENTS)
-    tokenizer = train_tokenizer(texts, profile.tiny_model.vocab_size)
-    blocks = pack_documents(tokenizer, texts, profile.tiny_model.max_positions)
-    model = LlamaForCausalLM(tiny_model_config(profile, tokenizer))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.pretrain_lr, weight_decay=0.1, betas=(0.9, 0.95))
-    steps, warmup = profile.pretrain_steps, max(1, profile.pretrain_steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
-    generator = torch.Generator().manual_seed(profile.seed)
-    losses, start = [], time.perf_counter()
-    model.train()
-    # mininterval: few widget updates, so a notebook kernel never floods its output channel.
-    bar = tqdm(range(steps), desc="pretraining base model", disable=not progress, mininterval=2.0)
-    for step in bar:
-        batch = blocks[torch.randint(len(blocks), (profile.pretrain_batch_size,), generator=generator)]
-        # bf16 autocast is ~1.4x faster on CPU for this model and trains as well as fp32.
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    seconds = time.perf_counter() - start
-    tokens = steps * profile.pretrain_batch_size * blocks.shape[1]
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    report = {"loss_history": losses, "seconds": seconds, "tokens": tokens, "corpus_tokens": blocks.numel(),
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "final_loss": sum(losses[-20:]) / len(losses[-20:])}
-    (out_dir / "pretraining.json").write_text(json.dumps(report))
-    if progress:
-        print(f"Pretrained {report['parameters'] / 1e6:.2f}M parameters on {tokens / 1e6:.2f}M tokens "
-              f"in {seconds:.0f} s; final loss {report['final_loss']:.3f}.")
-    return report
-
-
-def pretraining_report(profile: Profile) -> dict:
-    return json.loads((get_base_model_dir(profile) / "pretraining.json").read_text())
 
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from . import models, plots
 from .config import Profile
 from .evaluate import evaluate_model, heldout_prompts, win_rate
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
+from .stages.pretrain import get_base_model_dir, get_tokenizer
 from .stages.reward import RewardSettings, get_reward_model_dir, reward_report
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
 from .stages.sft import SFTSettings, get_sft_model_dir
@@ -65,9 +66,9 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
     def evaluate(model, reference):
         return evaluate_model(model, tokenizer, world, prompts, profile.max_new_tokens, profile.seed, reference)
 
-    base_dir = models.get_base_model_dir(profile, progress=progress)
+    base_dir = get_base_model_dir(profile, progress=progress)
     lap("pretrain")
-    tokenizer = models.get_tokenizer(profile)
+    tokenizer = get_tokenizer(profile)
     base = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=False)
     sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
     lap("sft")

@@ -170,9 +170,10 @@ def load_shared_base(profile, reward_dir, sft_dir=None, lora=None, tokenizer=Non
     policy adapter, and the saved reward model's adapter and score head from ``reward_dir``."""
     from . import models
     from .stages.common import built_from
+    from .stages.pretrain import get_tokenizer
 
     sft_dir = Path(sft_dir or built_from(reward_dir))
-    tokenizer = tokenizer or models.get_tokenizer(profile)
+    tokenizer = tokenizer or get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=lora or models.LoraSettings.from_profile(profile))
     head = add_reward_adapter(policy, reward_dir)

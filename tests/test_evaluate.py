@@ -7,6 +7,7 @@ import torch
 
 from rlhf_lab import evaluate, models
 from rlhf_lab.config import CACHE_ENV, get_profile
+from rlhf_lab.stages import pretrain
 from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, Prompt, World
 from rlhf_lab.world.responses import REFUSAL
 
@@ -119,8 +120,8 @@ def base_and_tokenizer(tmp_path_factory):
     path.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(path))
-        base_dir = models.get_base_model_dir(PROFILE, progress=False)
-        yield base_dir, models.get_tokenizer(PROFILE)
+        base_dir = pretrain.get_base_model_dir(PROFILE, progress=False)
+        yield base_dir, pretrain.get_tokenizer(PROFILE)
 
 
 def test_kl_to_reference_is_zero_for_a_fresh_adapter_and_positive_after_a_change(base_and_tokenizer):

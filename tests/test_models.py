@@ -13,6 +13,7 @@ import torch
 
 from rlhf_lab import cache, models
 from rlhf_lab.config import CACHE_ENV, get_profile
+from rlhf_lab.stages import pretrain
 from rlhf_lab.world import World
 from model_helpers import chat_batch, logits_of, session_cache  # noqa: F401  (fixture)
 
@@ -24,12 +25,12 @@ PROFILE = get_profile("tiny", pretrain_steps=30)
 
 @pytest.fixture(scope="module")
 def base_dir(session_cache):
-    return models.get_base_model_dir(PROFILE, progress=False)
+    return pretrain.get_base_model_dir(PROFILE, progress=False)
 
 
 @pytest.fixture(scope="module")
 def tokenizer(base_dir):
-    return models.get_tokenizer(PROFILE)
+    return pretrain.get_tokenizer(PROFILE)
 
 
 # ---------------------------------------------------------------------------
@@ -41,7 +42,7 @@ def test_tokenizer_round_trip_is_lossless(tokenizer):
     world = World(0)
     texts = [p.text for p in world.prompts("heldout")]
     texts += [world.ideal_response(p) for p in world.prompts("heldout")]
-    texts += models.world_texts(world, 300)  # with special tokens and the counting drills
+    texts += pretrain.world_texts(world, 300)  # with special tokens and the counting drills
     texts += [p for p, _ in world.capability_probe()]
     for text in texts:
         ids = tokenizer.encode(text, add_special_tokens=False)
@@ -49,7 +50,7 @@ def test_tokenizer_round_trip_is_lossless(tokenizer):
 
 
 def test_special_tokens_are_single_tokens(tokenizer):
-    for token in models.SPECIAL_TOKENS.values():
+    for token in pretrain.SPECIAL_TOKENS.values():
         assert len(tokenizer.encode(token, add_special_tokens=False)) == 1
     assert tokenizer.pad_token == "<|pad|>" and tokenizer.eos_token == "<|end|>"
     assert tokenizer.padding_side == "left"  # generation pads on the left
@@ -134,16 +135,16 @@ def test_cache_builds_once_and_keys_on_settings(monkeypatch, tmp_path):
 
 
 def test_base_model_key_follows_the_pretraining_settings():
-    a = models.pretraining_settings(PROFILE)
-    assert cache.settings_key(a) == cache.settings_key(models.pretraining_settings(PROFILE))
-    assert cache.settings_key(a) != cache.settings_key(models.pretraining_settings(PROFILE.replace(pretrain_steps=31)))
-    assert cache.settings_key(a) != cache.settings_key(models.pretraining_settings(PROFILE.replace(seed=1)))
+    a = pretrain.pretrain_cache_settings(PROFILE)
+    assert cache.settings_key(a) == cache.settings_key(pretrain.pretrain_cache_settings(PROFILE))
+    assert cache.settings_key(a) != cache.settings_key(pretrain.pretrain_cache_settings(PROFILE.replace(pretrain_steps=31)))
+    assert cache.settings_key(a) != cache.settings_key(pretrain.pretrain_cache_settings(PROFILE.replace(seed=1)))
 
 
 def test_base_model_is_built_once_with_its_report(base_dir, session_cache):
     assert base_dir.parent == session_cache / "base"
-    assert models.get_base_model_dir(PROFILE, progress=False) == base_dir
-    report = models.pretraining_report(PROFILE)
+    assert pretrain.get_base_model_dir(PROFILE, progress=False) == base_dir
+    report = pretrain.pretraining_report(PROFILE)
     assert len(report["loss_history"]) == PROFILE.pretrain_steps
     # 30 steps are enough to get below the loss of uniform guessing (ln(vocab) ~ 6.9).
     assert report["final_loss"] < report["loss_history"][0] < 8

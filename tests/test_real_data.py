@@ -183,7 +183,7 @@ def test_real_hh_rows_parse_without_loss(real_hh_file):
 
 def test_real_hh_through_a_chat_template(real_hh_file):
     """The converted rows are what TRL's trainers take: a chat template renders every turn."""
-    from rlhf_lab.models import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
+    from rlhf_lab.stages.pretrain import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
 
     tokenizer = train_tokenizer(["hello world"] * 10, 300)
     assert tokenizer.chat_template == CHAT_TEMPLATE

@@ -10,6 +10,7 @@ import torch
 from rlhf_lab import memory, models
 from rlhf_lab.config import get_profile
 from rlhf_lab.shared_base import REWARD_ADAPTER, load_shared_base
+from rlhf_lab.stages import pretrain
 
 PROMPTS = ["What is 2+2?", "Please be polite.", "Answer question 3.", "Is the sky green?"]
 RESPONSES = ["4.", "No.", "The answer to question 3 is 8, and more words follow here.", "Yes"]
@@ -23,7 +24,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("shared_base")
     base_dir = memory.save_tiny_real_architecture(root / "sft")
     profile = get_profile("gpu", device="cpu", base_model=str(base_dir))
-    tokenizer = models.get_tokenizer(profile)
+    tokenizer = pretrain.get_tokenizer(profile)
     reward = models.load_model(base_dir, kind="reward", quantize_4bit=True, tokenizer=tokenizer,
                                lora=models.LoraSettings(8, 16, 0.05))
     torch.manual_seed(1)

@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import cache, models
 from ..config import Profile
 from .common import built_from, record_lineage, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
+from .pretrain import get_tokenizer
 from .reward import RewardSettings, preference_rows, to_conversational
 from .sft import SFTSettings, get_sft_model_dir
 
@@ -38,7 +39,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 
     settings = settings or DPOSettings()
     sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
-    tokenizer = models.get_tokenizer(profile)
+    tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     rows = preference_rows(profile, RewardSettings(annotator_noise=settings.annotator_noise, pairs=settings.pairs),
@@ -90,4 +91,4 @@ def load_adapter_policy(profile: Profile, adapter_dir: Path):
                              device=profile.device)
     model = PeftModel.from_pretrained(base, str(Path(adapter_dir) / "adapter"))
     model.eval()
-    return model, models.get_tokenizer(profile)
+    return model, get_tokenizer(profile)

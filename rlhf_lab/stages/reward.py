@@ -20,6 +20,7 @@ from .. import cache, models
 from ..config import Profile
 from ..losses import bradley_terry_loss
 from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
+from .pretrain import get_tokenizer
 from .sft import SFTSettings, get_sft_model_dir
 
 
@@ -104,7 +105,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
 
     settings = settings or RewardSettings()
     sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
-    tokenizer = models.get_tokenizer(profile)
+    tokenizer = get_tokenizer(profile)
     model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
     rows = preference_rows(profile, settings, extra_rows)
@@ -189,7 +190,7 @@ def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainabl
     from peft import PeftModel
 
     reward_dir = Path(reward_dir or get_reward_model_dir(profile))
-    tokenizer = models.get_tokenizer(profile)
+    tokenizer = get_tokenizer(profile)
     base = models.load_model(built_from(reward_dir), kind="reward",
                              quantize_4bit=profile.quantize_4bit, device=profile.device, tokenizer=tokenizer)
     model = PeftModel.from_pretrained(base, str(reward_dir / "adapter"), is_trainable=trainable)

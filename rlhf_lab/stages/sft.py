@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import cache, models
 from ..config import Profile
 from .common import final_loss, loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
+from .pretrain import get_base_model_dir, get_tokenizer
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class SFTSettings:
 
 
 def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
-    return {"stage": "sft", **cache.lineage(base=models.get_base_model_dir(profile, progress=False)),
+    return {"stage": "sft", **cache.lineage(base=get_base_model_dir(profile, progress=False)),
             "world": cache.world_fingerprint(profile.seed),
             "lora": asdict(models.LoraSettings.from_profile(profile)), "seed": profile.seed,
             "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
@@ -35,7 +36,7 @@ def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
 def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, progress: bool = True) -> Path:
     """The SFT model's directory, trained first if it is not in the cache (~1 min on CPU)."""
     settings = settings or SFTSettings()
-    models.get_base_model_dir(profile, progress=progress)  # build the base first, with its own bar
+    get_base_model_dir(profile, progress=progress)  # build the base first, with its own bar
     return cache.build_cached("sft", sft_cache_settings(profile, settings),
                               lambda out: train_sft(profile, settings, out, progress=progress))
 
@@ -46,8 +47,8 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
 
     from ..world import World
 
-    tokenizer = models.get_tokenizer(profile)
-    base_dir = models.get_base_model_dir(profile, progress=progress)
+    tokenizer = get_tokenizer(profile)
+    base_dir = get_base_model_dir(profile, progress=progress)
     model = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile))
     demos = Dataset.from_list(World(profile.seed).sft_demonstrations())
