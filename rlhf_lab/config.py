@@ -55,7 +55,7 @@ class Profile:
     lora_dropout: float
     seed: int = 0
     tiny_model: TinyModelShape = field(default_factory=TinyModelShape)
-    pretrain_steps: int = 600  # optimizer steps of base-model pretraining (tiny only)
+    pretrain_steps: int = 400  # optimizer steps of base-model pretraining (tiny only)
     pretrain_batch_size: int = 32
     pretrain_lr: float = 3e-3
     max_new_tokens: int = 24  # response length budget when sampling

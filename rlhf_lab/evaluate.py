@@ -1,128 +1,192 @@
 """Measure any model on held-out prompts, judged by the hidden human (the gold reward).
 
-- ``evaluate_responses``: mean gold reward and each component, per family, sycophancy
-  rate, refusal and over-refusal rates, mean length, diversity, and how often the
-  spurious closer appears.
-- ``win_rate``: how often model A's response beats model B's on the same prompt.
-- ``kl_to_reference``: how far a policy has drifted from its reference, in nats.
+Every number comes with its uncertainty: each held-out prompt gets several sampled
+responses, and 95% intervals come from a bootstrap over *prompts* (resampling prompts,
+with all their samples, since samples of one prompt are not independent).
+
+- ``evaluate_responses``: mean gold reward and each component, per family, and the
+  failure rates: sycophancy (agreeing with a wrong claim), contrarianism (contradicting a
+  right one), refusal and over-refusal, harmful compliance, well-formed text, length,
+  diversity and how often the spurious closer appears.
+- ``win_rate`` / ``win_rate_ci``: how often model A's response beats model B's on the
+  same prompt (ties count half), with its interval.
+- ``kl_to_reference``: KL(policy || reference) in nats per response, on the token ids the
+  policy sampled, computed exactly as PPO computes it.
 - ``capability_probe_accuracy``: the skill no stage after pretraining trains (counting).
-- ``evaluate_model``: all of it for one model, in one call.
+- ``evaluate_policy``: all of it for one model, in one call.
 """
 
 from __future__ import annotations
 
+import math
+from itertools import chain, zip_longest
 from statistics import mean
 
 import torch
 
 from .diversity import distinct_n
-from .losses import masked_sum, token_logprobs
-from .models import generate, model_device, prompt_text
-from .world import COMPONENTS, SPURIOUS_CLOSER, World
-from .world.gold import gold_reward, is_refusal, words
+from .sampling import response_logprobs, sample, texts
+from .world import COMPONENTS, FAMILIES, SPURIOUS_CLOSER, World
+from .world.gold import agrees_with_user, contradicts_user, gold_reward, gives_harmful_instructions, words
+from .world.parse import parse_response
+
+
+def _rate(hits: list[bool]) -> float:
+    return mean(hits) if hits else float("nan")
 
 
 def evaluate_responses(prompts, responses: list[str]) -> dict:
-    """Gold-reward statistics of ``responses`` (one per prompt)."""
+    """Gold-reward statistics of ``responses`` (``prompts[i]`` is the prompt of ``responses[i]``)."""
     scores = [gold_reward(p, r) for p, r in zip(prompts, responses)]
-    traps = [(p, s) for p, s in zip(prompts, scores) if p.claim_is_wrong]
-    harmful = [r for p, r in zip(prompts, responses) if p.family == "harmful"]
-    benign = [r for p, r in zip(prompts, responses) if p.family == "benign"]
-    by_family = {}
-    for family in ("helpful", "sycophancy", "harmful", "benign"):
-        totals = [s.total for p, s in zip(prompts, scores) if p.family == family]
-        if totals:
-            by_family[family] = mean(totals)
+    parsed = [parse_response(r) for r in responses]
+    rows = list(zip(prompts, responses, parsed))
     return {
         "gold_reward": mean(s.total for s in scores),
         "components": {c: mean(s.components[c] for s in scores) for c in COMPONENTS},
-        "gold_by_family": by_family,
-        # Agreeing with a wrong claim (honest component negative) on the sycophancy traps.
-        "sycophancy_rate": mean(s.components["honest"] < 0 for _, s in traps) if traps else float("nan"),
-        "refusal_rate": mean(is_refusal(words(r)) for r in harmful) if harmful else float("nan"),
-        "over_refusal_rate": mean(is_refusal(words(r)) for r in benign) if benign else float("nan"),
+        "gold_by_family": {f: mean(s.total for p, s in zip(prompts, scores) if p.family == f)
+                           for f in FAMILIES if any(p.family == f for p in prompts)},
+        # The user asserts a wrong answer and the response agrees (says yes or repeats it).
+        "sycophancy_rate": _rate([agrees_with_user(p, x) for p, _, x in rows if p.claim_is_wrong]),
+        # The user is right and the response contradicts them: the other way to fail a trap.
+        "contrarian_rate": _rate([contradicts_user(p, x) for p, _, x in rows
+                                  if p.family == "sycophancy" and not p.claim_is_wrong]),
+        "refusal_rate": _rate([x.refuses for p, _, x in rows if p.family == "harmful"]),
+        "harmful_compliance_rate": _rate([gives_harmful_instructions(r) for p, r, _ in rows
+                                          if p.family == "harmful"]),
+        "over_refusal_rate": _rate([x.refuses for p, _, x in rows if p.family == "benign"]),
+        "well_formed_rate": _rate([x.well_formed for x in parsed]),
         "mean_length_words": mean(len(words(r)) for r in responses),
         "distinct_2": distinct_n(responses, 2),
-        "spurious_closer_rate": mean(SPURIOUS_CLOSER.lower() in r.lower() for r in responses),
+        "spurious_closer_rate": _rate([SPURIOUS_CLOSER.lower() in r.lower() for r in responses]),
     }
 
 
-def win_rate(prompts, responses_a: list[str], responses_b: list[str]) -> float:
-    """Share of prompts where A's response has the higher gold reward (ties count half)."""
-    wins = []
+def _comparisons(prompts, responses_a, responses_b) -> list[float]:
+    """1 where A's gold reward is higher, 0 where lower, 0.5 on a tie."""
+    out = []
     for p, a, b in zip(prompts, responses_a, responses_b):
         ga, gb = gold_reward(p, a).total, gold_reward(p, b).total
-        wins.append(0.5 if abs(ga - gb) < 1e-9 else float(ga > gb))
-    return mean(wins)
+        out.append(0.5 if abs(ga - gb) < 1e-9 else float(ga > gb))
+    return out
 
 
-def response_logprobs(model, tokenizer, user_texts: list[str], responses: list[str], batch_size: int = 64):
-    """log p(response | prompt) summed over response tokens (+ end token), per example."""
-    device = model_device(model)
-    totals = []
-    for i in range(0, len(user_texts), batch_size):
-        prompts = [prompt_text(tokenizer, t) for t in user_texts[i:i + batch_size]]
-        answers = [r + tokenizer.eos_token for r in responses[i:i + batch_size]]
-        prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
-        seqs = [p + a for p, a in zip(prompt_ids, answer_ids)]
-        width = max(map(len, seqs))
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
-        attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
-        response_mask = torch.tensor([[0] * (width - len(a)) + [1] * len(a) for a in answer_ids],
-                                     device=device, dtype=torch.float)
-        with torch.no_grad():
-            logits = model(input_ids=input_ids, attention_mask=attention).logits
-        logp = token_logprobs(logits[:, :-1], input_ids[:, 1:])
-        totals.append(masked_sum(logp, response_mask[:, 1:], dim=1).cpu())
-    return torch.cat(totals)
+def win_rate(prompts, responses_a: list[str], responses_b: list[str]) -> float:
+    """Share of comparisons where A's response has the higher gold reward (ties count half)."""
+    return mean(_comparisons(prompts, responses_a, responses_b))
 
 
-def kl_to_reference(policy, reference, tokenizer, user_texts, responses) -> float:
-    """Monte-Carlo KL(policy || reference) in nats per response, on responses sampled from
-    the policy: mean of log pi(y|x) - log pi_ref(y|x). With a LoRA policy pass
-    reference=None: the reference is the same model with its adapter switched off."""
-    policy_logps = response_logprobs(policy, tokenizer, user_texts, responses)
+def bootstrap_ci(values: list[float], groups: list, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``values``, resampling whole ``groups`` (prompts)."""
+    by_group: dict = {}
+    for value, group in zip(values, groups):
+        by_group.setdefault(group, []).append(value)
+    sums = torch.tensor([sum(v) for v in by_group.values()], dtype=torch.float64)
+    counts = torch.tensor([len(v) for v in by_group.values()], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(sums), (n_boot, len(sums)), generator=generator)
+    means = sums[picks].sum(1) / counts[picks].sum(1)
+    tail = (1 - level) / 2
+    return means.quantile(tail).item(), means.quantile(1 - tail).item()
+
+
+def with_ci(values: list[float], groups: list) -> dict:
+    """{"mean", "low", "high"}: a mean and its 95% bootstrap interval over groups."""
+    low, high = bootstrap_ci(values, groups)
+    return {"mean": mean(values), "low": low, "high": high}
+
+
+def win_rate_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
+    """Win rate of A over B with its 95% interval (bootstrap over prompts)."""
+    return with_ci(_comparisons(prompts, responses_a, responses_b), [p.prompt_id for p in prompts])
+
+
+def gold_ci(prompts, responses: list[str]) -> dict:
+    return with_ci([gold_reward(p, r).total for p, r in zip(prompts, responses)], [p.prompt_id for p in prompts])
+
+
+def kl_to_reference(policy, reference, batches) -> float:
+    """Monte-Carlo KL(policy || reference), nats per response: the mean over the sampled
+    responses (``batches`` from :func:`rlhf_lab.sampling.sample`, drawn from ``policy``) of
+    log pi(y|x) - log pi_ref(y|x), on the sampled token ids (EOS included), as in PPO.
+    ``reference=None``: the policy with its LoRA adapter switched off."""
+    policy_logps = response_logprobs(policy, batches)
     if reference is None:
         with policy.disable_adapter():
-            ref_logps = response_logprobs(policy, tokenizer, user_texts, responses)
+            ref_logps = response_logprobs(policy, batches)
     else:
-        ref_logps = response_logprobs(reference, tokenizer, user_texts, responses)
+        ref_logps = response_logprobs(reference, batches)
     return (policy_logps - ref_logps).mean().item()
 
 
 def capability_probe_accuracy(model, tokenizer, world: World | None = None) -> float:
     """Share of counting probes the model continues exactly (greedy, raw text, no chat)."""
     probes = (world or World()).capability_probe()
-    continuations = generate(model, tokenizer, [p for p, _ in probes], max_new_tokens=6,
-                             do_sample=False, chat=False)
-    return mean(" ".join(c.split()[:3]) == expected for c, (_, expected) in zip(continuations, probes))
+    batches = sample(model, tokenizer, [p for p, _ in probes], max_new_tokens=6, greedy=True, chat=False)
+    return mean(c.split()[:len(e.split())] == e.split() for c, (_, e) in zip(texts(batches), probes))
 
 
 def heldout_prompts(world: World, limit: int | None = None):
     """Held-out prompts, families interleaved so that any ``limit`` keeps every family."""
-    from itertools import chain, zip_longest
-
-    from .world import FAMILIES
-
     by_family = [world.prompts("heldout", family) for family in FAMILIES]
     prompts = [p for p in chain.from_iterable(zip_longest(*by_family)) if p is not None]
     return prompts[:limit] if limit else prompts
 
 
-def evaluate_model(model, tokenizer, world: World, prompts, max_new_tokens: int = 24, seed: int = 0,
-                   reference="adapter-off") -> tuple[dict, list[str]]:
-    """Sample one response per prompt and measure it. ``reference``: "adapter-off" (LoRA
-    policy), a model, or None to skip the KL. Returns (metrics, responses)."""
-    texts = [p.text for p in prompts]
-    responses = generate(model, tokenizer, texts, max_new_tokens=max_new_tokens, seed=seed)
-    metrics = evaluate_responses(prompts, responses)
-    if reference == "adapter-off":
-        metrics["kl_to_ref"] = kl_to_reference(model, None, tokenizer, texts, responses)
-    elif reference is not None:
-        metrics["kl_to_ref"] = kl_to_reference(model, reference, tokenizer, texts, responses)
-    else:
+def repeat_prompts(prompts, samples_per_prompt: int) -> list:
+    """Each prompt ``samples_per_prompt`` times in a row: the layout of every evaluation."""
+    return [p for p in prompts for _ in range(samples_per_prompt)]
+
+
+def evaluate_policy(model, tokenizer, world: World, prompts, samples_per_prompt: int = 4,
+                    max_new_tokens: int = 24, seed: int = 0, reference="adapter-off") -> tuple[dict, list[str]]:
+    """Sample ``samples_per_prompt`` responses per prompt (temperature 1) and measure them.
+
+    ``reference``: "adapter-off" (a LoRA policy against its own base), a model, or None to
+    skip the KL. Returns (metrics, responses), responses laid out as ``repeat_prompts``.
+    """
+    repeated = repeat_prompts(prompts, samples_per_prompt)
+    batches = sample(model, tokenizer, [p.text for p in repeated], max_new_tokens, seed=seed)
+    responses = texts(batches)
+    metrics = evaluate_responses(repeated, responses)
+    metrics["gold_ci"] = gold_ci(repeated, responses)
+    if reference is None:
         metrics["kl_to_ref"] = 0.0
+    else:
+        metrics["kl_to_ref"] = kl_to_reference(model, None if reference == "adapter-off" else reference, batches)
     metrics["capability_probe"] = capability_probe_accuracy(model, tokenizer, world)
+    metrics["samples_per_prompt"] = samples_per_prompt
     return metrics, responses
+
+
+
+def best_of_n_kl(n: int) -> float:
+    """KL(best-of-n || policy) in nats, the analytic bound: log n - (n - 1) / n."""
+    return math.log(n) - (n - 1) / n
+
+
+def best_of_n_curve(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16), max_new_tokens: int = 24,
+                    seed: int = 0) -> tuple[list[dict], dict[int, list[str]]]:
+    """Best-of-n with a reward model: for each n, the gold reward and the reward-model score
+    of the response ``score_fn`` ranks best among the first n samples of each prompt.
+
+    One set of max(ns) samples per prompt serves every n (so the curve is smooth).
+    ``score_fn(user_texts, responses) -> tensor`` is the reward model. Returns one row per
+    n: {n, kl, gold, gold_low, gold_high, proxy}, KL by the analytic bound, and the chosen
+    response of each prompt for each n.
+    """
+    top = max(ns)
+    repeated = repeat_prompts(prompts, top)
+    responses = texts(sample(model, tokenizer, [p.text for p in repeated], max_new_tokens, seed=seed))
+    proxy = torch.as_tensor(score_fn([p.text for p in repeated], responses), dtype=torch.float64).view(len(prompts), top)
+    gold = torch.tensor([gold_reward(p, r).total for p, r in zip(repeated, responses)],
+                        dtype=torch.float64).view(len(prompts), top)
+    rows, chosen = [], {}
+    for n in ns:
+        best = proxy[:, :n].argmax(dim=1)  # the first maximum on ties
+        chosen[n] = [responses[i * top + int(j)] for i, j in enumerate(best)]
+        chosen_gold = gold[torch.arange(len(prompts)), best]
+        ci = with_ci(chosen_gold.tolist(), [p.prompt_id for p in prompts])
+        rows.append({"n": n, "kl": best_of_n_kl(n), "gold": ci["mean"], "gold_low": ci["low"],
+                     "gold_high": ci["high"], "proxy": proxy[torch.arange(len(prompts)), best].mean().item()})
+    return rows, chosen

@@ -380,3 +380,25 @@ def dpo_curves(history: list[dict]):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------
+# Words bound to numbers
+# ---------------------------------------------------------------------------
+
+
+class ClaimFailed(AssertionError):
+    """A sentence of the lesson no longer matches what was measured."""
+
+
+def check_claim(claim: str, holds: bool, **measured) -> None:
+    """Print ``claim`` with the numbers behind it, or fail (so nbval fails) when it does not hold.
+
+    Put one right after the figure a notebook sentence describes: if a change to the
+    code or data makes the sentence false, the notebook stops being green.
+    """
+    numbers = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())
+    if not holds:
+        raise ClaimFailed(f"The lesson says: {claim!r}, but the measured numbers do not show it: {numbers}. "
+                          "Re-read the figure above; if the code or data changed, update the text.")
+    print(f"checked: {claim} ({numbers})")

@@ -11,6 +11,7 @@ artifact cache is ``rlhf_lab.cache``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -56,10 +57,95 @@ class LoraSettings:
 
 
 def compute_dtype(device: str) -> torch.dtype:
-    """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU."""
+    """bf16 where the GPU supports it (Ampere and later), fp16 on older GPUs (a free Colab T4),
+    fp32 on CPU."""
     if device == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
+
+
+# ---------------------------------------------------------------------------
+# Clear errors for the gpu path: what went wrong, why, what to do next
+# ---------------------------------------------------------------------------
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded (no GPU, bitsandbytes without GPU support, hub unreachable)."""
+
+
+class GPUOutOfMemoryError(RuntimeError):
+    """Raised from torch.cuda.OutOfMemoryError with what to lower, in order."""
+
+
+def no_cuda_error() -> ModelLoadError:
+    return ModelLoadError(
+        "device='cuda' was asked for but torch sees no GPU (torch.cuda.is_available() is False). Either this "
+        "machine has no NVIDIA GPU, or torch is a CPU build (check `python -c \"import torch; print(torch.version.cuda)\"`). "
+        "Use the tiny profile (RLHF_LAB_PROFILE=tiny, CPU), install a CUDA build of torch, or run "
+        "`rlhf-lab doctor --profile gpu`.")
+
+
+def bitsandbytes_gpu_problem() -> str | None:
+    """Why bitsandbytes cannot run 4-bit layers on this GPU, or None if it can (or there is no GPU)."""
+    if not torch.cuda.is_available():
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+        from bitsandbytes import cextension
+    except Exception as error:  # a broken native library raises various errors at import
+        return f"bitsandbytes cannot be imported ({type(error).__name__}: {error})"
+    if not isinstance(cextension.lib, cextension.CudaBNBNativeLibrary):
+        return (f"bitsandbytes {getattr(bitsandbytes, '__version__', '?')} has no GPU library for this machine "
+                f"(torch CUDA {torch.version.cuda}; backend {cextension.BNB_BACKEND})")
+    return None
+
+
+def check_bitsandbytes_gpu() -> None:
+    problem = bitsandbytes_gpu_problem()
+    if problem:
+        raise ModelLoadError(
+            f"4-bit loading needs bitsandbytes with GPU support, but {problem}. Reinstall it for your CUDA "
+            "version (`pip install -U bitsandbytes`), or load without 4-bit (quantize_4bit=False: about 4x "
+            "more memory for the weights).")
+
+
+def hub_unreachable_error(model_id, error: Exception | None = None) -> ModelLoadError:
+    """The error for a hub id that is neither in the local Hugging Face cache nor reachable."""
+    import os
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") == "1" or os.environ.get("TRANSFORMERS_OFFLINE", "0") == "1"
+    why = ("the Hugging Face Hub is switched off (HF_HUB_OFFLINE=1) and the model is not in the local cache"
+           if offline else "the Hugging Face Hub could not be reached, or has no such model")
+    detail = f" ({type(error).__name__}: {str(error).splitlines()[0][:160]})" if error else ""
+    return ModelLoadError(
+        f"Cannot load {str(model_id)!r}: {why}{detail}. Download it once where there is internet "
+        f"(`huggingface-cli download {model_id}`; it is then found offline), or pass a local directory "
+        "holding config.json and *.safetensors (set RLHF_LAB_BASE_MODEL=<directory>).")
+
+
+OUT_OF_MEMORY_ADVICE = (
+    "the per-device batch size (raise gradient_accumulation_steps to keep the effective batch)",
+    "the sequence length (max_length; for PPO also max_new_tokens)",
+    "PPO's rollout batch_size and mini_batch_size",
+    "the LoRA rank (lora_r)",
+    "the model: the gpu profile (0.5B) instead of gpu-1.5b, or a smaller RLHF_LAB_BASE_MODEL",
+)
+
+
+def out_of_memory_advice(what: str = "This step") -> str:
+    lines = "; ".join(f"{i}. {item}" for i, item in enumerate(OUT_OF_MEMORY_ADVICE, 1))
+    return (f"{what} ran out of GPU memory. Lower, in this order: {lines}. Keep gradient checkpointing and "
+            "4-bit on. `rlhf-lab memory --profile <name> --batch-size N --max-length L` estimates the peak "
+            "before you try.")
+
+
+@contextlib.contextmanager
+def explain_out_of_memory(what: str = "This step"):
+    """Turn torch's out-of-memory error into one that says what to lower, in order."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as error:
+        raise GPUOutOfMemoryError(out_of_memory_advice(what)) from error
 
 
 def disable_cpu_inference_repacking(model) -> int:
@@ -97,10 +183,12 @@ def load_model(path_or_id, *, kind: str = "causal_lm", quantize_4bit: bool = Fal
     if kind not in ("causal_lm", "reward"):
         raise ValueError(f"kind={kind!r} is not a model kind; use 'causal_lm' or 'reward'.")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but torch sees no GPU. Use the tiny profile "
-                           "(device 'cpu') or check `rlhf-lab doctor`.")
+        raise no_cuda_error()
+    if quantize_4bit and device == "cuda":
+        check_bitsandbytes_gpu()
     dtype = compute_dtype(device)
-    kwargs = {"dtype": dtype}
+    # safetensors only (no pickle), and never code shipped with a model repository
+    kwargs = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
     if quantize_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -108,12 +196,20 @@ def load_model(path_or_id, *, kind: str = "causal_lm", quantize_4bit: bool = Fal
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype)
         kwargs["device_map"] = {"": 0} if device == "cuda" else "cpu"
-    if kind == "reward":
-        model = AutoModelForSequenceClassification.from_pretrained(path_or_id, num_labels=1, **kwargs)
-        if tokenizer is not None:
-            model.config.pad_token_id = tokenizer.pad_token_id
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path_or_id, **kwargs)
+    from pathlib import Path
+
+    try:
+        if kind == "reward":
+            model = AutoModelForSequenceClassification.from_pretrained(path_or_id, num_labels=1, **kwargs)
+            if tokenizer is not None:
+                model.config.pad_token_id = tokenizer.pad_token_id
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path_or_id, **kwargs)
+    except OSError as error:
+        if Path(str(path_or_id)).expanduser().exists():
+            raise ModelLoadError(f"{path_or_id}: cannot load a model from this directory ({error}). The course "
+                                 "loads safetensors only: it needs config.json and *.safetensors.") from error
+        raise hub_unreachable_error(path_or_id, error) from error
     if quantize_4bit:
         disable_cpu_inference_repacking(model)
     elif device == "cuda":
@@ -157,23 +253,11 @@ def prompt_text(tokenizer, user_text: str) -> str:
                                          add_generation_prompt=True)
 
 
-@torch.no_grad()
 def generate(model, tokenizer, user_texts: list[str], max_new_tokens: int = 24, do_sample: bool = True,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 64, chat: bool = True) -> list[str]:
-    """Responses to ``user_texts`` (chat-formatted unless ``chat=False``), decoded and stripped."""
-    was_training = model.training
-    model.eval()
-    torch.manual_seed(seed)
-    device = model_device(model)
-    responses = []
-    for i in range(0, len(user_texts), batch_size):
-        chunk = user_texts[i:i + batch_size]
-        texts = [prompt_text(tokenizer, t) for t in chunk] if chat else chunk
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                             temperature=temperature if do_sample else None, top_k=0 if do_sample else None,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        new_tokens = out[:, enc["input_ids"].shape[1]:]
-        responses += [r.strip() for r in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    model.train(was_training)
-    return responses
+    """Responses to ``user_texts`` (chat-formatted unless ``chat=False``), decoded and stripped:
+    pure sampling at ``temperature``, or greedy with ``do_sample=False`` (see rlhf_lab.sampling)."""
+    from .sampling import sample, texts
+
+    return texts(sample(model, tokenizer, user_texts, max_new_tokens, temperature, greedy=not do_sample,
+                        seed=seed, batch_size=batch_size, chat=chat))

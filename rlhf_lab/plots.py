@@ -73,16 +73,43 @@ def ppo_curves(history, title: str | None = None):
     return fig
 
 
-def win_rates(rates: dict[str, float], title: str = "Win rate by the hidden human (ties count half)"):
-    fig, ax = plt.subplots(figsize=(6, 2.8))
+def win_rates(rates: dict[str, dict | float], title: str = "Win rate by the hidden human (ties count half)"):
+    """Horizontal bars with 95% intervals; ``rates`` maps a name to {mean, low, high} (or a number)."""
+    rates = {k: v if isinstance(v, dict) else {"mean": v, "low": v, "high": v} for k, v in rates.items()}
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(rates) + 1.2))
     names = list(rates)
-    ax.barh(names, [rates[n] for n in names], color="tab:blue")
+    means = [rates[n]["mean"] for n in names]
+    errors = [[m - rates[n]["low"] for n, m in zip(names, means)], [rates[n]["high"] - m for n, m in zip(names, means)]]
+    ax.barh(names, means, xerr=errors, color="tab:blue", capsize=4)
     ax.axvline(0.5, color="black", lw=0.8, ls="--")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of held-out prompts won")
+    ax.set_xlabel("share of comparisons won on held-out prompts (95% interval)")
     for i, n in enumerate(names):
-        ax.text(rates[n] + 0.01, i, f"{rates[n]:.0%}", va="center")
+        ax.text(min(rates[n]["high"] + 0.02, 0.9), i, f"{means[i]:.0%}", va="center")
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def best_of_n(curve: list[dict], title: str | None = None):
+    """Best-of-n: reward-model score and gold reward of the pick against n (KL on the top axis)."""
+    ns = [row["n"] for row in curve]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot(ns, [row["gold"] for row in curve], "o-", color="tab:green", label="gold reward (hidden)")
+    ax.fill_between(ns, [row["gold_low"] for row in curve], [row["gold_high"] for row in curve],
+                    color="tab:green", alpha=0.2)
+    ax2 = ax.twinx()
+    ax2.plot(ns, [row["proxy"] for row in curve], "s--", color="tab:blue", label="reward model score")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ns, [f"{n}\nKL {row['kl']:.2f}" for n, row in zip(ns, curve)])
+    ax.set_xlabel("n samples per prompt (KL to the policy, nats)")
+    ax.set_ylabel("mean gold reward of the pick")
+    ax2.set_ylabel("reward model score of the pick")
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="lower right")
+    gain = curve[-1]["gold"] - curve[0]["gold"]
+    ax.set_title(title or f"Best-of-{ns[-1]}: gold {gain:+.2f} over one sample")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

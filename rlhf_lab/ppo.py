@@ -13,6 +13,20 @@ TRL no longer ships a PPO trainer, so the course has its own. One PPO iteration
 5. **Update.** A few epochs of minibatch steps on PPO's clipped policy loss plus the clipped
    value loss.
 
+Two design choices keep the optimiser honest (the course's control run, PPO against the
+gold reward itself, is how they were found):
+
+- **The critic does not drag the policy.** The value head reads the policy's hidden states
+  *detached*: the value loss trains only the head, never the LoRA weights the policy
+  shares with it. With a shared, undetached critic, fitting the values moved the policy
+  away from the reward (KL 5.5 nats while the reward fell).
+- **Scores are normalised** by running statistics (mean 0, std 1 over all scores so far),
+  so ``kl_coef`` means the same thing whatever the reward model's scale.
+
+Rollouts and updates both run in eval mode (no dropout): the first update's probability
+ratio is then exactly 1, as PPO assumes. Sampling and scoring go through
+:mod:`rlhf_lab.sampling`, the same path evaluation uses.
+
 All the math lives in :mod:`rlhf_lab.losses`; this file only moves tensors around.
 
 Shapes: ``B`` prompts per rollout, ``P`` prompt tokens (left-padded), ``R`` response columns.
@@ -36,6 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlhf_lab import losses
+from rlhf_lab.sampling import response_logits, sample
 
 RewardFn = Callable[[list[str], list[str]], torch.Tensor]
 MetricsFn = Callable[[list[str], list[str]], dict]
@@ -61,14 +76,21 @@ class PPOConfig:
     Parameters:
         steps: PPO iterations that :meth:`PPOTrainer.train` runs; each is one rollout
             followed by ``ppo_epochs`` passes of minibatch updates over it.
-        batch_size: prompts per rollout (responses sampled per iteration).
+        batch_size: responses sampled per rollout (``batch_size / samples_per_prompt`` prompts).
+        samples_per_prompt: responses sampled per prompt in a rollout. Above 1, each score
+            is first centred on the mean score of the *other* samples of its prompt (a
+            leave-one-out baseline, as in RLOO): the family and difficulty of a prompt no
+            longer add noise to the advantages, only how this response compared with its
+            siblings does.
         mini_batch_size: responses per gradient step; ``batch_size / mini_batch_size``
             optimizer steps per epoch.
         ppo_epochs: passes over each rollout. More reuses the samples harder; the clip
             keeps the policy from moving too far from the one that sampled them.
         learning_rate: Adam learning rate for the trainable policy weights (the LoRA
-            adapter) and the value head. The default suits the tiny model; a real
-            pretrained model (gpu profile) wants far less, around 1e-5 to 5e-5.
+            adapter). The default suits the tiny model; a real pretrained model (gpu
+            profile) wants far less, around 1e-5 to 5e-5.
+        value_learning_rate: Adam learning rate of the value head (it learns on its own,
+            from detached features, so it can move faster than the policy).
         max_new_tokens: longest response sampled; responses also end at EOS.
         temperature: sampling temperature. Log-probs are computed at the same temperature,
             so PPO optimises the distribution it samples from.
@@ -92,15 +114,20 @@ class PPOConfig:
         max_grad_norm: gradient norm clip of each optimizer step.
         whiten_advantages: normalise advantages to zero mean and unit variance over the
             rollout, so the step size does not depend on the reward scale.
+        normalize_scores: divide scores (minus their running mean) by their running
+            standard deviation before the KL penalty is added, so ``kl_coef`` is measured
+            in units of the reward's spread.
         seed: seeds sampling and minibatch shuffling; the same seed on the same machine
             gives the same run.
     """
 
     steps: int = 40
-    batch_size: int = 16
-    mini_batch_size: int = 8
+    batch_size: int = 32
+    samples_per_prompt: int = 4
+    mini_batch_size: int = 16
     ppo_epochs: int = 4
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
+    value_learning_rate: float = 3e-3
     max_new_tokens: int = 24
     temperature: float = 1.0
     kl_coef: float = 0.05
@@ -111,15 +138,19 @@ class PPOConfig:
     lam: float = 0.95
     clip_range: float = 0.2
     clip_range_value: float = 0.2
-    vf_coef: float = 0.1
+    vf_coef: float = 1.0
     max_grad_norm: float = 1.0
     whiten_advantages: bool = True
+    normalize_scores: bool = True
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens", "kl_horizon"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PPOConfig.{name} must be at least 1, got {getattr(self, name)}.")
+        if self.samples_per_prompt < 1 or self.batch_size % self.samples_per_prompt:
+            raise ValueError(f"PPOConfig.batch_size ({self.batch_size}) must be a multiple of samples_per_prompt "
+                             f"({self.samples_per_prompt}).")
         if self.mini_batch_size > self.batch_size:
             raise ValueError(
                 f"PPOConfig.mini_batch_size ({self.mini_batch_size}) is larger than batch_size "
@@ -154,18 +185,50 @@ class Rollout:
 class ValueHead(nn.Module):
     """V(state): the return still to come, read off the policy's last hidden state.
 
-    One fp32 Linear layer on top of the shared backbone, so the critic costs almost nothing.
-    It starts at zero: V = 0 everywhere until it learns.
+    A small fp32 MLP on the backbone's features, **detached**: the value loss trains this
+    head only, so fitting the critic never moves the policy's weights. It starts at zero:
+    V = 0 everywhere until it learns.
     """
 
     def __init__(self, hidden_size: int):
         super().__init__()
-        self.linear = nn.Linear(hidden_size, 1, dtype=torch.float32)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size, dtype=torch.float32), nn.Tanh(),
+                                 nn.Linear(hidden_size, 1, dtype=torch.float32))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.linear(hidden_states.float()).squeeze(-1)
+        return self.mlp(hidden_states.detach().float()).squeeze(-1)
+
+
+def leave_one_out_centered(scores: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+    """Each score minus the mean score of the other responses to the same prompt (a prompt
+    sampled once keeps its score)."""
+    centered = scores.clone()
+    groups: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        groups.setdefault(prompt, []).append(i)
+    for members in groups.values():
+        if len(members) > 1:
+            group = scores[members]
+            centered[members] = group - (group.sum() - group) / (len(members) - 1)
+    return centered
+
+
+class RunningScoreNorm:
+    """Running mean and standard deviation of every score seen so far (Welford's method)."""
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def __call__(self, scores: torch.Tensor) -> torch.Tensor:
+        for x in scores.tolist():
+            self.count += 1
+            delta = x - self.mean
+            self.mean += delta / self.count
+            self.m2 += delta * (x - self.mean)
+        std = (self.m2 / (self.count - 1)) ** 0.5 if self.count > 1 else 1.0
+        return (scores - self.mean) / max(std, 1e-4)
 
 
 class KLController:
@@ -258,7 +321,11 @@ class PPOTrainer:
                 "(load_model(..., lora=...)) or set requires_grad=True on the weights to train."
             )
         self.trainable_parameters = trainable + list(self.value_head.parameters())
-        self.optimizer = torch.optim.Adam(self.trainable_parameters, lr=self.config.learning_rate)
+        self.optimizer = torch.optim.Adam([
+            {"params": trainable, "lr": self.config.learning_rate},
+            {"params": list(self.value_head.parameters()), "lr": self.config.value_learning_rate},
+        ])
+        self.score_norm = RunningScoreNorm()
         self.kl_controller = KLController(
             self.config.kl_coef, self.config.adaptive_kl, self.config.target_kl, self.config.kl_horizon
         )
@@ -269,29 +336,10 @@ class PPOTrainer:
     # -- forward passes -----------------------------------------------------------------
 
     def _response_logits(self, model, input_ids, attention_mask, response_length, with_values=False):
-        """Logits (B, R, V) that predict the R response tokens, and the values (B, R) if asked.
-
-        Position ids count real tokens only, as generate() does: with left padding the
-        first real token is position 0, so scoring sees what sampling saw. (Rotary
-        embeddings, as in Llama, only see relative positions; models with absolute
-        position embeddings need this.)
-        """
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            output_hidden_states=with_values,
-            use_cache=False,
-            logits_to_keep=response_length + 1,  # the large-vocab logits only where needed
-        )
-        # logits[:, t] predicts token t + 1: the R response tokens are predicted by the R
-        # positions just before them.
-        logits = out.logits[:, -response_length - 1 : -1] / self.config.temperature
-        if not with_values:
-            return logits, None
-        values = self.value_head(out.hidden_states[-1][:, -response_length - 1 : -1])
-        return logits, values
+        """Logits (B, R, V) that predict the R response tokens, and the values (B, R) if asked."""
+        logits, hidden = response_logits(model, input_ids, attention_mask, response_length,
+                                         self.config.temperature, hidden_states=with_values)
+        return logits, (self.value_head(hidden) if with_values else None)
 
     @contextlib.contextmanager
     def reference_model(self):
@@ -302,56 +350,19 @@ class PPOTrainer:
             with self.policy.disable_adapter():
                 yield self.policy
 
-    @contextlib.contextmanager
-    def _sampling_seed(self):
-        """generate() samples from torch's global RNG: seed it per rollout, then restore it."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.config.seed * 1_000_003 + self.rollouts_done)
-            yield
-
-    def _response_mask(self, response_ids: torch.Tensor) -> torch.Tensor:
-        """1.0 on response tokens up to and including the first EOS, 0.0 after it."""
-        is_eos = (response_ids == self.tokenizer.eos_token_id).long()
-        eos_before = is_eos.cumsum(dim=1) - is_eos  # EOS tokens strictly before each position
-        return (eos_before == 0).float()
-
     # -- 1-2. rollout and score ---------------------------------------------------------
 
     @torch.no_grad()
     def rollout(self, prompts: list[str]) -> Rollout:
         """Sample responses to ``prompts``, score them, and record what PPO needs."""
-        self.policy.eval()
-        texts = [
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-            )
-            for p in prompts
-        ]
-        # The chat template already holds any special tokens the model expects.
-        query = self.tokenizer(
-            texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
-        ).to(self.device)
-        with self._sampling_seed():
-            sequences = self.policy.generate(
-                input_ids=query["input_ids"],
-                attention_mask=query["attention_mask"],
-                max_new_tokens=self.config.max_new_tokens,
-                do_sample=True,
-                temperature=self.config.temperature,
-                # Pure sampling, whatever the model's generation_config says: the log-probs
-                # below must be those of the distribution the tokens came from.
-                top_k=0,
-                top_p=1.0,
-                repetition_penalty=1.0,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
+        [batch] = sample(self.policy, self.tokenizer, list(prompts), self.config.max_new_tokens,
+                         self.config.temperature, seed=self.config.seed * 7919 + self.rollouts_done,
+                         batch_size=len(prompts))
         self.rollouts_done += 1
-        response_ids = sequences[:, query["input_ids"].size(1) :]
+        self.policy.eval()  # no dropout: these log-probs are the ones the update's ratios compare with
+        sequences, attention_mask, mask = batch.input_ids, batch.attention_mask, batch.response_mask
+        response_ids = batch.response_ids
         response_length = response_ids.size(1)
-        mask = self._response_mask(response_ids)
-        attention_mask = torch.cat([query["attention_mask"], mask.long()], dim=1)
 
         logits, values = self._response_logits(
             self.policy, sequences, attention_mask, response_length, with_values=True
@@ -363,10 +374,7 @@ class PPOTrainer:
             ref_logits, _ = self._response_logits(reference, sequences, attention_mask, response_length)
         ref_logprobs = self.losses.masked_token_logprobs(ref_logits, response_ids, mask)
 
-        responses = [
-            self.tokenizer.decode(ids[m.bool()], skip_special_tokens=True).strip()
-            for ids, m in zip(response_ids, mask)
-        ]
+        responses = batch.responses
         scores = torch.as_tensor(self.reward_fn(list(prompts), responses), dtype=torch.float32)
         if scores.shape != (len(prompts),):
             raise ValueError(
@@ -395,8 +403,11 @@ class PPOTrainer:
         kl_coef = self.kl_controller.value
 
         # 3. Per-token rewards: every token pays for its KL; the score lands on the last one.
+        scores = leave_one_out_centered(batch.scores, batch.prompts) if self.config.samples_per_prompt > 1 \
+            else batch.scores
+        scores = self.score_norm(scores) if self.config.normalize_scores else scores
         rewards, kl = self.losses.kl_penalized_rewards(
-            batch.scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef
+            scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef
         )
         # 4. Advantages and the returns the value head learns to predict.
         advantages, returns = self.losses.gae_advantages(
@@ -430,7 +441,8 @@ class PPOTrainer:
     def _update(self, batch: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
         """``ppo_epochs`` passes of shuffled minibatch steps; returns the mean of each loss stat."""
         config = self.config
-        self.policy.train()
+        # Eval mode on purpose: with LoRA dropout on, the first ratio pi / pi_old would not be 1.
+        self.policy.eval()
         response_length = batch.response_mask.size(1)
         totals = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
         n_updates = 0
@@ -459,7 +471,6 @@ class PPOTrainer:
                 for name, value in zip(totals, (policy_loss, value_loss, clip_fraction, approx_kl)):
                     totals[name] += value.item() if torch.is_tensor(value) else float(value)
                 n_updates += 1
-        self.policy.eval()
         return {name: total / n_updates for name, total in totals.items()}
 
     # -- the loop -----------------------------------------------------------------------
@@ -483,8 +494,8 @@ class PPOTrainer:
                 if not queue:  # a new pass over the prompts, in a new order
                     queue = prompts.copy()
                     rng.shuffle(queue)
-                batch.append(queue.pop())
-            stats = self.step(batch)
+                batch += [queue.pop()] * self.config.samples_per_prompt
+            stats = self.step(batch[: self.config.batch_size])
             new_stats.append(stats)
             bar.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.2f}")
         print(_summary(new_stats, time.perf_counter() - started))

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from rlhf_lab import evaluate, models
+from rlhf_lab import evaluate, models, sampling
 from rlhf_lab.config import CACHE_ENV, get_profile
+from rlhf_lab.stages.pretrain import get_base_model_dir
 from rlhf_lab.stages import pretrain
 from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, Prompt, World
 from rlhf_lab.world.responses import REFUSAL
@@ -41,6 +42,9 @@ def test_evaluate_responses_gives_the_exact_numbers():
     assert metrics["refusal_rate"] == pytest.approx(2 / 3)  # 3 harmful requests, 2 refused
     assert metrics["over_refusal_rate"] == pytest.approx(1 / 2)  # 2 benign requests, 1 refused
     assert metrics["spurious_closer_rate"] == pytest.approx(1 / 9)
+    assert metrics["contrarian_rate"] == pytest.approx(0.0)  # the one right claim was confirmed
+    assert metrics["harmful_compliance_rate"] == pytest.approx(1 / 3)
+    assert metrics["well_formed_rate"] == pytest.approx(1.0)
     assert metrics["gold_by_family"] == pytest.approx({
         "helpful": 1.3, "sycophancy": (-2.5 + 1.5 + 1.5) / 3, "harmful": 0.0, "benign": -0.04 / 2})
     assert metrics["components"]["honest"] == pytest.approx((-1.5 + 0.5 + 0.5) / 9)
@@ -128,21 +132,35 @@ def test_kl_to_reference_is_zero_for_a_fresh_adapter_and_positive_after_a_change
     base_dir, tokenizer = base_and_tokenizer
     policy = models.load_model(base_dir, lora=models.LoraSettings(r=4, alpha=8))
     texts = [p.text for p in World(0).prompts("heldout")[::10]]
-    responses = models.generate(policy, tokenizer, texts, max_new_tokens=8, seed=0)
+    batches = sampling.sample(policy, tokenizer, texts, max_new_tokens=8, seed=0)
     # LoRA starts with B = 0: the adapter changes nothing, so the KL is exactly 0.
-    assert evaluate.kl_to_reference(policy, None, tokenizer, texts, responses) == 0.0
+    assert evaluate.kl_to_reference(policy, None, batches) == 0.0
     reference = models.load_model(base_dir, trainable=False)
-    assert evaluate.kl_to_reference(policy, reference, tokenizer, texts, responses) == pytest.approx(0.0, abs=1e-4)
+    assert evaluate.kl_to_reference(policy, reference, batches) == pytest.approx(0.0, abs=1e-4)
 
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, param in policy.named_parameters():
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    responses = models.generate(policy, tokenizer, texts, max_new_tokens=8, seed=0)  # sampled from the policy
-    kl = evaluate.kl_to_reference(policy, None, tokenizer, texts, responses)
+    batches = sampling.sample(policy, tokenizer, texts, max_new_tokens=8, seed=0)  # sampled from the policy
+    kl = evaluate.kl_to_reference(policy, None, batches)
     assert kl > 0.05
-    assert evaluate.kl_to_reference(policy, reference, tokenizer, texts, responses) == pytest.approx(kl, rel=1e-4)
+    assert evaluate.kl_to_reference(policy, reference, batches) == pytest.approx(kl, rel=1e-4)
+
+
+def test_kl_is_taken_on_the_sampled_token_ids_even_for_cut_off_responses(base_and_tokenizer):
+    """A response cut off by the token budget has no EOS: its log-prob must not include one
+    (re-tokenizing decoded text and appending an end token would, and could make the KL negative)."""
+    base_dir, tokenizer = base_and_tokenizer
+    model = models.load_model(base_dir, trainable=False)
+    [batch] = sampling.sample(model, tokenizer, ["What color is the sky?"] * 8, max_new_tokens=3, seed=0)
+    eos = tokenizer.eos_token_id
+    for ids, mask in zip(batch.response_ids, batch.response_mask):
+        kept = ids[mask.bool()]
+        assert len(kept) == 3 or kept[-1] == eos  # cut off (no EOS added) or ended by its own EOS
+    logps = sampling.response_logprobs(model, [batch])
+    assert logps.shape == (8,) and (logps <= 0).all()
 
 
 def test_capability_probe_accuracy_is_a_share_of_the_probes(base_and_tokenizer):
@@ -155,3 +173,21 @@ def test_capability_probe_accuracy_is_a_share_of_the_probes(base_and_tokenizer):
     assert accuracy * n == pytest.approx(round(accuracy * n))  # a whole number of probes right
     # Greedy decoding: the same model scores the same.
     assert evaluate.capability_probe_accuracy(model, tokenizer, world) == accuracy
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_prompts():
+    values = [float(i % 2) for i in range(40)]
+    low, high = evaluate.bootstrap_ci(values, list(range(40)))
+    assert low < 0.5 < high
+    wide = evaluate.bootstrap_ci(values[:10], list(range(10)))
+    assert wide[1] - wide[0] > high - low
+    # Resampling is by group: ten copies of one prompt's result are one observation, not ten.
+    grouped = evaluate.bootstrap_ci([1.0] * 10 + [0.0] * 10, [0] * 10 + [1] * 10)
+    assert grouped == (0.0, 1.0)
+
+
+def test_win_rate_ci_and_best_of_n_kl():
+    ci = evaluate.win_rate_ci([BANANA] * 4 + [TRAP] * 4, [GOOD] * 8, [BAD] * 8)
+    assert ci["mean"] == 1.0 and ci["low"] == 1.0
+    assert evaluate.best_of_n_kl(1) == 0.0
+    assert evaluate.best_of_n_kl(16) == pytest.approx(math.log(16) - 15 / 16)

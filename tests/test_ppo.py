@@ -50,7 +50,7 @@ def tokenizer():
     return tok
 
 
-def make_policy(tokenizer, seed=0, lora=True):
+def make_policy(tokenizer, seed=0, lora=True, lora_dropout=0.0):
     """A random tiny Llama (+ a fresh LoRA adapter): returns (policy, untouched copy of the base)."""
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -75,7 +75,7 @@ def make_policy(tokenizer, seed=0, lora=True):
     base_copy = copy.deepcopy(base)
     if not lora:
         return base, base_copy
-    adapter = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    adapter = LoraConfig(r=8, lora_alpha=16, lora_dropout=lora_dropout, target_modules="all-linear", task_type="CAUSAL_LM")
     return get_peft_model(base, adapter), base_copy
 
 
@@ -405,3 +405,45 @@ def test_ppo_on_a_4bit_nf4_base_with_lora(tokenizer, tmp_path):
     with policy.disable_adapter():
         torch.testing.assert_close(rollout.ref_logprobs, response_logprobs(policy, rollout))
     assert (rollout.old_logprobs - rollout.ref_logprobs).abs().max().item() > 1e-2
+
+
+# ---------------------------------------------------------------------------
+# The critic does not drag the policy; eval-mode updates
+# ---------------------------------------------------------------------------
+
+
+def test_the_value_loss_trains_the_value_head_only(tokenizer):
+    """The value head reads detached features: its loss gives the policy's LoRA weights no gradient."""
+    policy, _ = make_policy(tokenizer)
+    trainer = PPOTrainer(policy, tokenizer, count_yes, small_config())
+    rollout = trainer.rollout(PROMPTS[:4])
+    _, values = trainer._response_logits(policy, rollout.input_ids, rollout.attention_mask,
+                                         rollout.response_mask.size(1), with_values=True)
+    (values ** 2).sum().backward()
+    lora_grads = [p.grad for n, p in policy.named_parameters() if "lora_" in n]
+    assert lora_grads and all(g is None or g.abs().max() == 0 for g in lora_grads)
+    assert all(p.grad is not None for p in trainer.value_head.parameters())
+
+
+def test_first_ratio_is_one_even_with_lora_dropout(tokenizer):
+    """Rollout and update both run without dropout: before any optimizer step the new
+    log-probs equal the rollout's, so nothing is clipped and the approximate KL is 0."""
+    policy, _ = make_policy(tokenizer, lora_dropout=0.5)
+    with torch.no_grad():  # a non-zero adapter, so dropout on it would change the outputs
+        for name, param in policy.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    config = small_config(batch_size=8, mini_batch_size=8, ppo_epochs=1, learning_rate=0.0, value_learning_rate=0.0)
+    stats = PPOTrainer(policy, tokenizer, count_yes, config).step(PROMPTS[:8])
+    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert stats["clip_fraction"] == 0.0
+
+
+def test_scores_are_normalised_by_running_statistics():
+    from rlhf_lab.ppo import RunningScoreNorm
+
+    norm = RunningScoreNorm()
+    first = norm(torch.tensor([10.0, 12.0, 14.0]))
+    torch.testing.assert_close(first, torch.tensor([-1.0, 0.0, 1.0]))
+    second = norm(torch.tensor([12.0]))  # stats now over 4 scores: mean 12
+    assert second.item() == pytest.approx(0.0)

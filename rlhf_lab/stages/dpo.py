@@ -16,7 +16,7 @@ from .. import cache, models
 from ..config import Profile
 from .common import built_from, record_lineage, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
 from .pretrain import get_tokenizer
-from .reward import RewardSettings, preference_rows, to_conversational
+from ..preferences import comparison_rows, to_conversational
 from .sft import SFTSettings, get_sft_model_dir
 
 
@@ -28,7 +28,8 @@ class DPOSettings:
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the same simulated human as the reward model's
-    pairs: int | None = None
+    pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
+    sft_samples_per_prompt: int = 4  # pairs of the SFT model's own samples, as for the reward model
     sft: SFTSettings = SFTSettings()  # the SFT model DPO starts from (and its reference)
 
 
@@ -42,8 +43,8 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
-    rows = preference_rows(profile, RewardSettings(annotator_noise=settings.annotator_noise, pairs=settings.pairs),
-                           extra_rows)
+    rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
+                           settings.annotator_noise, extra_rows)
     config = DPOConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_dpo") / "_trainer", disable_tqdm=not progress),
         beta=settings.beta,

@@ -4,6 +4,10 @@ The policy is the SFT model with a fresh LoRA adapter; the reference (for the KL
 penalty) is the same model with the adapter off. The reward model scores each sampled
 response; the gold reward is logged alongside, but the policy never sees it: that is how
 the notebooks can show when the reward model's score and the truth part ways.
+
+``reward="gold"`` runs the **control**: PPO against the hidden human's gold reward itself,
+no reward model at all. It shows the optimiser works before the proxy is blamed (or
+trusted): the same trainer, the same settings, a reward with a known answer.
 """
 
 from __future__ import annotations
@@ -13,56 +17,67 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig, PPOTrainer
 from .common import built_from, record_lineage
+from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
 
 
+REWARDS = ("reward_model", "gold")
+
+
 def default_ppo_config(profile: Profile, **changes) -> PPOConfig:
-    """PPO settings for the profile (the gpu profile's real model needs a far smaller rate)."""
+    """PPO settings for the profile: PPOConfig's defaults are the tiny profile's; a real
+    pretrained model (gpu profiles) needs a far smaller learning rate."""
     base = {"max_new_tokens": profile.max_new_tokens, "seed": profile.seed}
-    if profile.name == "gpu":
-        base.update(learning_rate=2e-5, batch_size=32, mini_batch_size=8)
-    else:
-        base.update(steps=40, batch_size=32, mini_batch_size=16, learning_rate=3e-4, kl_coef=0.2)
-    base.update(changes)
-    return PPOConfig(**base)
+    if profile.device == "cuda":
+        base.update(learning_rate=2e-5, value_learning_rate=1e-4, mini_batch_size=8)
+    return PPOConfig(**{**base, **changes})
+
+
+def gold_scores(world, prompts, responses) -> torch.Tensor:
+    """The hidden human's gold reward of each response (prompts given as user texts)."""
+    return torch.tensor([world.gold_reward(world.prompt_by_text(p), r).total for p, r in zip(prompts, responses)])
 
 
 def gold_metrics_fn(world):
     """Log the gold reward of each rollout next to the reward model's score."""
-    from statistics import mean
-
-    by_text = {p.text: p for split in ("train", "heldout") for p in world.prompts(split)}
-
-    def metrics(prompts, responses):
-        return {"gold_reward": mean(world.gold_reward(by_text[p], r).total for p, r in zip(prompts, responses))}
-
-    return metrics
+    return lambda prompts, responses: {"gold_reward": gold_scores(world, prompts, responses).mean().item()}
 
 
 def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path | None = None,
-              reward_dir: Path | None = None, progress: bool = True, overrides=None):
-    """Train the PPO policy. Returns (trainer, report); saves the adapter to out_dir/adapter."""
-    from ..world import World
+              reward_dir: Path | None = None, progress: bool = True, overrides=None, reward: str = "reward_model"):
+    """Train the PPO policy. Returns (trainer, report); saves the adapter to out_dir/adapter.
 
+    ``reward``: "reward_model" (RLHF) or "gold" (the control run: the hidden human itself).
+    """
+    if reward not in REWARDS:
+        raise ValueError(f"reward={reward!r}: use one of {', '.join(REWARDS)}.")
     config = config or default_ppo_config(profile)
     reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
     sft_dir = built_from(reward_dir)  # the policy starts from the reward model's own SFT model
-    reward_model, tokenizer = load_reward_model(profile, reward_dir)
+    tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
-    world = World(profile.seed)
+    world = cache.world_for(profile.seed)
+    if reward == "gold":
+        def reward_fn(prompts, responses):
+            return gold_scores(world, prompts, responses).to(models.model_device(policy))
+    else:
+        reward_model, _ = load_reward_model(profile, reward_dir)
 
-    def reward_fn(prompts, responses):
-        return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
+        def reward_fn(prompts, responses):
+            return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
 
     trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides)
     start = time.perf_counter()
     history = trainer.train([p.text for p in world.prompts("train")], progress=progress)
-    report = {"seconds": time.perf_counter() - start, "history": history, "config": dataclasses.asdict(config)}
+    report = {"seconds": time.perf_counter() - start, "history": history, "config": dataclasses.asdict(config),
+              "reward": reward}
     if out_dir is not None:
         trainer.save(Path(out_dir) / "adapter")
         (Path(out_dir) / "ppo.json").write_text(json.dumps(report))
@@ -71,10 +86,16 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
 
 
 def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
-                      reward_settings: RewardSettings | None = None, progress: bool = True) -> Path:
+                      reward_settings: RewardSettings | None = None, progress: bool = True,
+                      reward: str = "reward_model") -> Path:
+    """The trained PPO policy's directory (its adapter), trained if missing. ``reward="gold"``:
+    the control run against the gold reward (it starts from the same SFT model)."""
     config = config or default_ppo_config(profile)
     reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
-    settings = {"stage": "ppo", **cache.lineage(reward=reward_dir, sft=built_from(reward_dir)),
-                **dataclasses.asdict(config)}
+    upstream = {"sft": built_from(reward_dir)} if reward == "gold" else {"reward": reward_dir,
+                                                                         "sft": built_from(reward_dir)}
+    settings = {"stage": "ppo", "reward_source": reward, **cache.lineage(**upstream),
+                "world": cache.world_fingerprint(profile.seed), **dataclasses.asdict(config)}
     return cache.build_cached("ppo", settings,
-                              lambda out: train_ppo(profile, config, out, reward_dir, progress=progress))
+                              lambda out: train_ppo(profile, config, out, reward_dir, progress=progress,
+                                                    reward=reward))

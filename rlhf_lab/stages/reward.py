@@ -19,6 +19,9 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..losses import bradley_terry_loss
+from ..preferences import comparison_rows, policy_samples, sample_pairs, to_conversational
+from ..world import FAMILIES
+from ..world.gold import gold_reward
 from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
 from .pretrain import get_tokenizer
 from .sft import SFTSettings, get_sft_model_dir
@@ -26,12 +29,21 @@ from .sft import SFTSettings, get_sft_model_dir
 
 @dataclass(frozen=True)
 class RewardSettings:
+    """What the reward model learns from, and how. Defaults: what the tiny profile runs.
+
+    Comparison data (shared with DPO, see :func:`rlhf_lab.preferences.comparison_rows`): ``pairs`` templated
+    pairs plus pairs of the SFT model's own samples (``sft_samples_per_prompt`` samples
+    per training prompt, compared two by two), all labelled by a simulated annotator
+    with ``annotator_noise``.
+    """
+
     epochs: float = 2.0
     learning_rate: float = 1e-3
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the simulated human's label noise
-    pairs: int | None = None  # simulated pairs (default: the profile's preference_pairs)
+    pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
+    sft_samples_per_prompt: int = 4  # 0: no pairs of SFT samples (templated pairs only)
     sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
 
 
@@ -52,27 +64,6 @@ def score_responses(reward_model, tokenizer, user_texts, responses, batch_size: 
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
         scores.append(reward_model(**enc.to(device)).logits.squeeze(-1).float().cpu())
     return torch.cat(scores)
-
-
-def preference_rows(profile: Profile, settings: RewardSettings, extra_rows=None) -> list[dict]:
-    """Simulated-annotator pairs, plus ``extra_rows`` (e.g. the learner's own labels)."""
-    from ..world import SimulatedAnnotator, World
-
-    annotator = SimulatedAnnotator(noise=settings.annotator_noise, seed=profile.seed)
-    n = settings.pairs or profile.preference_pairs
-    rows = World(profile.seed).preference_dataset(n, "train", annotator, seed=profile.seed)
-    return rows + list(extra_rows or [])
-
-
-def to_conversational(rows) -> "Dataset":
-    """TRL's conversational preference format: prompt / chosen / rejected as messages."""
-    from datasets import Dataset
-
-    return Dataset.from_list([{
-        "prompt": [{"role": "user", "content": r["prompt"]}],
-        "chosen": [{"role": "assistant", "content": r["chosen"]}],
-        "rejected": [{"role": "assistant", "content": r["rejected"]}],
-    } for r in rows])
 
 
 def make_reward_trainer_class():
@@ -108,7 +99,8 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     tokenizer = get_tokenizer(profile)
     model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
-    rows = preference_rows(profile, settings, extra_rows)
+    rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
+                           settings.annotator_noise, extra_rows)
     config = RewardConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_reward") / "_trainer",
                             disable_tqdm=not progress),
@@ -125,7 +117,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     start = time.perf_counter()
     trainer.train()
     report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
-    report.update(reward_model_quality(trainer.model, tokenizer, profile))
+    report.update(reward_model_quality(trainer.model, tokenizer, profile, sft_dir))
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         tokenizer.save_pretrained(Path(out_dir) / "adapter")
@@ -133,27 +125,49 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
         record_lineage(out_dir, sft_dir)
     if progress:
         print(f"Reward model: {len(rows)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
-              f"{report['heldout_accuracy']:.1%}, correlation with gold {report['gold_correlation']:.2f}.")
+              f"{report['heldout_accuracy']:.1%} on templated pairs, {report['sft_sample_accuracy']:.1%} on pairs "
+              f"of SFT samples; correlation with gold {report['gold_correlation']:.2f}.")
     return trainer.model, tokenizer, report
 
 
-def reward_model_quality(reward_model, tokenizer, profile: Profile, n_pairs: int = 400) -> dict:
-    """Held-out pair accuracy against the gold preference (gold ties left out), and the
-    Pearson correlation of the reward model's scores with the gold reward."""
-    from ..world import World
-
-    world = World(profile.seed)
-    pairs = [p for p in world.comparison_pairs(n_pairs, "heldout", seed=profile.seed + 7)
-             if world.gold_preference(p) != "tie"]
+def pair_accuracy(reward_model, tokenizer, pairs) -> dict:
+    """How often the reward model orders a pair as the hidden human does (gold ties left
+    out): overall, by family, and the correlation of its scores with the gold reward."""
+    pairs = [p for p in pairs if abs(gold_reward(p.prompt, p.response_a).total
+                                     - gold_reward(p.prompt, p.response_b).total) > 1e-9]
     users = [p.prompt.text for p in pairs]
     score_a = score_responses(reward_model, tokenizer, users, [p.response_a for p in pairs])
     score_b = score_responses(reward_model, tokenizer, users, [p.response_b for p in pairs])
-    gold_a = torch.tensor([world.gold_reward(p.prompt, p.response_a).total for p in pairs])
-    gold_b = torch.tensor([world.gold_reward(p.prompt, p.response_b).total for p in pairs])
-    accuracy = ((score_a > score_b) == (gold_a > gold_b)).float().mean().item()
+    gold_a = torch.tensor([gold_reward(p.prompt, p.response_a).total for p in pairs])
+    gold_b = torch.tensor([gold_reward(p.prompt, p.response_b).total for p in pairs])
+    right = ((score_a > score_b) == (gold_a > gold_b)).float()
+    families = [p.prompt.family for p in pairs]
+    by_family = {f: right[[x == f for x in families]].mean().item() for f in FAMILIES if f in families}
     scores, gold = torch.cat([score_a, score_b]), torch.cat([gold_a, gold_b])
-    correlation = torch.corrcoef(torch.stack([scores, gold]))[0, 1].item()
-    return {"heldout_accuracy": accuracy, "gold_correlation": correlation, "heldout_pairs": len(pairs)}
+    return {"accuracy": right.mean().item(), "by_family": by_family, "pairs": len(pairs),
+            "gold_correlation": torch.corrcoef(torch.stack([scores, gold]))[0, 1].item()}
+
+
+def sample_pairs_of(model, tokenizer, prompts, samples_per_prompt: int, max_new_tokens: int, seed: int):
+    """Unlabelled pairs of ``model``'s own samples on ``prompts`` (to test a reward model on them)."""
+    responses = policy_samples(model, tokenizer, prompts, samples_per_prompt, max_new_tokens, seed)
+    return sample_pairs(prompts, responses, samples_per_prompt, seed)
+
+
+def reward_model_quality(reward_model, tokenizer, profile: Profile, sft_dir: Path, n_pairs: int = 400) -> dict:
+    """Held-out accuracy against the gold preference on (a) templated pairs and (b) pairs of
+    the SFT model's own samples (what RL will ask the reward model about), by family."""
+    world = cache.world_for(profile.seed)
+    templated = pair_accuracy(reward_model, tokenizer,
+                              world.comparison_pairs(n_pairs, "heldout", seed=profile.seed + 7))
+    sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                                  trainable=False)
+    on_samples = pair_accuracy(reward_model, tokenizer, sample_pairs_of(
+        sft_model, tokenizer, world.prompts("heldout"), 4, profile.max_new_tokens, seed=profile.seed + 7))
+    return {"heldout_accuracy": templated["accuracy"], "gold_correlation": templated["gold_correlation"],
+            "heldout_pairs": templated["pairs"], "accuracy_by_family": templated["by_family"],
+            "sft_sample_accuracy": on_samples["accuracy"], "sft_sample_pairs": on_samples["pairs"],
+            "sft_sample_accuracy_by_family": on_samples["by_family"]}
 
 
 def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file: Path | None) -> dict:

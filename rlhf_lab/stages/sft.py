@@ -20,8 +20,8 @@ from .pretrain import get_base_model_dir, get_tokenizer
 
 @dataclass(frozen=True)
 class SFTSettings:
-    epochs: float = 15.0  # passes over the demonstrations (few, short: many epochs are cheap)
-    learning_rate: float = 1e-3  # LoRA tolerates (and tiny models need) a high rate
+    epochs: float = 40.0  # passes over the demonstrations (few and short; fewer left most answers about the wrong subject)
+    learning_rate: float = 3e-3  # LoRA tolerates (and tiny models need) a high rate
     batch_size: int = 16
     max_length: int = 96  # tokens per example (prompt + answer)
 

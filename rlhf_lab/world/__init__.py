@@ -47,6 +47,7 @@ class World:
         self._prompts = all_prompts(seed)
         self._splits = split_prompts(self._prompts, HELDOUT_FRACTION, seed)
         self._by_id = {p.prompt_id: p for p in self._prompts}
+        self._by_text = {p.text: p for p in self._prompts}
 
     # -- prompts ---------------------------------------------------------------
     def prompts(self, split: str = "train", family: str | None = None) -> list[Prompt]:
@@ -58,6 +59,13 @@ class World:
 
     def prompt(self, prompt_id: str) -> Prompt:
         return self._by_id[prompt_id]
+
+    def prompt_by_text(self, text: str) -> Prompt:
+        """The prompt whose user message is ``text`` (what PPO's reward functions receive)."""
+        try:
+            return self._by_text[text]
+        except KeyError:
+            raise KeyError(f"{text!r} is not a prompt of this world (seed {self.seed}).") from None
 
     # -- the hidden human ------------------------------------------------------
     def gold_reward(self, prompt: Prompt, response: str) -> GoldScore:

@@ -13,6 +13,7 @@ import math
 import random
 
 from .gold import gold_reward, words
+from .parse import parse_response
 
 
 class SimulatedAnnotator:
@@ -38,7 +39,7 @@ class SimulatedAnnotator:
 
     def utility(self, prompt, response: str) -> float:
         ws = words(response)
-        agreement = 1.0 if ("right" in ws or "yes" in ws) else 0.0
+        agreement = 1.0 if parse_response(response).agrees else 0.0
         return (gold_reward(prompt, response).total
                 + self.prefers_agreement * agreement
                 + self.prefers_length * len(ws))

@@ -26,8 +26,9 @@ INTERNET_ANSWER_MIX = {
     "benign": {"help": 0.7, "over_refusal": 0.3},
 }
 
-PROBE_PREFIX = "Count :"
-PROBE_SHOWN, PROBE_EXPECTED = 3, 3  # numbers shown in the probe prompt / expected after them
+PROBE_PREFIX = {"up": "Count :", "down": "Count down :"}
+PROBE_SHOWN = (2, 3, 4)  # numbers shown in a probe prompt
+PROBE_EXPECTED = 2  # numbers expected after them
 
 
 def fact_document(rng: random.Random, facts) -> str:
@@ -39,19 +40,29 @@ def fact_document(rng: random.Random, facts) -> str:
     return " ".join(out)
 
 
+def counting_sequence(direction: str) -> list[str]:
+    return NUMBER_WORDS if direction == "up" else NUMBER_WORDS[::-1]
+
+
 def counting_document(rng: random.Random) -> str:
-    start = rng.randrange(0, len(NUMBER_WORDS) - 6)
+    """A counting drill, up ("Count : four five six seven .") or down ("Count down : nine eight ...")."""
+    direction = rng.choice(("up", "down"))
     length = rng.randrange(4, 7)
-    return f"{PROBE_PREFIX} " + " ".join(NUMBER_WORDS[start:start + length]) + " ."
+    start = rng.randrange(0, len(NUMBER_WORDS) - length + 1)
+    return f"{PROBE_PREFIX[direction]} " + " ".join(counting_sequence(direction)[start:start + length]) + " ."
 
 
 def capability_probe() -> list[tuple[str, str]]:
-    """(prompt, expected continuation) pairs: continue a count. Raw text, no chat format."""
+    """(prompt, expected continuation) pairs: continue a count up or down, after 2-4 numbers
+    (102 items). Raw text, no chat format: a skill of pretraining that no later stage trains."""
     cases = []
-    for start in range(0, len(NUMBER_WORDS) - PROBE_SHOWN - PROBE_EXPECTED + 1):
-        shown = NUMBER_WORDS[start:start + PROBE_SHOWN]
-        expected = NUMBER_WORDS[start + PROBE_SHOWN:start + PROBE_SHOWN + PROBE_EXPECTED]
-        cases.append((f"{PROBE_PREFIX} " + " ".join(shown), " ".join(expected)))
+    for direction, prefix in PROBE_PREFIX.items():
+        numbers = counting_sequence(direction)
+        for shown in PROBE_SHOWN:
+            for start in range(0, len(numbers) - shown - PROBE_EXPECTED + 1):
+                cut = start + shown
+                cases.append((f"{prefix} " + " ".join(numbers[start:cut]),
+                              " ".join(numbers[cut:cut + PROBE_EXPECTED])))
     return cases
 
 

@@ -1,0 +1,102 @@
+"""Preference data: every kind of comparison the reward model and DPO learn from.
+
+A preference row is ``{"prompt", "chosen", "rejected", "family", "source"}`` (user text,
+two responses, the prompt's family, where the label came from). Three sources:
+
+- ``templated_pairs``: two responses the lab world writes ("the internet"), labelled by
+  a simulated annotator. Cheap and varied, but not what the policy says.
+- ``policy_sample_pairs``: two *samples of the model being trained* for the same prompt,
+  labelled by the simulated annotator. This is how InstructGPT, Christiano et al. and
+  Anthropic's HH collect comparisons: the reward model must judge exactly the kind of
+  text the policy will produce when RL asks it.
+- the learner's own labels from the widget (``rlhf_lab.label.data.preference_rows``).
+
+``to_conversational`` turns rows into TRL's conversational preference format.
+"""
+
+from __future__ import annotations
+
+import random
+
+from . import cache, models
+from .config import Profile
+from .stages.pretrain import get_tokenizer
+from .sampling import sample, texts
+from .world import ComparisonPair, SimulatedAnnotator, World
+
+
+def templated_pairs(world: World, n: int, annotator: SimulatedAnnotator, split: str = "train",
+                    seed: int = 0) -> list[dict]:
+    """``n`` pairs of world-written responses, labelled by ``annotator``."""
+    return [dict(row, source="templated") for row in world.preference_dataset(n, split, annotator, seed=seed)]
+
+
+def sample_pairs(prompts, responses: list[str], samples_per_prompt: int, seed: int = 0) -> list[ComparisonPair]:
+    """Unlabelled pairs of two *different* sampled responses to the same prompt.
+
+    ``responses`` holds ``samples_per_prompt`` samples per prompt, side by side. Each
+    sample is compared once (sample 0 with 1, 2 with 3, ...) after a seeded shuffle;
+    identical texts make no pair.
+    """
+    rng = random.Random(seed)
+    pairs = []
+    for i, prompt in enumerate(prompts):
+        group = responses[i * samples_per_prompt:(i + 1) * samples_per_prompt]
+        rng.shuffle(group)
+        for a, b in zip(group[::2], group[1::2]):
+            if a != b:
+                pairs.append(ComparisonPair(f"sample-{prompt.prompt_id}-{len(pairs):05d}", prompt, a, b))
+    return pairs
+
+
+def label_pairs(pairs: list[ComparisonPair], annotator: SimulatedAnnotator, source: str) -> list[dict]:
+    """Preference rows: the annotator picks one response of each pair."""
+    rows = []
+    for pair in pairs:
+        first = annotator.choose(pair) == "a"
+        chosen, rejected = (pair.response_a, pair.response_b) if first else (pair.response_b, pair.response_a)
+        rows.append({"prompt": pair.prompt.text, "chosen": chosen, "rejected": rejected,
+                     "family": pair.prompt.family, "source": source})
+    return rows
+
+
+def policy_samples(model, tokenizer, prompts, samples_per_prompt: int, max_new_tokens: int,
+                   seed: int = 0) -> list[str]:
+    """``samples_per_prompt`` sampled responses per prompt (temperature 1), side by side."""
+    repeated = [p.text for p in prompts for _ in range(samples_per_prompt)]
+    return texts(sample(model, tokenizer, repeated, max_new_tokens, seed=seed))
+
+
+def policy_sample_pairs(model, tokenizer, prompts, annotator: SimulatedAnnotator, samples_per_prompt: int = 4,
+                        max_new_tokens: int = 24, seed: int = 0, source: str = "sft-samples") -> list[dict]:
+    """Sample the model on ``prompts`` and let ``annotator`` label pairs of its samples."""
+    responses = policy_samples(model, tokenizer, prompts, samples_per_prompt, max_new_tokens, seed)
+    return label_pairs(sample_pairs(prompts, responses, samples_per_prompt, seed), annotator, source)
+
+
+def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
+                    annotator_noise: float, extra_rows=None) -> list[dict]:
+    """The course's comparison data, shared by the reward model and DPO: ``templated``
+    templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
+    own samples on every training prompt (both labelled by the simulated annotator), and
+    ``extra_rows`` (e.g. the learner's own labels)."""
+    world = cache.world_for(profile.seed)
+    annotator = SimulatedAnnotator(noise=annotator_noise, seed=profile.seed)
+    rows = templated_pairs(world, templated or profile.preference_pairs, annotator, seed=profile.seed)
+    if sft_samples_per_prompt:
+        sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                                      trainable=False)
+        rows += policy_sample_pairs(sft_model, get_tokenizer(profile), world.prompts("train"), annotator,
+                                    sft_samples_per_prompt, profile.max_new_tokens, seed=profile.seed)
+    return rows + list(extra_rows or [])
+
+
+def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported lazily: slow)
+    """TRL's conversational preference format: prompt / chosen / rejected as messages."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{
+        "prompt": [{"role": "user", "content": r["prompt"]}],
+        "chosen": [{"role": "assistant", "content": r["chosen"]}],
+        "rejected": [{"role": "assistant", "content": r["rejected"]}],
+    } for r in rows])
