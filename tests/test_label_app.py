@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import re
+import shutil
 import warnings
 from dataclasses import dataclass
 
@@ -321,3 +321,46 @@ def test_bad_pair_lists_are_refused(tmp_path):
     pair = make_pairs(1)[0]
     with pytest.raises(ValueError, match="unique"):
         LabelingApp([pair, pair], tmp_path / "labels.jsonl")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the view's module")
+def test_the_view_draws_what_the_kernel_will_save_on_random_action_sequences(tmp_path):
+    """The view shows the next pair before the kernel answers, by replaying pending actions with
+    widget.js's applyAction. After every action it must equal the kernel's state."""
+    import json
+    import random
+    import subprocess
+    from pathlib import Path
+
+    import rlhf_lab.label.app as app_module
+
+    rng = random.Random(0)
+    app = make_app(tmp_path, n=8)
+    view = View(app)
+    actions, expected = [], []
+    for _ in range(60):
+        state = app.widget
+        if state.undo_stack and (state.current is None or rng.random() < 0.3):
+            message = {"action": "undo", "pair_id": state.undo_stack[-1]}
+        else:
+            message = {"action": "choose", "pair_id": state.pairs[state.current]["id"],
+                       "side": rng.choice(["left", "right", "tie", "skip"]), "tags": []}
+        view.send(**message)
+        actions.append(message)
+        expected.append({"decisions": dict(app.widget.decisions), "undo": list(app.widget.undo_stack),
+                         "current": app.widget.current})
+    module = tmp_path / "widget.mjs"
+    module.write_text((Path(app_module.__file__).parent / "widget.js").read_text())
+    script = f"""
+import {{ applyAction }} from {json.dumps(module.as_uri())};
+const pairs = {json.dumps(app.widget.pairs)};
+const indexOf = Object.fromEntries(pairs.map((p, i) => [p.id, i]));
+let state = {{ decisions: {{}}, undo: [], current: 0 }};
+const out = [];
+for (const action of {json.dumps(actions)}) {{ state = applyAction(state, action, pairs, indexOf); out.push(state); }}
+console.log(JSON.stringify(out));
+"""
+    run = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True)
+    drawn = json.loads(run.stdout)
+    for step, (mine, theirs) in enumerate(zip(drawn, expected)):
+        assert mine == theirs, f"step {step} ({actions[step]}): view {mine} != kernel {theirs}"

@@ -28,7 +28,7 @@ function setHTML(node, markup) {
   }
 }
 
-function firstOpen(pairs, decisions, start) {
+export function firstOpen(pairs, decisions, start) {
   const n = pairs.length;
   for (let step = 0; step < n; step++) {
     const i = (start + step) % n;
@@ -37,8 +37,9 @@ function firstOpen(pairs, decisions, start) {
   return null;
 }
 
-// The same state change the kernel makes for an action (LabelingApp._choose / _undo).
-function applyAction(state, action, pairs, indexOf) {
+// The same state change the kernel makes for an action (LabelingApp._choose / _undo);
+// tests/test_label_app.py checks the two agree, step by step, on random action sequences.
+export function applyAction(state, action, pairs, indexOf) {
   if (action.action === "choose") {
     const decisions = { ...state.decisions, [action.pair_id]: { side: action.side, tags: action.tags } };
     const undo = state.undo.filter((pid) => pid !== action.pair_id).concat([action.pair_id]);
