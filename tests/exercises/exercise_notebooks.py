@@ -3,7 +3,8 @@
 ``--target=solutions`` (default) grades solutions/*.ipynb; ``--target=exercises`` grades the
 learner's filled-in exercises/*.ipynb. A notebook's graded cells are the ones tagged
 "solution" (or starting with the exercise marker, in case a tag got lost); they are run in
-order in one namespace, the way the notebook runs them.
+order in one namespace, the way the notebook runs them. Both folders are generated from the
+solution sources (solutions/NN_name.py) by tools/make_exercises.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_generator():
-    """tools/make_exercises.py as a module: the one source of both notebook folders."""
+    """tools/make_exercises.py as a module: it writes both notebook folders from the solution sources."""
     if "make_exercises" not in sys.modules:
         spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
         module = importlib.util.module_from_spec(spec)

@@ -22,7 +22,7 @@ from exercise_notebooks import GENERATOR, NOTEBOOK_NAMES, graded_functions, is_g
 EXERCISE_NOTEBOOK = {
     function: name
     for name in NOTEBOOK_NAMES
-    for function in graded_functions(GENERATOR.build(GENERATOR.NOTEBOOKS[name], solved=True))
+    for function in graded_functions(GENERATOR.solution_notebook(GENERATOR.NOTEBOOKS[name]))
 }
 RLHF_LAB = {name: getattr(losses, name, None) for name in exercise_names()}
 RLHF_LAB.update(distinct_n=distinct_n, best_of_n=best_of_n)
@@ -43,7 +43,7 @@ def test_notebook_function_passes_every_case(exercise, target):
 @pytest.mark.parametrize("exercise", exercise_names())
 def test_untouched_stub_fails_every_case(exercise):
     """A grader that a stub can pass is broken: every case must fail on the generated stubs."""
-    stubs = graded_functions(GENERATOR.build(GENERATOR.NOTEBOOKS[EXERCISE_NOTEBOOK[exercise]], solved=False))
+    stubs = graded_functions(GENERATOR.exercise_notebook(GENERATOR.NOTEBOOKS[EXERCISE_NOTEBOOK[exercise]]))
     report = grade(exercise, stubs[exercise])
     assert report.passed == 0, f"\n{report.table()}"
     assert all("not implemented yet" in r.hint for r in report.results)
@@ -133,21 +133,48 @@ def test_exercises_and_solutions_stay_in_step(name):
             assert ex.source == sol.source, f"{name}: cell {sol.id} differs between exercises and solutions"
 
 
+def cell_contents(notebook) -> list[tuple]:
+    return [(c.cell_type, c.get("id"), c.metadata.get("tags", []), c.source) for c in notebook.cells]
+
+
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_notebooks_match_their_generator(name, target):
-    """Both folders are written by tools/make_exercises.py; an edit by hand would drift."""
-    cells = GENERATOR.NOTEBOOKS[name]
-    generated = {folder: GENERATOR.build(cells, solved=(folder == "solutions")) for folder in ("exercises", "solutions")}
-    for folder in ("exercises", "solutions"):
-        on_disk = read_notebook(folder, name)
-        for disk, gen in zip(on_disk.cells, generated[folder].cells, strict=True):
-            if folder == "exercises" and is_graded_cell(gen) and target == "exercises":
-                continue  # the learner's own answer, graded by the tests above
-            assert disk.source == gen.source, (
-                f"{folder}/{name} cell {gen.id} differs from tools/make_exercises.py: regenerate with "
-                "`python tools/make_exercises.py --execute` (or, if you filled in the exercises, grade them "
-                "with `pytest tests/exercises --target=exercises`)."
-            )
+def test_solution_notebooks_agree_with_their_sources(name):
+    """solutions/NN_name.py is the source of truth; the notebook beside it must say the same."""
+    generated = GENERATOR.solution_notebook(GENERATOR.NOTEBOOKS[name])
+    assert cell_contents(read_notebook("solutions", name)) == cell_contents(generated), (
+        f"solutions/{name} differs from its source {GENERATOR.NOTEBOOKS[name].name}: run "
+        "`python tools/make_exercises.py` (after editing the notebook in JupyterLab, save it first: "
+        "jupytext rewrites the source).")
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_exercises_are_what_the_script_makes_of_the_solutions(name, target):
+    """exercises/ is generated from the solution sources; an edit by hand would drift."""
+    generated = GENERATOR.exercise_notebook(GENERATOR.NOTEBOOKS[name])
+    on_disk = read_notebook("exercises", name)
+    assert [c.outputs for c in on_disk.cells if c.cell_type == "code"] == [[]] * sum(
+        c.cell_type == "code" for c in on_disk.cells), f"exercises/{name} should have no outputs"
+    for disk, gen in zip(cell_contents(on_disk), cell_contents(generated), strict=True):
+        if target == "exercises" and GENERATOR.SOLUTION_TAG in gen[2]:
+            continue  # the learner's own answer, graded by the tests above
+        assert disk == gen, (
+            f"exercises/{name} cell {gen[1]} differs from what tools/make_exercises.py makes of "
+            f"solutions/{GENERATOR.NOTEBOOKS[name].name}: regenerate with `python tools/make_exercises.py` "
+            "(or, if you filled in the exercises, grade them with `pytest tests/exercises --target=exercises`).")
+
+
+def test_every_marked_region_becomes_a_stub():
+    """Each BEGIN/END SOLUTION region is in a graded cell and turns into one NotImplementedError."""
+    for name, source in GENERATOR.NOTEBOOKS.items():
+        solution, exercise = GENERATOR.solution_notebook(source), GENERATOR.exercise_notebook(source)
+        for sol, ex in zip(solution.cells, exercise.cells):
+            regions = sol.source.count("### BEGIN SOLUTION")
+            assert regions == sol.source.count("### END SOLUTION"), f"{name} cell {sol.id}: unbalanced markers"
+            assert regions == 0 or is_graded_cell(sol), f"{name} cell {sol.id}: markers outside a graded cell"
+            assert "### BEGIN SOLUTION" not in ex.source and "### END SOLUTION" not in ex.source
+            assert ex.source.count("raise NotImplementedError(") == sol.source.count("raise NotImplementedError(") + regions
+            if is_graded_cell(sol):
+                assert regions >= 1, f"{name} cell {sol.id} is graded but marks no solution"
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
