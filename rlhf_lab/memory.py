@@ -435,3 +435,30 @@ def save_tiny_real_architecture(out_dir, key: str = "qwen2.5-0.5b", seed: int = 
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def savings_ladder(key: str = "qwen2.5-1.5b", stage: str = "sft", workload: Workload | None = None) -> list:
+    """What each trick saves, one at a time: (label, Estimate) from a bf16 full fine-tune down
+    to the course's setup (LoRA, then a 4-bit base, then 8-bit optimizer states), and the
+    course's setup without gradient checkpointing."""
+    workload = workload or gpu_workloads()[stage]
+    steps = [
+        ("bf16 full fine-tune", BF16_FULL),
+        ("+ LoRA (frozen bf16 base)", Setup(quantize_4bit=False, optimizer="adamw", upcast_frozen_fp32=False)),
+        ("+ 4-bit NF4 base", Setup(optimizer="adamw")),
+        ("+ paged 8-bit AdamW (the course)", QLORA),
+        ("  the course without checkpointing", Setup(gradient_checkpointing=False)),
+    ]
+    return [(label, estimate(key, workload, setup)) for label, setup in steps]
+
+
+def format_ladder(ladder) -> str:
+    head = f"{'':<36}{'weights':>9}{'trained+opt':>12}{'activations':>12}{'total GB':>10}"
+    lines = [head, "-" * len(head)]
+    for label, est in ladder:
+        gb = est.gb()
+        weights = sum(gb.get(p, 0.0) for p in COLUMNS["weights"])
+        trained = sum(gb.get(p, 0.0) for p in ("adapters", "gradients", "optimizer", "reward adapter"))
+        acts = gb.get("activations", 0.0) + gb.get("logits", 0.0)
+        lines.append(f"{label:<36}{weights:>9.2f}{trained:>12.2f}{acts:>12.2f}{gb['total']:>10.2f}")
+    return "\n".join(lines)

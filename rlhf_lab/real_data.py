@@ -106,6 +106,23 @@ def hh_sample_file() -> Path | None:
     return folder / HH_SAMPLE_FILE
 
 
+# Made-up rows in HH-RLHF's format (not from the data set), for a machine that has neither the
+# shared sample nor the hub: notebook 08 falls back to them on a CPU.
+EXAMPLE_HH_ROWS = [
+    {"chosen": "\n\nHuman: What is the capital of France?\n\nAssistant: Paris.",
+     "rejected": "\n\nHuman: What is the capital of France?\n\nAssistant: I think it might be Lyon."},
+    {"chosen": "\n\nHuman: Can you help me write a birthday note?\n\nAssistant: Of course. Who is it for?"
+               "\n\nHuman: My sister.\n\nAssistant: Happy birthday to the best sister: thank you for every laugh.",
+     "rejected": "\n\nHuman: Can you help me write a birthday note?\n\nAssistant: Of course. Who is it for?"
+                 "\n\nHuman: My sister.\n\nAssistant: Write it yourself."},
+    {"chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Put it in boiling water for 7 to 9 minutes, "
+               "then cool it in cold water.",
+     "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Eggs are laid by hens."},
+    {"chosen": "\n\nHuman: Is 17 a prime number?\n\nAssistant: Yes, 17 is prime.",
+     "rejected": "\n\nHuman: Is 17 a prime number?\n\nAssistant: No, 17 is divisible by 3."},
+] * 3
+
+
 # ---------------------------------------------------------------------------
 # Reading rows from a file or the hub
 # ---------------------------------------------------------------------------

@@ -120,8 +120,6 @@ def test_four_bit_nf4_double_quant_lora_on_qwen2(tiny_qwen):
         [n for n, p in lora if p.grad is None or p.grad.abs().sum() == 0]
 
 
-@pytest.mark.xfail(reason="load_model does not pass use_safetensors=True yet (waits for the models.py split)",
-                   strict=False)
 def test_safetensors_only_and_no_remote_code(tiny_qwen, tmp_path):
     """A directory holding only a pickled checkpoint is refused; remote code is never run."""
     import shutil
@@ -143,6 +141,37 @@ def test_safetensors_only_and_no_remote_code(tiny_qwen, tmp_path):
     with pytest.raises(Exception) as error:
         models.load_model(pickled)
     assert "remote code ran" not in str(error.value)
+
+
+# -- clear errors ---------------------------------------------------------------------------
+
+
+def test_hub_id_offline_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(models.ModelLoadError, match="HF_HUB_OFFLINE=1.*local directory"):
+        models.load_model("Qwen/Qwen2.5-0.5B")
+
+
+def test_no_cuda_and_bitsandbytes_without_gpu_support(monkeypatch, tiny_qwen):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="torch sees no GPU.*tiny profile"):
+        models.load_model(tiny_qwen[0].base_model, device="cuda")
+    # on a GPU machine whose bitsandbytes has only its CPU library
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    problem = models.bitsandbytes_gpu_problem()
+    assert problem and "no GPU library" in problem
+    with pytest.raises(models.ModelLoadError, match="bitsandbytes with GPU support.*pip install"):
+        models.check_bitsandbytes_gpu()
+
+
+def test_out_of_memory_says_what_to_lower_in_order():
+    with pytest.raises(models.GPUOutOfMemoryError) as error:
+        with models.explain_out_of_memory("SFT"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    message = str(error.value)
+    order = [message.index(word) for word in ("batch size", "sequence length", "rollout", "LoRA rank", "model")]
+    assert order == sorted(order) and "rlhf-lab memory" in message
 
 
 # -- TRL's trainers with the gpu profile's arguments on real data ---------------------------
