@@ -1,10 +1,15 @@
-"""The whole pipeline headless (`rlhf-lab run`) from an empty cache: time and quality.
+"""The whole pipeline headless (`rlhf-lab run`) from an empty cache, for several seeds:
+time and quality, with 95% intervals, in one JSON (benchmarks/results/pipeline.json).
 
-    python benchmarks/bench_pipeline.py [--seed 0]
+    python benchmarks/bench_pipeline.py                 # seeds 0 1 2
+    python benchmarks/bench_pipeline.py --seeds 0       # one seed
 
-Targets (pipeline issue, tiny profile, held-out prompts, judged by the gold preference):
-SFT beats base >= 75%; reward-model held-out accuracy >= 85%; PPO and DPO beat SFT >= 65%;
-the run end to end <= 6 minutes.
+Targets (issue "RLHF that works in the lab world", tiny profile, held-out prompts, judged
+by the hidden human): PPO against the gold reward (control) beats SFT >= 80%; reward-model
+accuracy >= 85% on templated and on SFT-sample pairs; PPO (reward model) and DPO beat SFT
+>= 65% with the interval's low end above 55%; capability probe drop <= 5 points;
+well-formed rate no lower than SFT's minus 5 points; a run <= 4 minutes; all seeds <= 15.
+The README's results table is written from this file (tools/readme_results.py).
 """
 
 import argparse
@@ -17,35 +22,58 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, save  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 parser.add_argument("--keep-cache", action="store_true", help="use $RLHF_LAB_CACHE instead of a fresh cache")
 args = parser.parse_args()
-if not args.keep_cache:
-    os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix="bench-pipeline-")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rlhf_lab.config import get_profile  # noqa: E402
-from rlhf_lab.pipeline import run_pipeline  # noqa: E402
+import torch  # noqa: E402
 
-out = tempfile.mkdtemp(prefix="bench-run-")
-start = time.perf_counter()
-metrics = run_pipeline(get_profile("tiny", seed=args.seed), out, progress=False)
-wall = time.perf_counter() - start
-targets = {
-    "sft.win_rate_vs_base >= 0.75": metrics["sft"]["win_rate_vs_base"] >= 0.75,
-    "reward_model.heldout_accuracy >= 0.85": metrics["reward_model"]["heldout_accuracy"] >= 0.85,
-    "ppo.win_rate_vs_sft >= 0.65": metrics["ppo"]["win_rate_vs_sft"] >= 0.65,
-    "dpo.win_rate_vs_sft >= 0.65": metrics["dpo"]["win_rate_vs_sft"] >= 0.65,
-    "wall_seconds <= 360": wall <= 360,
-}
-summary = {stage: {k: metrics[stage][k] for k in ("gold_reward", "kl_to_ref", "distinct_2", "sycophancy_rate",
-                                                   "refusal_rate", "over_refusal_rate", "capability_probe",
-                                                   "spurious_closer_rate", "mean_length_words")}
-           for stage in ("base", "sft", "ppo", "dpo")}
-result = {"machine": machine(), "seed": args.seed, "wall_seconds": round(wall, 1), "timings_s": metrics["timings_s"],
-          "win_rates": {"sft_vs_base": metrics["sft"]["win_rate_vs_base"], "ppo_vs_sft": metrics["ppo"]["win_rate_vs_sft"],
-                        "dpo_vs_sft": metrics["dpo"]["win_rate_vs_sft"], "ppo_vs_dpo": metrics["ppo"]["win_rate_vs_dpo"]},
-          "reward_model": metrics["reward_model"], "stages": summary, "targets_met": targets, "run_dir": out}
-for key, value in result.items():
-    print(f"{key}: {value}")
-save(f"pipeline_seed{args.seed}", result)
+torch.set_num_threads(2)
+from rlhf_lab.config import get_profile  # noqa: E402
+from rlhf_lab.pipeline import POLICIES, run_pipeline  # noqa: E402
+
+KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "well_formed_rate", "sycophancy_rate", "contrarian_rate",
+        "refusal_rate", "over_refusal_rate", "capability_probe", "spurious_closer_rate", "distinct_2",
+        "mean_length_words", "win_rate_vs_sft", "win_rate_vs_base")
+
+
+def targets(m: dict, wall: float) -> dict:
+    def beats(stage, share, low=None):
+        w = m[stage]["win_rate_vs_sft"]
+        return w["mean"] >= share and (low is None or w["low"] > low)
+
+    return {
+        "ppo_gold.win_rate_vs_sft >= 0.80": beats("ppo_gold", 0.80),
+        "reward_model accuracy >= 0.85 (templated)": m["reward_model"]["heldout_accuracy"] >= 0.85,
+        "reward_model accuracy >= 0.85 (SFT samples)": m["reward_model"]["sft_sample_accuracy"] >= 0.85,
+        "ppo.win_rate_vs_sft >= 0.65, low > 0.55": beats("ppo", 0.65, 0.55),
+        "dpo.win_rate_vs_sft >= 0.65, low > 0.55": beats("dpo", 0.65, 0.55),
+        "probe drop SFT -> PPO/DPO <= 5 points": all(m["sft"]["capability_probe"] - m[s]["capability_probe"] <= 0.05
+                                                     for s in ("ppo", "dpo")),
+        "well-formed PPO/DPO >= SFT - 5 points": all(m[s]["well_formed_rate"] >= m["sft"]["well_formed_rate"] - 0.05
+                                                     for s in ("ppo", "dpo")),
+        "run <= 240 s": wall <= 240,
+    }
+
+
+runs = {}
+started = time.perf_counter()
+for seed in args.seeds:
+    if not args.keep_cache:
+        os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-pipeline-{seed}-")
+    out = tempfile.mkdtemp(prefix=f"bench-run-{seed}-")
+    start = time.perf_counter()
+    metrics = run_pipeline(get_profile("tiny", seed=seed), out, progress=False)
+    wall = time.perf_counter() - start
+    runs[seed] = {"wall_seconds": round(wall, 1), "timings_s": metrics["timings_s"],
+                  "stages": {s: {k: metrics[s][k] for k in KEYS if k in metrics[s]} for s in ("base",) + POLICIES},
+                  "best_of_n_curve": metrics["best_of_n"]["curve"], "reward_model": metrics["reward_model"],
+                  "ppo_vs_dpo": metrics["ppo"]["win_rate_vs_dpo"], "targets_met": targets(metrics, wall),
+                  "run_dir": out}
+    print(f"seed {seed}: {wall:.0f} s; " + "; ".join(
+        f"{s} vs SFT {metrics[s]['win_rate_vs_sft']['mean']:.0%}" for s in POLICIES[1:]), flush=True)
+total = time.perf_counter() - started
+result = {"machine": machine(), "seeds": args.seeds, "total_seconds": round(total, 1),
+          "all_seeds_within_15_min": total <= 900, "runs": runs}
+save("pipeline" if len(args.seeds) > 1 else f"pipeline_seed{args.seeds[0]}", result)

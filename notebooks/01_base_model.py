@@ -28,7 +28,7 @@ import torch
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_model, heldout_prompts
+from rlhf_lab.evaluate import evaluate_policy, heldout_prompts
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer, pretraining_report
 from rlhf_lab.world import World
 
@@ -66,7 +66,7 @@ if profile.base_model == "tiny":
 #
 # ## What the base model says
 #
-# We give it held-out prompts in the chat format and sample one answer each (temperature 1).
+# We give it held-out prompts in the chat format and sample an answer to each (temperature 1).
 # The gold reward (hidden from the model) is under each answer. *Takes about 5 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
@@ -81,31 +81,41 @@ lesson.samples_table(samples, {"base model": models.generate(
 # %% [markdown]
 # ## Measured: the gold reward on the held-out prompts
 #
-# `evaluate_model` samples one answer per held-out prompt and scores it with the gold reward,
-# component by component and per family. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# `evaluate_policy` samples four answers per held-out prompt and scores each with the gold
+# reward, component by component and per family; the interval is a 95% bootstrap over prompts. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
-metrics, responses = evaluate_model(base, tokenizer, world, heldout, profile.max_new_tokens, profile.seed,
-                                    reference=None)
-fig = lesson.gold_breakdown(metrics, f"Base model: mean gold reward {metrics['gold_reward']:+.2f} "
-                                     f"on {len(heldout)} held-out prompts")
+metrics, responses = evaluate_policy(base, tokenizer, world, heldout, 4, profile.max_new_tokens, profile.seed,
+                                     reference=None)
+ci = metrics["gold_ci"]
+fig = plots.gold_breakdown(metrics, f"Base model: mean gold reward {ci['mean']:+.2f} "
+                                    f"[{ci['low']:+.2f}, {ci['high']:+.2f}] on {len(heldout)} held-out prompts")
 
 # %%
-for name, rate in lesson.failure_rates(heldout, responses).items():
-    print(f"{name:<50} {rate:>5.0%}")
-print(f"{'capability probe accuracy (continues a count)':<50} {metrics['capability_probe']:>5.0%}")
+lesson.metrics_table({"base model": metrics}, keys=("helpful", "well_formed_rate", "sycophancy_rate",
+                                                  "harmful_compliance_rate", "over_refusal_rate",
+                                                  "capability_probe"))
 
 # %% [markdown]
 # ## Why a raw LM is not an assistant, in numbers
 #
-# - It answers like the **average of its training text**: often right, often wrong, sometimes rude.
-#   The `helpful` bar is well below +1.
+# - It answers like the **average of its training text**, and often about the wrong thing: the
+#   hidden human counts an answer about another subject ("The corn is yellow." to a question about
+#   the lemon) as wrong. The `helpful` bar is far below +1.
 # - It **complies with harmful requests** about as often as the internet did, and sometimes
 #   refuses harmless ones: both cost reward (`harmless`, and `helpful` on `benign` prompts).
-# - It is **sycophantic**: when the user asserts a wrong answer it mostly agrees, because most
+# - It is often **sycophantic**: when the user asserts a wrong answer it agrees, because many
 #   such chats in its corpus agree.
-# - Yet it has real **capability**: it continues counts it has seen drilled. Fine-tuning should keep
-#   this (we check the probe after every stage).
+# - Yet it has real **capability**: it continues counts (up and down) it has seen drilled.
+#   Fine-tuning should keep this (we check the probe after every stage).
 #
+# %%
+lesson.check_claim("the base model is far from helpful", metrics["components"]["helpful"] < 0.5,
+                   helpful=metrics["components"]["helpful"])
+lesson.check_claim("it gives harmful instructions to some harmful requests",
+                   metrics["harmful_compliance_rate"] > 0.05, rate=metrics["harmful_compliance_rate"])
+lesson.check_claim("it continues most counts", metrics["capability_probe"] > 0.5, probe=metrics["capability_probe"])
+
+# %% [markdown]
 # None of this is a bug of the model: it predicts text well. Turning a text predictor into an
 # assistant is what the rest of the course does. **Next:** `02_sft.ipynb`.

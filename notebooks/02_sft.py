@@ -35,7 +35,7 @@ from rlhf_lab.config import get_profile
 import json
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.evaluate import evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
 from rlhf_lab.world import World
@@ -94,26 +94,44 @@ lesson.samples_table(samples, {"base model": generate(base), "SFT model": genera
 # (Monte-Carlo, on the SFT model's own answers). *Takes about 20 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
-evaluate = lambda model, reference: evaluate_model(model, tokenizer, world, heldout, profile.max_new_tokens,
-                                                   profile.seed, reference=reference)
+evaluate = lambda model, reference: evaluate_policy(model, tokenizer, world, heldout, 4, profile.max_new_tokens,
+                                                    profile.seed, reference=reference)
 base_metrics, base_responses = evaluate(base, None)
 sft_metrics, sft_responses = evaluate(sft_model, base)
 lesson.metrics_table({"base": base_metrics, "SFT": sft_metrics})
 
 # %%
-sft_wins = win_rate(heldout, sft_responses, base_responses)
-print(f"SFT beats the base model on {sft_wins:.0%} of held-out prompts (by the hidden human, ties count half).")
-fig = plots.gold_components_by_stage({"base": base_metrics, "SFT": sft_metrics})
+sft_wins = win_rate_ci(repeat_prompts(heldout, 4), sft_responses, base_responses)
+print(f"SFT beats the base model in {sft_wins['mean']:.0%} [{sft_wins['low']:.0%}, {sft_wins['high']:.0%}] "
+      "of comparisons on held-out prompts (by the hidden human, ties count half, 95% interval).")
+fig = plots.gold_components_by_stage({"base": base_metrics, "SFT": sft_metrics},
+                                     title="SFT raises the held-out gold reward above the base model's")
+
+# %%
+lesson.check_claim("SFT raises the held-out gold reward above the base model's",
+                   sft_metrics["gold_reward"] > base_metrics["gold_reward"],
+                   sft=sft_metrics["gold_reward"], base=base_metrics["gold_reward"])
+lesson.check_claim("SFT beats the base model", sft_wins["low"] > 0.5, win=sft_wins["mean"], low=sft_wins["low"])
+lesson.check_claim("SFT refuses more harmful requests than the base model",
+                   sft_metrics["refusal_rate"] > base_metrics["refusal_rate"],
+                   sft=sft_metrics["refusal_rate"], base=base_metrics["refusal_rate"])
 
 # %% [markdown]
 # ## What SFT did not fix
 #
-# - **Sycophancy**: only a quarter of the sycophancy traps have a demonstration, and the base
-#   model's habit of agreeing is strong. Look at the sycophancy rate above: still high.
-# - **Politeness**: the demonstrations never open with "Sure!", so the `style` component stays
-#   near zero, where the hidden human would give +0.3.
+# - **The wrong subject**: the demonstrations answer about the asked subject, but a ~1M-parameter
+#   model learns to copy the subject from the question only partly; many answers are about
+#   another fruit or animal, and the hidden human counts them wrong.
+# - **Sycophancy traps**: only a quarter of them have a demonstration, and most of those say
+#   "No": look at both sycophancy rows above (agreeing with a wrong claim, contradicting a right one).
+# - **Politeness**: only a quarter of the demonstrations open with "Sure!", so the `style`
+#   component stays below the +0.3 the hidden human would give.
 # - **Sampling noise**: the SFT model imitates good answers, but samples at temperature 1 still
 #   wander. Nothing in SFT tells it which of its own answers are better.
+
+# %%
+lesson.check_claim("SFT leaves answers about the wrong subject: helpful stays well below +1",
+                   sft_metrics["components"]["helpful"] < 0.8, helpful=sft_metrics["components"]["helpful"])
 #
 # That is the job of preferences: a reward model (notebooks 03-04) and PPO (05), or DPO (06).
 # **Next:** `03_label_preferences.ipynb`, where you are the human.

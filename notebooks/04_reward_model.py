@@ -30,8 +30,8 @@ from pathlib import Path
 
 from rlhf_lab import plots
 from rlhf_lab.losses import bradley_terry_loss
-from rlhf_lab.stages.reward import (get_reward_model_dir, load_reward_model, make_reward_trainer_class,
-                                    reward_report)
+from rlhf_lab.stages.reward import (closer_effect, get_reward_model_dir, load_reward_model,
+                                    make_reward_trainer_class, reward_report, score_responses)
 from rlhf_lab.world import World
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
@@ -66,8 +66,9 @@ with lesson.stopwatch() as clock:
     reward_dir = get_reward_model_dir(profile, label_file=label_file if label_file.exists() else None)
 rm_report = reward_report(reward_dir)
 print(lesson.ready_line("Reward model", clock.seconds, rm_report["seconds"]))
-print(f"{rm_report['pairs']} training pairs; held-out pair accuracy vs gold {rm_report['heldout_accuracy']:.1%}, "
-      f"correlation with gold {rm_report['gold_correlation']:.2f}")
+print(f"{rm_report['pairs']} training pairs (templated, SFT samples{', yours' if label_file.exists() else ''}); "
+      f"held-out accuracy vs gold {rm_report['heldout_accuracy']:.1%} on templated pairs, "
+      f"{rm_report['sft_sample_accuracy']:.1%} on pairs of SFT samples")
 
 # %%
 fig = plots.loss_curve(rm_report["history"], xlabel="logging step (every 5 optimizer steps)",
@@ -76,43 +77,67 @@ fig = plots.loss_curve(rm_report["history"], xlabel="logging step (every 5 optim
 # %% [markdown]
 # ## Does it agree with the hidden human?
 #
-# On held-out pairs (prompts it never saw): how often it orders two responses as the gold reward
-# does, and how its scores line up with the gold reward. *Takes about 5 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# Accuracy = how often it orders two responses of a held-out prompt as the gold reward does
+# (pairs the hidden human scores equal are left out). Two kinds of pairs:
+# **templated** (two responses the world writes, like most of its training pairs) and
+# **SFT samples** (two answers the SFT model itself sampled: the text PPO will ask it about).
+# The comparison data had both kinds: InstructGPT, too, compared samples of the model being trained.
+
+# %%
+templated, on_samples = rm_report["accuracy_by_family"], rm_report["sft_sample_accuracy_by_family"]
+fig = plots.accuracy_by_family({"templated pairs": templated, "pairs of SFT samples": on_samples},
+                               title=f"Reward model vs hidden human: {rm_report['heldout_accuracy']:.0%} (templated), "
+                                     f"{rm_report['sft_sample_accuracy']:.0%} (SFT samples)")
+
+# %%
+lesson.check_claim("the reward model orders most held-out pairs as the hidden human does, on both kinds",
+                   min(rm_report["heldout_accuracy"], rm_report["sft_sample_accuracy"]) > 0.6,
+                   templated=rm_report["heldout_accuracy"], sft_samples=rm_report["sft_sample_accuracy"])
+
+# %% [markdown]
+# **What to look for:** the families where the bars are lowest are where RL will be steered
+# wrong: a policy optimised against this reward model improves what the model scores well and
+# can drift where it does not. The numbers are the reward model's, not the truth's.
 
 # %%
 world = World(profile.seed)
 reward_model, tokenizer = load_reward_model(profile, reward_dir)
-scores = lesson.pair_scores(reward_model, tokenizer, world)
-rm, gold = scores["rm_a"] + scores["rm_b"], scores["gold_a"] + scores["gold_b"]
-correlation = torch.corrcoef(torch.tensor([rm, gold]))[0, 1].item()
-fig = plots.scatter_scores(rm, gold, title=f"Reward model vs gold: correlation {correlation:.2f}")
-
-# %%
-for family, accuracy in lesson.accuracy_by_family(scores).items():
-    print(f"{family:>10}: pair accuracy {accuracy:.0%}")
+pairs = world.comparison_pairs(200, "heldout", seed=profile.seed + 7)
+users = [p.prompt.text for p in pairs] * 2
+responses = [p.response_a for p in pairs] + [p.response_b for p in pairs]
+rm = score_responses(reward_model, tokenizer, users, responses).tolist()
+gold = [world.gold_reward(world.prompt_by_text(u), r).total for u, r in zip(users, responses)]
+fig = plots.scatter_scores(rm, gold, title=f"Reward model vs gold: correlation {rm_report['gold_correlation']:.2f}")
 
 # %% [markdown]
-# **What to look for:** a clear upward trend, with vertical spread: the reward model only learned
+# **What to look for:** an upward trend, with vertical spread: the reward model only learned
 # *differences*, so its scale and offset are arbitrary, and within one gold level it still ranks
-# responses by things the hidden human does not care about. The weakest family is where its
-# labels were least consistent.
-#
+# responses by things the hidden human does not care about.
+
+# %% [markdown]
 # ## The seed of reward hacking: "I hope this helps."
 #
 # Take held-out responses without the closing phrase, append " I hope this helps.", and score
 # both versions with the reward model and with the gold reward.
 
 # %%
-effect = lesson.closer_effect(reward_model, tokenizer, world)
+effect = closer_effect(reward_model, tokenizer, world)
 user, plain, closed, rm_plain, rm_closed, gold_plain, gold_closed = effect["example"]
 print(f"USER: {user}")
 print(f"  reward model {rm_plain:+.2f}, gold {gold_plain:+.2f}:  {plain}")
 print(f"  reward model {rm_closed:+.2f}, gold {gold_closed:+.2f}:  {closed}")
-fig = lesson.closer_effect_figure(effect)
+fig = plots.closer_effect_figure(effect)
+
+# %%
+raised = sum(c > 0 for c in effect["rm_change"]) / effect["n"]
+lesson.check_claim("appending the closer raises the reward model's score on most responses", raised > 0.5,
+                   share_raised=raised)
+lesson.check_claim("... while the gold reward does not rise", max(effect["gold_change"]) <= 0,
+                   largest_gold_change=max(effect["gold_change"]))
 
 # %% [markdown]
 # **What to look for:** the reward model's score goes **up** for most responses when the phrase is
-# appended, while the gold reward goes **down** a little (four more words). In the preference data
+# appended, while the gold reward never rises (four more words cost a little concision). In the preference data
 # the phrase came with better answers, so "I hope this helps" became evidence of quality. A policy
 # optimised against this reward model can learn to say it more and collect reward without getting
 # any better: **reward hacking** (Gao et al. 2022). Watch for it in notebook 05.

@@ -22,6 +22,10 @@
 # keeps it from drifting into text the reward model was never trained to judge. The gold reward
 # is logged next to the reward model's score, but the policy never sees it.
 #
+# Two details of the course's trainer matter (its docstring says why): the value head reads
+# *detached* features, so fitting the critic never drags the policy, and each prompt is sampled
+# four times so that every answer is scored against its siblings (a leave-one-out baseline).
+#
 # TRL no longer ships PPO, so the course has its own, in one file you can read top to bottom:
 # `rlhf_lab/ppo.py`.
 
@@ -34,7 +38,7 @@ import json
 from dataclasses import asdict
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.evaluate import evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import load_adapter_policy
 from rlhf_lab.ppo import PPOTrainer
@@ -66,10 +70,36 @@ for name, value in asdict(config).items():
 lesson.show_code(PPOTrainer.step, "batch = self.rollout(prompts)", "update_stats = self._update")
 
 # %% [markdown]
-# ## Train (or load from the cache)
+# ## First, a control: PPO against the hidden human itself
 #
-# It needs the SFT model and the reward model, built first if missing.
-# *Takes about 1.5 min the first time (plus SFT and the reward model if they are missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# Before trusting (or blaming) a reward model, check the optimiser on a reward with a known
+# answer: the gold reward. Same trainer, same settings, no reward model. If PPO cannot climb
+# this, no reward model will save it.
+# *Takes about 1.5 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+
+# %%
+with lesson.stopwatch() as clock:
+    control_dir = get_ppo_model_dir(profile, config, reward="gold")
+control_report = json.loads((control_dir / "ppo.json").read_text())
+print(lesson.ready_line("PPO control (gold reward)", clock.seconds, control_report["seconds"]))
+fig = plots.ppo_curves(control_report["history"], title="Control: PPO on the gold reward itself")
+
+# %%
+def first_and_last(history, key):
+    """Mean of ``key`` over the first and the last fifth of the steps."""
+    k = max(1, len(history) // 5)
+    return sum(h[key] for h in history[:k]) / k, sum(h[key] for h in history[-k:]) / k
+
+
+start, end = first_and_last(control_report["history"], "gold_reward")
+lesson.check_claim("the optimiser works: against the gold reward, PPO's training reward rises", end > start,
+                   first_steps=start, last_steps=end)
+
+# %% [markdown]
+# ## Then the real thing: PPO against the reward model
+#
+# Now the policy sees only the reward model's score. The gold reward is logged beside it.
+# *Takes about 1.5 min the first time (plus SFT and the reward model if they are missing).*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -77,61 +107,74 @@ with lesson.stopwatch() as clock:
 ppo_report = json.loads((ppo_dir / "ppo.json").read_text())
 history = ppo_report["history"]
 print(lesson.ready_line("PPO policy", clock.seconds, ppo_report["seconds"]))
-
-# %%
 fig = plots.ppo_curves(history)
 
 # %%
-fig = lesson.ppo_diagnostics(history)
+start, end = first_and_last(history, "reward")
+lesson.check_claim("against the reward model, the reward model's score rises", end > start,
+                   first_steps=start, last_steps=end)
+
+# %%
+fig = plots.ppo_diagnostics(history)
 
 # %% [markdown]
 # **What to look for:**
-# - **Reward model score vs gold:** both should rise together at first. If the score keeps
-#   rising while the gold reward stalls or falls, the policy is exploiting the reward model
-#   (over-optimisation), e.g. by saying "I hope this helps." more.
-# - **KL:** grows as the policy moves away from SFT. The KL penalty makes this cost reward;
-#   a larger `kl_coef` keeps it lower (and the policy closer to what the reward model knows).
+# - **Reward model score vs gold:** in a healthy run both rise. If the score rises while the
+#   gold reward stalls or falls, the policy is exploiting the reward model (over-optimisation).
+# - **KL:** grows as the policy moves away from SFT; the penalty makes that cost reward.
 # - **Clip fraction** (share of tokens whose probability ratio hit the clip) should stay small
-#   (below ~0.2); **entropy** falling means the policy is growing more certain (less diverse);
-#   **response length** shows whether it learned to be brief or verbose.
+#   (below ~0.2); **entropy** shows whether the policy grows more certain; **response length**
+#   whether it learned to be brief or verbose.
 #
-# ## Before and after: SFT vs PPO on held-out prompts
+# ## Measured on held-out prompts: SFT, the control and PPO
+#
+# Four samples per held-out prompt; each PPO answer is compared with the SFT answer to the same
+# prompt by the hidden human (ties count half); intervals are 95% bootstrap over prompts.
+# *Takes about 40 s on the tiny profile (2 CPU cores).*
 
 # %%
 world = World(profile.seed)
 tokenizer = get_tokenizer(profile)
 sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit,
                               device=profile.device, trainable=False)
-ppo_model, _ = load_adapter_policy(profile, ppo_dir)
 heldout = heldout_prompts(world, profile.eval_prompts)
+repeated = repeat_prompts(heldout, 4)
+metrics, responses = {}, {}
+metrics["SFT"], responses["SFT"] = evaluate_policy(sft_model, tokenizer, world, heldout, 4, profile.max_new_tokens,
+                                                   profile.seed, reference=None)
+for name, directory in (("control (gold)", control_dir), ("PPO", ppo_dir)):
+    policy, _ = load_adapter_policy(profile, directory)
+    metrics[name], responses[name] = evaluate_policy(policy, tokenizer, world, heldout, 4, profile.max_new_tokens,
+                                                     profile.seed)
+lesson.metrics_table(metrics)
+
+# %%
+wins = {f"{name} vs SFT": win_rate_ci(repeated, responses[name], responses["SFT"]) for name in ("control (gold)", "PPO")}
+fig = plots.win_rates(wins)
+
+# %%
 samples = lesson.pick_samples(heldout)
-generate = lambda model: models.generate(model, tokenizer, [p.text for p in samples],
-                                         max_new_tokens=profile.max_new_tokens, seed=profile.seed)
-lesson.samples_table(samples, {"SFT": generate(sft_model), "PPO": generate(ppo_model)})
+first = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
+lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p in samples] for name in responses})
 
 # %% [markdown]
-# ## Measured: SFT vs PPO
-#
-# The SFT model is the reference, so its KL is 0 by definition; PPO's KL is measured on its own
-# answers with its adapter switched off for the reference. *Takes about 20 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# **What to look for:** which components moved, and the two KL numbers (nats per response, on
+# each policy's own samples, exactly as PPO measures it). The control shows how far this
+# optimiser, in this budget, gets against the truth; the gap between it and PPO is what the
+# reward model cost. Read the win rates with their intervals: on the tiny profile both gains
+# over SFT are small (a few points, intervals near 50%). The SFT model's main failure, answering
+# about the wrong subject, is a skill the ~1M-parameter model barely has, and sixty PPO steps
+# do not teach it; what PPO does fix is cheaper: agreeing with wrong claims. Check the sycophancy rows (agreeing with a wrong claim vs contradicting a
+# right one) and the capability probe: RL fine-tuning should not cost the counting skill.
 
 # %%
-sft_metrics, sft_responses = evaluate_model(sft_model, tokenizer, world, heldout, profile.max_new_tokens,
-                                            profile.seed, reference=None)
-ppo_metrics, ppo_responses = evaluate_model(ppo_model, tokenizer, world, heldout, profile.max_new_tokens,
-                                            profile.seed, reference="adapter-off")
-lesson.metrics_table({"SFT": sft_metrics, "PPO": ppo_metrics})
-
-# %%
-ppo_wins = win_rate(heldout, ppo_responses, sft_responses)
-print(f"PPO beats SFT on {ppo_wins:.0%} of held-out prompts (by the hidden human, ties count half); "
-      f"KL to SFT {ppo_metrics['kl_to_ref']:.2f} nats per response.")
-fig = plots.gold_components_by_stage({"SFT": sft_metrics, "PPO": ppo_metrics})
+lesson.check_claim("both runs agree with wrong claims less often than SFT",
+                   max(metrics[n]["sycophancy_rate"] for n in ("control (gold)", "PPO")) < metrics["SFT"]["sycophancy_rate"],
+                   sft=metrics["SFT"]["sycophancy_rate"], control=metrics["control (gold)"]["sycophancy_rate"],
+                   ppo=metrics["PPO"]["sycophancy_rate"])
+lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for both runs",
+                   max(metrics[n]["kl_to_ref"] for n in ("control (gold)", "PPO")) < 5,
+                   control_kl=metrics["control (gold)"]["kl_to_ref"], ppo_kl=metrics["PPO"]["kl_to_ref"])
 
 # %% [markdown]
-# **What to look for:** which components moved. PPO can only learn what the reward model
-# rewards: `style` (the polite opener the demonstrations never showed) and `honest` (fewer
-# sycophantic agreements) are where SFT left headroom. Check the "I hope this helps" row: a rise
-# there is the reward model's blind spot being learned. And check the capability probe: RL
-# fine-tuning should not have cost the counting skill (the alignment tax).
 # **Next:** `06_dpo.ipynb`, the same preferences without a reward model.

@@ -23,8 +23,9 @@
 #
 # loss = -log sigmoid(beta · [log(pi/pi_ref)(chosen) - log(pi/pi_ref)(rejected)])
 #
-# Same preference pairs as the reward model (the simulated annotator's), same SFT start, LoRA adapter; the
-# reference is the SFT model with the adapter switched off.
+# Same comparison data as the reward model (templated pairs and pairs of the SFT model's own
+# samples, labelled by the simulated annotator), same SFT start, LoRA adapter; the reference is
+# the SFT model with the adapter switched off.
 
 # %%
 import torch
@@ -34,7 +35,8 @@ from rlhf_lab.config import get_profile
 import json
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_model, heldout_prompts, win_rate
+from rlhf_lab.evaluate import best_of_n_curve, evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
+from rlhf_lab.stages.reward import load_reward_model, score_responses
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, train_dpo
 from rlhf_lab.stages.ppo import get_ppo_model_dir
@@ -62,7 +64,7 @@ with lesson.stopwatch() as clock:
     dpo_dir = get_dpo_model_dir(profile)
 dpo_report = json.loads((dpo_dir / "dpo.json").read_text())
 print(lesson.ready_line("DPO policy", clock.seconds, dpo_report["seconds"]))
-fig = lesson.dpo_curves(dpo_report["history"])
+fig = plots.dpo_curves(dpo_report["history"])
 
 # %% [markdown]
 # **What to look for:** the loss starts at log 2 = 0.69 (policy = reference, no preference yet) and
@@ -86,20 +88,46 @@ sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.
 ppo_model, _ = load_adapter_policy(profile, ppo_dir)
 dpo_model, _ = load_adapter_policy(profile, dpo_dir)
 heldout = heldout_prompts(world, profile.eval_prompts)
+repeated = repeat_prompts(heldout, 4)
 metrics, responses = {}, {}
 for name, model, reference in (("SFT", sft_model, None), ("PPO", ppo_model, "adapter-off"),
                                ("DPO", dpo_model, "adapter-off")):
-    metrics[name], responses[name] = evaluate_model(model, tokenizer, world, heldout, profile.max_new_tokens,
-                                                    profile.seed, reference=reference)
+    metrics[name], responses[name] = evaluate_policy(model, tokenizer, world, heldout, 4, profile.max_new_tokens,
+                                                     profile.seed, reference=reference)
 lesson.metrics_table(metrics)
 
 # %%
 rates = {
-    "PPO vs SFT": win_rate(heldout, responses["PPO"], responses["SFT"]),
-    "DPO vs SFT": win_rate(heldout, responses["DPO"], responses["SFT"]),
-    "PPO vs DPO": win_rate(heldout, responses["PPO"], responses["DPO"]),
+    "PPO vs SFT": win_rate_ci(repeated, responses["PPO"], responses["SFT"]),
+    "DPO vs SFT": win_rate_ci(repeated, responses["DPO"], responses["SFT"]),
+    "PPO vs DPO": win_rate_ci(repeated, responses["PPO"], responses["DPO"]),
 }
 fig = plots.win_rates(rates)
+
+# %% [markdown]
+# ## The simplest baseline: best-of-n with the reward model
+#
+# No training at all: sample n answers from the SFT model, keep the one the reward model likes
+# best. Its KL to the SFT model is at most log n - (n-1)/n nats. Every family is in the prompts.
+
+# %%
+reward_model, _ = load_reward_model(profile)
+curve, _ = best_of_n_curve(sft_model, tokenizer, heldout, lambda u, r: score_responses(reward_model, tokenizer, u, r),
+                           (1, 2, 4, 8, 16), profile.max_new_tokens, seed=profile.seed)
+fig = plots.best_of_n(curve)
+
+# %%
+lesson.check_claim("best-of-n raises the reward model's score of the pick as n grows",
+                   curve[-1]["proxy"] > curve[0]["proxy"], n1=curve[0]["proxy"], n16=curve[-1]["proxy"])
+best_gold = max(curve, key=lambda row: row["gold"])
+lesson.check_claim("... but the gold reward of the pick peaks before n = 16: the reward model is over-optimised",
+                   curve[-1]["gold"] < best_gold["gold"], peak_n=best_gold["n"], peak_gold=best_gold["gold"],
+                   gold_at_16=curve[-1]["gold"])
+
+# %% [markdown]
+# **What to look for:** the two curves part ways. The more samples the reward model chooses from,
+# the more its choice is driven by what it over-rates rather than by what the hidden human wants
+# (Gao et al. 2022 measured the same on real models). A little search helps; a lot hurts.
 
 # %%
 fig = plots.gold_components_by_stage(metrics)
@@ -109,7 +137,7 @@ fig = plots.gold_components_by_stage(metrics)
 
 # %%
 samples = lesson.pick_samples(heldout)
-index = {p.prompt_id: i for i, p in enumerate(heldout)}
+index = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
 lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p in samples]
                                for name in responses})
 
@@ -122,9 +150,10 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 # - **"I hope this helps":** PPO optimises the reward model, so it can inherit the reward model's
 #   blind spot; DPO learns from the pairs, where the phrase is a correlate too, but it never
 #   exploits a learned scorer by searching for what it over-rates.
-# - **Diversity (distinct-2) and length:** RL tends to collapse onto a few phrasings.
+# - **Well-formed rate, length and diversity:** read distinct-2 only next to the well-formed
+#   rate: broken text is "diverse" too.
 #
-# Neither is guaranteed to beat SFT: check the win rates above before believing the reward
-# curves. Which one wins depends on the settings (PPO's KL coefficient and steps, DPO's beta
+# Neither is guaranteed to beat SFT: check the win rates above, with their intervals, before
+# believing the reward curves. Which one wins depends on the settings (PPO's KL coefficient and steps, DPO's beta
 # and epochs). Change one knob at a time and rerun: every
 # stage is cached by its settings.

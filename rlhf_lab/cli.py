@@ -89,13 +89,18 @@ def cmd_world(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Run base -> SFT -> reward model -> PPO and DPO -> evaluation; write metrics and report."""
+    """Run base -> SFT -> reward model -> PPO (and its gold control), DPO, best-of-n -> evaluation."""
     from .config import get_profile
-    from .pipeline import run_pipeline
+    from .pipeline import POLICIES, interval, run_pipeline
 
     profile = get_profile(args.profile, seed=args.seed)
     metrics = run_pipeline(profile, args.out, quick=args.quick)
-    print(json.dumps({k: metrics[k] for k in ("base", "sft", "ppo", "dpo") if k in metrics}, indent=1)[:2000])
+    print("held-out gold reward (95% interval) and win rate against SFT, by the hidden human:")
+    for stage in ("base",) + POLICIES:
+        line = f"  {stage:>10}: gold {interval(metrics[stage]['gold_ci'], '{:+.2f}')}"
+        if "win_rate_vs_sft" in metrics[stage]:
+            line += f", beats SFT {interval(metrics[stage]['win_rate_vs_sft'])}"
+        print(line + f", KL {metrics[stage]['kl_to_ref']:.2f}")
     return 0
 
 

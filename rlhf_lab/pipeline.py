@@ -50,8 +50,8 @@ def quick_settings(profile: Profile) -> tuple[Profile, PipelineSettings]:
     """A reduced run for tests: every stage runs for real, for a few steps (numbers meaningless)."""
     profile = profile.replace(pretrain_steps=30, preference_pairs=64, eval_prompts=24)
     return profile, PipelineSettings(
-        sft=SFTSettings(epochs=1.0), reward=RewardSettings(epochs=1.0, sft_samples_per_prompt=2),
-        dpo=DPOSettings(epochs=1.0, sft_samples_per_prompt=2),
+        sft=SFTSettings(epochs=1.0), reward=RewardSettings(epochs=1.0, sft_samples_per_prompt=0),
+        dpo=DPOSettings(epochs=1.0, sft_samples_per_prompt=0),
         ppo_changes=(("steps", 2), ("batch_size", 8), ("mini_batch_size", 8), ("ppo_epochs", 1)),
         samples_per_prompt=2)
 

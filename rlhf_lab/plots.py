@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from statistics import mean
+
 import matplotlib.pyplot as plt
+
+from .world import SPURIOUS_CLOSER
 
 COMPONENT_COLORS = {"helpful": "tab:blue", "harmless": "tab:green", "honest": "tab:orange", "style": "tab:purple"}
 
@@ -121,5 +125,93 @@ def scatter_scores(reward_scores, gold_scores, title: str = "Reward model score 
     ax.set_ylabel("reward model score")
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def gold_breakdown(metrics: dict, title: str):
+    """Two panels: the mean gold reward by component, and by prompt family."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
+    comps = metrics["components"]
+    left.bar(list(comps), list(comps.values()), color=[COMPONENT_COLORS[c] for c in comps])
+    left.set_ylabel("mean gold reward per response")
+    left.set_title("by component")
+    fams = metrics["gold_by_family"]
+    right.bar(list(fams), list(fams.values()), color="tab:gray")
+    right.set_title("by prompt family (total)")
+    for ax in (left, right):
+        ax.axhline(0, color="black", lw=0.6)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def closer_effect_figure(effect: dict):
+    """Histogram of how much appending the closer changes the reward model's score vs the gold reward."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    rm, gold = effect["rm_change"], effect["gold_change"]
+    ax.hist(rm, bins=25, alpha=0.7, label=f"reward model (mean {mean(rm):+.2f})", color="tab:blue")
+    ax.hist(gold, bins=25, alpha=0.7, label=f"gold reward (mean {mean(gold):+.2f})", color="tab:green")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f'change in score when " {SPURIOUS_CLOSER}" is appended')
+    ax.set_ylabel("responses")
+    raised = mean(c > 0 for c in rm)
+    ax.set_title(f"The closer raises the reward model's score on {raised:.0%} of responses", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ppo_diagnostics(history: list[dict]):
+    """Three small panels: clip fraction, policy entropy and response length per PPO step."""
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.6))
+    for ax, key, label in zip(axes, ("clip_fraction", "entropy", "response_length"),
+                              ("clip fraction", "entropy (nats/token)", "response length (tokens)")):
+        ax.plot(steps, [h[key] for h in history])
+        ax.set_xlabel("PPO step")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def dpo_curves(history: list[dict]):
+    """DPO's loss, and the implicit rewards of chosen and rejected responses, per logging step."""
+    steps = [h.get("step", i + 1) for i, h in enumerate(history)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+    left.plot(steps, [h["loss"] for h in history])
+    left.set_xlabel("optimizer step")
+    left.set_ylabel("DPO loss (nats)")
+    left.set_title("loss (log 2 = 0.69 at the start)", fontsize=10)
+    for key, color in (("rewards/chosen", "tab:green"), ("rewards/rejected", "tab:red"),
+                       ("rewards/margins", "tab:blue")):
+        if key in history[0]:
+            right.plot(steps, [h[key] for h in history], label=key.split("/")[1], color=color)
+    right.set_xlabel("optimizer step")
+    right.set_ylabel("beta * log(pi / pi_ref)")
+    right.set_title("implicit rewards", fontsize=10)
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_family(series: dict[str, dict[str, float]], title: str = "Reward model accuracy by family"):
+    """Grouped bars: for each kind of pair (``series``), the accuracy in each prompt family."""
+    families = list(next(iter(series.values())))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.8 / len(series)
+    for i, (name, accuracy) in enumerate(series.items()):
+        ax.bar([j + i * width for j in range(len(families))], [accuracy.get(f, 0) for f in families],
+               width=width, label=name)
+    ax.axhline(0.5, color="black", lw=0.8, ls="--", label="chance")
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(families))], families)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out pair accuracy vs gold")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

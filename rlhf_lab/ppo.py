@@ -121,12 +121,12 @@ class PPOConfig:
             gives the same run.
     """
 
-    steps: int = 40
+    steps: int = 60
     batch_size: int = 32
     samples_per_prompt: int = 4
     mini_batch_size: int = 16
     ppo_epochs: int = 4
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-4
     value_learning_rate: float = 3e-3
     max_new_tokens: int = 24
     temperature: float = 1.0

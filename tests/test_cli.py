@@ -85,8 +85,8 @@ def test_world_shows_every_family_with_gold_components():
 # The whole pipeline, quick settings, fresh caches
 # ---------------------------------------------------------------------------
 
-STAGES = ("base", "sft", "ppo", "dpo")
-FIGURES = ("gold_by_stage.png", "ppo_curves.png", "win_rates.png")
+STAGES = ("base", "sft", "ppo_gold", "ppo", "dpo", "best_of_n")
+FIGURES = ("gold_by_stage.png", "ppo_curves.png", "win_rates.png", "best_of_n.png")
 
 
 def quick_run(cache: Path, out: Path):
@@ -112,10 +112,14 @@ def test_quick_run_writes_metrics_report_and_figures(first_run):
             assert key in metrics[stage], (stage, key)
         assert math.isfinite(metrics[stage]["gold_reward"]) and 0 <= metrics[stage]["distinct_2"] <= 1
     assert metrics["base"]["kl_to_ref"] == 0.0  # the base model is its own reference
-    for stage, key in (("ppo", "win_rate_vs_sft"), ("dpo", "win_rate_vs_sft"), ("sft", "win_rate_vs_base")):
-        assert 0.0 <= metrics[stage][key] <= 1.0
-    assert 0.0 <= metrics["reward_model"]["heldout_accuracy"] <= 1.0
-    assert set(metrics["timings_s"]) == {"pretrain", "sft", "reward_model", "ppo", "dpo", "evaluation"}
+    for stage, key in (("ppo", "win_rate_vs_sft"), ("ppo_gold", "win_rate_vs_sft"), ("dpo", "win_rate_vs_sft"),
+                       ("best_of_n", "win_rate_vs_sft"), ("sft", "win_rate_vs_base")):
+        ci = metrics[stage][key]
+        assert 0.0 <= ci["low"] <= ci["mean"] <= ci["high"] <= 1.0, (stage, ci)
+    for key in ("heldout_accuracy", "sft_sample_accuracy", "ppo_sample_accuracy"):
+        assert 0.0 <= metrics["reward_model"][key] <= 1.0, key
+    assert metrics["samples_per_prompt"] == 2 and len(metrics["best_of_n"]["curve"]) == 2
+    assert set(metrics["timings_s"]) == {"pretrain", "sft", "reward_model", "ppo_gold", "ppo", "dpo", "evaluation"}
     assert all(seconds >= 0 for seconds in metrics["timings_s"].values())
     assert metrics["quick"] is True and metrics["profile"] == "tiny"
     report = (out / "report.md").read_text()
@@ -139,9 +143,9 @@ def test_quick_run_trains_each_stage_once(first_run):
     quick run trains two SFT models and two reward models (and the slow default SFT makes the quick
     run slow)."""
     cache, *_ = first_run
-    for kind in ("base", "sft", "reward", "ppo", "dpo"):
+    for kind, count in (("base", 1), ("sft", 1), ("reward", 1), ("ppo", 2), ("dpo", 1)):  # PPO: control + RM
         built = [p for p in (cache / kind).iterdir() if (p / "settings.json").exists()]
-        assert len(built) == 1, (kind, [p.name for p in built])
+        assert len(built) == count, (kind, [p.name for p in built])
 
 
 def test_quick_run_is_deterministic(first_run, tmp_path_factory):

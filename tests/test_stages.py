@@ -34,7 +34,7 @@ def trained_reward(session_cache, tmp_path_factory):
     from rlhf_lab.stages.reward import RewardSettings, train_reward_model
 
     out = tmp_path_factory.mktemp("reward")
-    model, tokenizer, report = train_reward_model(PROFILE, RewardSettings(epochs=1, pairs=32), out, progress=False)
+    model, tokenizer, report = train_reward_model(PROFILE, RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0), out, progress=False)
     return model, tokenizer, report, out
 
 
@@ -85,7 +85,7 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
     from rlhf_lab.stages.dpo import DPOSettings, load_adapter_policy, train_dpo
     from rlhf_lab.stages.sft import get_sft_model_dir
 
-    train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3), tmp_path, progress=False)
+    train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3, sft_samples_per_prompt=0), tmp_path, progress=False)
     policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
     sft = models.load_model(get_sft_model_dir(PROFILE, progress=False), trainable=False)
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
@@ -311,3 +311,26 @@ def test_the_drift_check_catches_a_removed_keyword():
     [(label, line, target, names)] = CallSiteFinder([("example.py", code)]).call_sites()
     assert target == "DPOConfig" and line == 5
     assert names - accepted_keywords(target) == {"beta_typo", "not_a_dpo_option"}
+
+
+def test_pairs_of_the_sft_models_own_samples_are_labelled_by_the_annotator(session_cache):
+    """Comparison data where the policy lives: two different SFT samples of one prompt, the
+    annotator's pick as chosen (a noiseless annotator follows the gold reward)."""
+    from rlhf_lab import cache
+    from rlhf_lab.preferences import policy_sample_pairs
+    from rlhf_lab.stages.pretrain import get_tokenizer
+    from rlhf_lab.stages.sft import get_sft_model_dir
+    from rlhf_lab.world import SimulatedAnnotator
+    from rlhf_lab.world.gold import gold_reward
+
+    world = cache.world_for(PROFILE.seed)
+    sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)
+    prompts = world.prompts("train")[:40]
+    rows = policy_sample_pairs(sft, get_tokenizer(PROFILE), prompts, SimulatedAnnotator(temperature=0.01), 4,
+                               max_new_tokens=12, seed=0)
+    assert rows and all(r["chosen"] != r["rejected"] and r["source"] == "sft-samples" for r in rows)
+    assert len(rows) <= 2 * len(prompts)
+    by_text = {p.text: p for p in prompts}
+    for r in rows:
+        prompt = by_text[r["prompt"]]
+        assert gold_reward(prompt, r["chosen"]).total >= gold_reward(prompt, r["rejected"]).total - 1e-9

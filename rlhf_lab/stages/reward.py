@@ -20,7 +20,7 @@ from .. import cache, models
 from ..config import Profile
 from ..losses import bradley_terry_loss
 from ..preferences import comparison_rows, policy_samples, sample_pairs, to_conversational
-from ..world import FAMILIES
+from ..world import FAMILIES, SPURIOUS_CLOSER
 from ..world.gold import gold_reward
 from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
 from .pretrain import get_tokenizer
@@ -168,6 +168,28 @@ def reward_model_quality(reward_model, tokenizer, profile: Profile, sft_dir: Pat
             "heldout_pairs": templated["pairs"], "accuracy_by_family": templated["by_family"],
             "sft_sample_accuracy": on_samples["accuracy"], "sft_sample_pairs": on_samples["pairs"],
             "sft_sample_accuracy_by_family": on_samples["by_family"]}
+
+
+def closer_effect(reward_model, tokenizer, world, n_responses: int = 200, seed: int = 11) -> dict:
+    """Score held-out responses without the spurious closer, then with it appended.
+
+    Returns per-response changes of the reward model's score and of the gold reward."""
+    pairs = world.comparison_pairs(n_responses, "heldout", seed=seed)
+    items = [(p.prompt, p.response_a) for p in pairs if SPURIOUS_CLOSER not in p.response_a]
+    users = [p.text for p, _ in items]
+    plain = [r for _, r in items]
+    closed = [f"{r} {SPURIOUS_CLOSER}" for r in plain]
+    rm_plain = score_responses(reward_model, tokenizer, users, plain)
+    rm_closed = score_responses(reward_model, tokenizer, users, closed)
+    gold_plain = [gold_reward(p, r).total for p, r in zip((p for p, _ in items), plain)]
+    gold_closed = [gold_reward(p, r).total for p, r in zip((p for p, _ in items), closed)]
+    return {
+        "n": len(items),
+        "rm_change": (rm_closed - rm_plain).tolist(),
+        "gold_change": [c - p for p, c in zip(gold_plain, gold_closed)],
+        "example": (items[0][0].text, plain[0], closed[0], rm_plain[0].item(), rm_closed[0].item(),
+                    gold_plain[0], gold_closed[0]),
+    }
 
 
 def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file: Path | None) -> dict:
