@@ -52,7 +52,7 @@ print(lesson.setup_line(profile))
 # ## The lines that matter: TRL's `DPOConfig` (from `rlhf_lab/stages/dpo.py`)
 
 # %%
-lesson.show_code(train_dpo, "config = DPOConfig(", "max_length=")
+lesson.show_code(train_dpo, "config = DPOConfig(", "schedule_arguments")
 
 # %% [markdown]
 # ## Train (or load from the cache)

@@ -44,8 +44,9 @@ torch.manual_seed(0);
 #
 # For each prompt draw exactly `n` samples (one batched `generate` call is fastest), score
 # them, and return the best sample per prompt, in the order of `prompts`. On a tie keep the
-# earliest sample, so the result never depends on chance tie-breaking. The course's
-# evaluation uses this function as `rlhf_lab.sampling.best_of_n`.
+# earliest sample, so the result never depends on chance tie-breaking. The course's own
+# version is `rlhf_lab.sampling.best_of_n`; notebook 06 runs best-of-n with the reward model as
+# the judge (`rlhf_lab.evaluate.best_of_n_curve`).
 
 # %% tags=["solution"]
 # EXERCISE: write the body of this function, then run the check below.
@@ -73,11 +74,12 @@ report = check(best_of_n)
 # ## See it work: best-of-n with the hidden human as the judge
 #
 # The SFT model samples; the lab world's gold reward (the hidden human) scores. We measure the
-# mean gold reward of the kept responses on 12 held-out prompts as n grows.
+# mean gold reward of the kept responses on 24 held-out prompts (every family) as n grows.
 
 # %%
-from rlhf_lab import models
+from rlhf_lab import lesson, models
 from rlhf_lab.config import get_profile
+from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
@@ -90,7 +92,7 @@ sft_dir = get_sft_model_dir(profile)  # built and cached on first use (a few min
 # %%
 report.require()
 sft_model = models.load_model(sft_dir, trainable=False)
-heldout = {p.text: p for p in world.prompts("heldout")[:12]}
+heldout = {p.text: p for p in heldout_prompts(world, 24)}  # families interleaved
 
 def sample(user_texts):
     return models.generate(sft_model, tokenizer, user_texts, max_new_tokens=16, seed=len(user_texts))
@@ -98,12 +100,17 @@ def sample(user_texts):
 def gold_score(user_texts, responses):
     return [world.gold_reward(heldout[u], r).total for u, r in zip(user_texts, responses)]
 
+kept_gold = {}
 for n in (1, 2, 4, 8):
     kept = best_of_n(list(heldout), sample, gold_score, n)
-    print(f"n={n}: mean gold reward of the kept responses {sum(gold_score(list(heldout), kept)) / len(kept):+.3f}")
+    kept_gold[n] = sum(gold_score(list(heldout), kept)) / len(kept)
+    print(f"n={n}: mean gold reward of the kept responses {kept_gold[n]:+.3f}")
+lesson.check_claim("with the hidden human as the judge, best-of-8 keeps better answers than one sample",
+                   kept_gold[8] > kept_gold[1], n1=kept_gold[1], n8=kept_gold[8])
 
 # %% [markdown]
-# **What to look for.** The score climbs with n, quickly at first, then more slowly
-# (roughly like the expected maximum of n draws). Here the judge is the gold reward itself;
-# with a *learned* reward model as the judge, large n starts to exploit the reward model's
-# mistakes, the over-optimisation Gao et al. (2022) measured. Notebook 07 shows it.
+# **What to look for.** The kept answers get better with n (the check above says by how much):
+# here the judge is the gold reward itself. With a *learned* reward model as the judge, large n
+# starts to exploit the reward model's mistakes, the over-optimisation Gao et al. (2022)
+# measured. Notebook 06 shows it: the reward model's score of the pick keeps rising with n while
+# the gold reward peaks and falls.

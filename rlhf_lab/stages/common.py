@@ -53,6 +53,18 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
     return args
 
 
+def schedule_arguments(settings) -> dict:
+    """The training schedule every TRL stage takes from its settings dataclass (written once)."""
+    return {
+        "num_train_epochs": settings.epochs,
+        "per_device_train_batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 2,
+        "max_length": settings.max_length,
+    }
+
+
 def quiet_when_no_progress(trainer, progress: bool):
     """Keep the Trainer's output to one progress bar (or nothing): by default it also prints
     every logged dict, which buries the lesson. The logs are still in trainer.state."""

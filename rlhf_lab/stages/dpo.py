@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import cache, models
 from ..config import Profile
-from .common import built_from, record_lineage, final_loss, loss_history, quiet_when_no_progress, trainer_arguments
+from .common import (built_from, final_loss, loss_history,
+                     quiet_when_no_progress, record_lineage, schedule_arguments, trainer_arguments)
 from .pretrain import get_tokenizer
 from ..preferences import comparison_rows, to_conversational
 from .sft import SFTSettings, get_sft_model_dir
@@ -48,12 +49,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     config = DPOConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_dpo") / "_trainer", disable_tqdm=not progress),
         beta=settings.beta,
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=2,
-        max_length=settings.max_length,
+        **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
     trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=to_conversational(rows),
                          processing_class=tokenizer)

@@ -22,7 +22,8 @@ from ..losses import bradley_terry_loss
 from ..preferences import comparison_rows, policy_samples, sample_pairs, to_conversational
 from ..world import FAMILIES, SPURIOUS_CLOSER
 from ..world.gold import gold_reward
-from .common import built_from, record_lineage, loss_history, quiet_when_no_progress, trainer_arguments
+from .common import (built_from, loss_history, quiet_when_no_progress,
+                     record_lineage, schedule_arguments, trainer_arguments)
 from .pretrain import get_tokenizer
 from .sft import SFTSettings, get_sft_model_dir
 
@@ -104,12 +105,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     config = RewardConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_reward") / "_trainer",
                             disable_tqdm=not progress),
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=2,
-        max_length=settings.max_length,
+        **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
     trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=to_conversational(rows),
                                           processing_class=tokenizer, loss_fn=loss_fn)

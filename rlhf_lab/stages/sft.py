@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import cache, models
 from ..config import Profile
-from .common import final_loss, loss_history, quiet_when_no_progress, merge_lora_into_base, trainer_arguments
+from .common import (final_loss, loss_history, merge_lora_into_base,
+                     quiet_when_no_progress, schedule_arguments, trainer_arguments)
 from .pretrain import get_base_model_dir, get_tokenizer
 
 
@@ -54,12 +55,7 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
     demos = Dataset.from_list(World(profile.seed).sft_demonstrations())
     config = SFTConfig(
         **trainer_arguments(profile, out_dir / "_trainer", disable_tqdm=not progress),
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=2,
-        max_length=settings.max_length,
+        **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
         assistant_only_loss=True,
         packing=False,
     )
