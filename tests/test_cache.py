@@ -1,9 +1,11 @@
 """The artifact cache is movable: stages record their upstream artifacts by cache-relative
 keys, so a cache folder moved elsewhere (another disk, another machine) is found whole.
 
-Builds the quick pipeline's models (base, SFT, reward, PPO, DPO; ~1 min on 2 CPU cores) in
-a fresh cache, moves the folder, points $RLHF_LAB_CACHE at the new place and asks for
-every model again: nothing may be built, and the lineage must resolve inside the new folder.
+The quick pipeline's models (base, SFT, reward, PPO, DPO) are built in the session cache
+that the model tests share (test_cli's quick run then finds them built: this file adds
+seconds to the suite, ~1-2 min when run alone). The test copies that cache to a new folder,
+points $RLHF_LAB_CACHE at it and asks for every model again: nothing may be built, and the
+lineage must resolve inside the new folder.
 """
 
 import json
@@ -16,6 +18,7 @@ from rlhf_lab import cache
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
+from model_helpers import session_cache  # noqa: F401  (fixture)
 
 
 def quick_settings():
@@ -37,17 +40,15 @@ def artifacts(root: Path) -> set[str]:
     return {p.parent.relative_to(root).as_posix() for p in root.glob("*/*/settings.json")}
 
 
-def test_a_moved_cache_is_found_whole_and_nothing_retrains(monkeypatch, tmp_path):
-    first, moved = tmp_path / "first", tmp_path / "elsewhere" / "moved"
-    monkeypatch.setenv(CACHE_ENV, str(first))
+def test_a_moved_cache_is_found_whole_and_nothing_retrains(session_cache, monkeypatch, tmp_path):
     built = quick_models()
-    keys = artifacts(first)
-    assert {key.split("/")[0] for key in keys} == {"base", "sft", "reward", "ppo", "dpo"}
-    for path in first.rglob("settings.json"):  # no stage records where the cache used to be
-        assert str(tmp_path) not in path.read_text(), path
+    keys = {stage: cache.artifact_key(path) for stage, path in built.items()}
+    assert {key.split("/")[0] for key in artifacts(session_cache)} >= {"base", "sft", "reward", "ppo", "dpo"}
+    for path in session_cache.rglob("settings.json"):  # no stage records where the cache is
+        assert str(session_cache) not in path.read_text(), path
 
-    moved.parent.mkdir()
-    shutil.move(first, moved)
+    moved = tmp_path / "another" / "disk" / "rlhf_lab_cache"
+    shutil.copytree(session_cache, moved)
     monkeypatch.setenv(CACHE_ENV, str(moved))
 
     def no_build(target, settings, build):
@@ -55,12 +56,12 @@ def test_a_moved_cache_is_found_whole_and_nothing_retrains(monkeypatch, tmp_path
 
     monkeypatch.setattr(cache, "build_atomically", no_build)
     again = quick_models()
-    assert {stage: cache.artifact_key(path) for stage, path in again.items()} == \
-        {stage: path.relative_to(first).as_posix() for stage, path in built.items()}
-    assert artifacts(moved) == keys and not first.exists()
+    assert {stage: cache.artifact_key(path) for stage, path in again.items()} == keys
+    assert all(path.is_relative_to(moved) for path in again.values())
+    assert artifacts(moved) == artifacts(session_cache)
 
     # Lineage resolves in the new place: PPO and DPO each start from the SFT model they were
-    # trained from, and the policy loads from there.
+    # trained from (PPO: its reward model's), and the policy loads from there.
     for stage in ("ppo", "dpo"):
         sft = cache.built_from(again[stage])
         assert sft.parent == moved / "sft" and (sft / "config.json").exists()
