@@ -61,6 +61,7 @@ def main() -> None:
                 app.locator(".rlhf-label-prompt").click()
                 for _ in range(3):  # warm-up: first messages set up the comm path
                     timed_action(page, app, "key", "t")
+                print(f"widget shown; timing {args.actions} keys and {args.actions} clicks", flush=True)
                 keys = [timed_action(page, app, "key", "ab"[i % 2]) for i in range(args.actions)]
                 clicks = [timed_action(page, app, "click", ("button.rlhf-label-a", "button.rlhf-label-b")[i % 2])
                           for i in range(args.actions)]

@@ -137,7 +137,7 @@ ARM_TIMER_JS = """(eventType) => {
     const poll = () => {
       const now = performance.now();
       if (shown !== null && app.dataset.pending === '0') { resolve({shown_ms: shown, saved_ms: now - start}); return; }
-      if (start !== null && now - start > 10000) { reject(new Error('no next pair saved within 10 s')); return; }
+      if (start !== null && now - start > 30000) { reject(new Error(`after 30 s: next pair shown ${shown !== null}, pending ${app.dataset.pending}`)); return; }
       setTimeout(poll, 1);
     };
     new MutationObserver(() => {
