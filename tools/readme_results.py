@@ -46,9 +46,10 @@ def table(result: dict) -> str:
         lines.append(f"| {target} | " + per_seed(runs, lambda r, t=target: "yes" if r["targets_met"][t] else "**no**")
                      + " |")
     walls = per_seed(runs, lambda r: f"{r['wall_seconds']:.0f} s")
-    lines += ["", f"`rlhf-lab run` from an empty cache: {walls}; all seeds {result['total_seconds'] / 60:.1f} min "
+    notes = "; ".join(run["note"] for run in runs.values() if "note" in run)
+    lines += ["", f"`rlhf-lab run` per seed: {walls}; the benchmark process {result['total_seconds'] / 60:.1f} min "
               f"(machine: {result['machine']['cpu_cores']} cores, torch {result['machine']['torch']}, "
-              f"{result['machine']['date']})."]
+              f"{result['machine']['date']}). {result.get('total_seconds_note', '')}{'; ' + notes if notes else ''}."]
     return "\n".join(lines)
 
 
