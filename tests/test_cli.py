@@ -60,14 +60,14 @@ def test_doctor_unknown_profile_exits_2_with_the_choices(tmp_path):
     """EXPOSES A BUG: cmd_doctor catches the ConfigError itself and returns 1 (a 'problem found'),
     so the usage-error exit code 2 that main() gives ConfigErrors (as `run --profile nope` does) is lost."""
     result = run_cli("doctor", "--profile", "nope", env={"RLHF_LAB_CACHE": str(tmp_path)})
-    assert "gpu, tiny" in result.stdout + result.stderr
+    assert "gpu, gpu-1.5b, tiny" in result.stdout + result.stderr
     assert result.returncode == 2, (result.returncode, result.stdout[-500:], result.stderr[-500:])
 
 
 def test_run_unknown_profile_exits_2_with_the_choices(tmp_path):
     result = run_cli("run", "--profile", "nope", "--out", str(tmp_path / "out"), env={"RLHF_LAB_CACHE": str(tmp_path)})
     assert result.returncode == 2
-    assert "gpu, tiny" in result.stderr and "Traceback" not in result.stderr
+    assert "gpu, gpu-1.5b, tiny" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_world_shows_every_family_with_gold_components():

@@ -45,7 +45,7 @@ def test_unknown_profile_names_the_valid_choices():
 
 def test_unknown_profile_from_the_environment_is_rejected(monkeypatch):
     monkeypatch.setenv(PROFILE_ENV, "nope")
-    with pytest.raises(ConfigError, match="gpu, tiny"):
+    with pytest.raises(ConfigError, match="gpu, gpu-1.5b, tiny"):
         get_profile()
 
 
