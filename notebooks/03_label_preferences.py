@@ -151,6 +151,9 @@ result = None
 if len(preference_pairs_of(app)) < MIN_LABELS:
     print(f"{len(preference_pairs_of(app))} A/B labels so far: label at least {MIN_LABELS} pairs in the widget "
           "(ties and skips do not count), then run this cell again.")
+elif os.environ.get("RLHF_LAB_AUTOLABEL") == "1" and os.environ.get("RLHF_LAB_TRAIN_YOUR_MODEL") != "1":
+    print("Unattended run (tests): the two reward models are not trained here; "
+          "set RLHF_LAB_TRAIN_YOUR_MODEL=1 to train them.")
 else:
     result = your_labels_your_model(app, profile)
     print(summary_line(result))
