@@ -53,7 +53,7 @@ def quick_settings(profile: Profile) -> tuple[Profile, PipelineSettings]:
         sft=SFTSettings(epochs=1.0), reward=RewardSettings(epochs=1.0, sft_samples_per_prompt=0),
         dpo=DPOSettings(epochs=1.0, sft_samples_per_prompt=0),
         ppo_changes=(("steps", 2), ("batch_size", 8), ("mini_batch_size", 8), ("ppo_epochs", 1)),
-        samples_per_prompt=2)
+        samples_per_prompt=2).for_this_sft()
 
 
 def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool = True) -> dict:

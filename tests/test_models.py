@@ -284,12 +284,12 @@ def test_lora_gradients_of_4bit_model_match_the_dequantized_model(base_dir, toke
     assert max(errors.values()) < 1e-3, {n: e for n, e in errors.items() if e >= 1e-3}
 
 
-def test_without_the_guard_the_gradients_go_wrong_on_avx512_bf16(base_dir, tokenizer):
+def test_without_the_guard_the_lora_gradients_go_wrong(base_dir, tokenizer):
+    """The trap the guard exists for. Measured with bitsandbytes 0.50.2: on an AVX512-BF16 CPU
+    (relative error ~1.1-1.3) and on an AVX2-only AMD EPYC (relative error ~360) alike, an
+    eval-mode forward repacks the 4-bit weights and later LoRA gradients are wrong. If this
+    fails, bitsandbytes changed: check whether the guard is still needed."""
     grads, reference = lora_gradients_4bit_vs_dequantized(base_dir, tokenizer, guard=False)
     errors = relative_errors(grads, reference)
-    if cpu_has_avx512_bf16():
-        # The trap is real on this CPU: the guard is what keeps training correct.
-        assert max(errors.values()) > 0.1, "expected wrong gradients without the guard on an AVX512-BF16 CPU"
-    else:
-        # No AVX512-BF16: the kernel is never used, so the guard changes nothing.
-        assert max(errors.values()) < 1e-3
+    cpu = "AVX512-BF16" if cpu_has_avx512_bf16() else "this (non-AVX512-BF16)"
+    assert max(errors.values()) > 0.1, f"expected wrong gradients without the guard on {cpu} CPU"

@@ -34,7 +34,8 @@ def trained_reward(session_cache, tmp_path_factory):
     from rlhf_lab.stages.reward import RewardSettings, train_reward_model
 
     out = tmp_path_factory.mktemp("reward")
-    model, tokenizer, report = train_reward_model(PROFILE, RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0), out, progress=False)
+    model, tokenizer, report = train_reward_model(
+        PROFILE, RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0, sft=QUICK.sft), out, progress=False)
     return model, tokenizer, report, out
 
 
@@ -85,9 +86,10 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
     from rlhf_lab.stages.dpo import DPOSettings, load_adapter_policy, train_dpo
     from rlhf_lab.stages.sft import get_sft_model_dir
 
-    train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3, sft_samples_per_prompt=0), tmp_path, progress=False)
+    train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft),
+              tmp_path, progress=False)
     policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
-    sft = models.load_model(get_sft_model_dir(PROFILE, progress=False), trainable=False)
+    sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
@@ -101,7 +103,7 @@ def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp
                                 learning_rate=1e-2)
     train_ppo(PROFILE, config, tmp_path, reward_dir=reward_dir, progress=False)
     policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
-    sft = models.load_model(get_sft_model_dir(PROFILE, progress=False), trainable=False)
+    sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
