@@ -200,12 +200,13 @@ if len(preference_pairs_of(app)) >= 40:
 else:
     print(f"{len(preference_pairs_of(app))} A/B labels: with 40 or more, this cell shows how your model "
           "changes as your labels add up.")
-#
+
+# %% [markdown]
 # ## How your labels reach the course's reward model
 #
 # Notebook 04 trains the course's reward model with
 # `get_reward_model_dir(profile, label_file="labels/my_labels.jsonl")`: when the file exists, your
 # decisions are added to the simulated pairs and the reward model is retrained (the cache key
-# includes the file, so new labels mean a new model). How label noise and label count change a
-# reward model is measured in notebook 07 (failure modes).
+# includes the file, so new labels mean a new model), next to templated pairs and pairs of the
+# SFT model's own samples, all labelled by the simulated annotator.
 # **Next:** `04_reward_model.ipynb`.

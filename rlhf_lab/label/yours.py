@@ -47,7 +47,7 @@ def train_on_rows(profile, rows: list[dict], epochs: float | None = None, batch_
     if "sft_samples_per_prompt" in {f.name for f in fields(RewardSettings)}:
         settings = replace(settings, sft_samples_per_prompt=0)  # no simulated pairs of SFT samples
     only_these = replace(profile, preference_pairs=0)  # no simulated templated pairs (same SFT model)
-    return train_reward_model(only_these, settings, extra_rows=rows, progress=False)
+    return train_reward_model(only_these, settings, extra_rows=rows, progress=False, measure_quality=False)
 
 
 def _heldout(world, n_pairs: int, seed: int):

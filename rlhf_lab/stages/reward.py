@@ -91,8 +91,12 @@ def make_reward_trainer_class():
 
 
 def train_reward_model(profile: Profile, settings: RewardSettings | None = None, out_dir: Path | None = None,
-                       extra_rows=None, loss_fn=bradley_terry_loss, progress: bool = True):
-    """Train a reward model; save it to ``out_dir`` if given. Returns (model, tokenizer, report)."""
+                       extra_rows=None, loss_fn=bradley_terry_loss, progress: bool = True,
+                       measure_quality: bool = True):
+    """Train a reward model; save it to ``out_dir`` if given. Returns (model, tokenizer, report).
+
+    ``measure_quality=False`` skips the held-out accuracy check (it samples the SFT model), for
+    callers that measure the model their own way (notebook 03's "your labels, your model")."""
     from trl import RewardConfig
 
     settings = settings or RewardSettings()
@@ -113,13 +117,14 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     start = time.perf_counter()
     trainer.train()
     report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
-    report.update(reward_model_quality(trainer.model, tokenizer, profile, sft_dir))
+    if measure_quality:
+        report.update(reward_model_quality(trainer.model, tokenizer, profile, sft_dir))
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         tokenizer.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "reward.json").write_text(json.dumps(report))
         record_lineage(out_dir, sft_dir)
-    if progress:
+    if progress and measure_quality:
         print(f"Reward model: {len(rows)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
               f"{report['heldout_accuracy']:.1%} on templated pairs, {report['sft_sample_accuracy']:.1%} on pairs "
               f"of SFT samples; correlation with gold {report['gold_correlation']:.2f}.")
