@@ -46,7 +46,7 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
     }
     if real_model:
         # Non-reentrant checkpointing works with a frozen 4-bit base without forcing input gradients.
-        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        args["gradient_checkpointing_kwargs"] = dict(use_reentrant=False)  # a value, not a TRL keyword
     if cuda and profile.quantize_4bit:
         args["optim"] = "paged_adamw_8bit"
     args.update(overrides)
