@@ -60,16 +60,16 @@ status = rlhf_lab(["doctor"])
 #
 # | notebook | what you learn | tiny profile, 2 CPU cores |
 # |---|---|---|
-# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.1 min |
-# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 1.7 min |
-# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); what it does not fix | 0.3 min |
-# | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.4 min |
-# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 0.7 min |
-# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model | 0.5 min |
-# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 0.7 min |
+# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.3 min |
+# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.8 min |
+# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); what it does not fix | 1.8 min |
+# | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.2 min |
+# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 2.2 min |
+# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model | 3.1 min |
+# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 2.3 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | not measured yet |
 #
-# Runtimes are whole-notebook wall times measured going through the course in order with an empty cache (each notebook builds the stage it is about; later ones reuse it). Every notebook also runs on its own: a missing base model, SFT model, reward model or policy is built first (and then takes longer). Exercises that implement the math yourself are in `exercises/`.
+# Runtimes: a first run through the course in order on 2 AVX2 CPU cores, each notebook building the stage it is about (the stage times measured by `benchmarks/bench_pipeline.py` plus the notebook's own evaluation); once built, every stage loads from the cache in seconds. Every notebook also runs on its own: a missing base model, SFT model, reward model or policy is built first (and then takes longer). Exercises that implement the math yourself are in `exercises/`.
 
 # %% [markdown]
 # ## Choosing the profile
