@@ -209,7 +209,8 @@ class Runner:
         # prompts of about max_length / 2 tokens (a word and a number are about two tokens)
         words = " ".join(f"question {i}" for i in range(a.max_length // 4))
         prompts = [f"{i}: {words}" for i in range(a.ppo_batch)]
-        config = PPOConfig(steps=1, batch_size=a.ppo_batch, mini_batch_size=a.ppo_mini_batch, ppo_epochs=1,
+        config = PPOConfig(steps=1, batch_size=a.ppo_batch, samples_per_prompt=1, mini_batch_size=a.ppo_mini_batch,
+                           ppo_epochs=1,
                            max_new_tokens=a.response_length, learning_rate=1e-5)
         if full:
             policy = self.load(full=True)
