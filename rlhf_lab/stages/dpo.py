@@ -12,6 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from .. import cache, models
 from ..config import Profile
 from .common import (built_from, final_loss, loss_history,
@@ -41,6 +43,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 
     settings = settings or DPOSettings()
     sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
+    torch.manual_seed(profile.seed)  # the LoRA init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))

@@ -60,6 +60,7 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     config = config or default_ppo_config(profile)
     reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
     sft_dir = built_from(reward_dir)  # the policy starts from the reward model's own SFT model
+    torch.manual_seed(config.seed)  # the LoRA and value-head init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))

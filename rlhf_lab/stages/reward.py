@@ -101,6 +101,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
 
     settings = settings or RewardSettings()
     sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
+    torch.manual_seed(profile.seed)  # the LoRA and score-head init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
     model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)

@@ -12,6 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from .. import cache, models
 from ..config import Profile
 from .common import (final_loss, loss_history, merge_lora_into_base,
@@ -48,6 +50,7 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
 
     from ..world import World
 
+    torch.manual_seed(profile.seed)  # the LoRA init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
     base_dir = get_base_model_dir(profile, progress=progress)
     model = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
