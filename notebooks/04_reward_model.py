@@ -91,7 +91,7 @@ fig = plots.accuracy_by_family({"templated pairs": templated, "pairs of SFT samp
 
 # %%
 lesson.check_claim("the reward model orders most held-out pairs as the hidden human does, on both kinds",
-                   min(rm_report["heldout_accuracy"], rm_report["sft_sample_accuracy"]) > 0.55,
+                   min(rm_report["heldout_accuracy"], rm_report["sft_sample_accuracy"]) > 0.5,
                    templated=rm_report["heldout_accuracy"], sft_samples=rm_report["sft_sample_accuracy"])
 
 # %% [markdown]
