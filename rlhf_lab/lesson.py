@@ -205,6 +205,13 @@ def metrics_table(metrics_by_model: dict[str, dict], keys=tuple(METRIC_FORMATS))
     return _html_table(["metric (held-out prompts)", *metrics_by_model], rows)
 
 
+def number_table(values_by_model: dict[str, dict[str, float]], fmt: str = "{:+.2f}"):
+    """A table of plain numbers: one row per key of the inner dicts, one column per model."""
+    keys = list(next(iter(values_by_model.values())))
+    rows = [[key] + [fmt.format(values[key]) for values in values_by_model.values()] for key in keys]
+    return _html_table(["held-out prompts", *values_by_model], rows)
+
+
 # ---------------------------------------------------------------------------
 # Words bound to numbers
 # ---------------------------------------------------------------------------

@@ -215,3 +215,54 @@ def accuracy_by_family(series: dict[str, dict[str, float]], title: str = "Reward
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def overoptimization(points: dict[str, list[dict]], fits: dict[str, dict] | None = None, form: str = "best_of_n",
+                     title: str = "Over-optimisation: the proxy rises, the gold reward does not follow"):
+    """Gain over the start in reward-model score (proxy) and gold reward against sqrt(KL),
+    Gao et al. 2022's axes. ``points``: {"proxy": [...], "gold": [...]}, each a list of
+    {"kl", "gain"} (gold may carry "low"/"high"); ``fits``: gao_fit results to draw."""
+    import math
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    colors = {"proxy": "tab:blue", "gold": "tab:green"}
+    labels = {"proxy": "reward model score (what is optimised)", "gold": "gold reward (hidden human)"}
+    for name, rows in points.items():
+        d = [math.sqrt(max(0.0, r["kl"])) for r in rows]
+        ax.plot(d, [r["gain"] for r in rows], "o", color=colors[name], label=labels[name])
+        if "low" in rows[0]:
+            ax.vlines(d, [r["low"] for r in rows], [r["high"] for r in rows], color=colors[name], alpha=0.5)
+        if fits and name in fits:
+            grid = [max(d) * i / 50 for i in range(1, 51)]
+            a, b = fits[name]["alpha"], fits[name]["beta"]
+            curve = [x * (a - b * (x if form == "best_of_n" else math.log(x))) for x in grid]
+            ax.plot(grid, curve, "-", color=colors[name], alpha=0.7)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("d = sqrt(KL to the start, nats)")
+    ax.set_ylabel("gain over the start")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gold_reward", "closer_rate"),
+                          window: int = 10):
+    """One panel per key (reward-model score, gold, closer rate...), one line per KL
+    coefficient, against the PPO step; moving averages over ``window`` steps (each step is
+    a handful of prompts, so single steps are noisy)."""
+    titles = {"reward": "reward-model score", "gold_reward": "gold reward (hidden)", "closer_rate":
+              f"says \"{SPURIOUS_CLOSER}\"", "kl": "KL to SFT (nats)", "entropy": "entropy (nats/token)"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8))
+    for ax, key in zip(axes, keys):
+        for label, history in histories.items():
+            values = [h[key] for h in history]
+            smooth = [mean(values[max(0, i - window + 1):i + 1]) for i in range(len(values))]
+            ax.plot(range(1, len(values) + 1), smooth, label=f"kl_coef {label}")
+        ax.set_title(titles.get(key, key), fontsize=10)
+        ax.set_xlabel("PPO step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

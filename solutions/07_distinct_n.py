@@ -95,4 +95,5 @@ for temperature in (0.5, 1.0, 2.0):
 # **What to look for.** Low temperature repeats the same phrasings (low distinct-n); high
 # temperature adds variety and, eventually, nonsense. Distinct-n measures variety, not
 # quality: read it next to the gold reward. Notebooks 05 and 06 report it next to the well-formed rate:
-# broken text is "diverse" too.
+# broken text is "diverse" too. Notebook 07 (failure modes) shows what over-optimisation does to
+# the picked answers: more polite openers on fewer well-formed sentences.

@@ -1,0 +1,90 @@
+"""Over-optimisation and reward hacking in the lab world (issue "Notebook 07: the failure
+modes of RLHF", items 1, 2 and 7): best-of-n against the reward model up to n=256 and PPO
+against the reward model at several KL coefficients, each judged by the hidden human.
+
+    python benchmarks/bench_failure_modes.py                    # seeds 0 1 2
+    python benchmarks/bench_failure_modes.py --seeds 0 --keep-cache
+
+Per seed: the best-of-n curve (gold with 95% interval, reward-model score, closer rate of the
+picks, analytic KL) and Gao et al.'s fits; per KL coefficient the PPO policy's held-out gold,
+reward-model score, KL to SFT, closer rate, capability probe, well-formed rate, and its
+training curves. Writes benchmarks/results/failure_modes.json.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import RESULTS, machine, save  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+parser.add_argument("--keep-cache", action="store_true", help="use $RLHF_LAB_CACHE instead of a fresh cache")
+parser.add_argument("--kl-coefs", type=float, nargs="+", default=[0.0, 0.02, 0.1, 0.5])
+parser.add_argument("--ns", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128, 256])
+parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (families interleaved)")
+args = parser.parse_args()
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+from rlhf_lab import cache, models  # noqa: E402
+from rlhf_lab.config import get_profile  # noqa: E402
+from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
+from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit  # noqa: E402
+from rlhf_lab.stages.dpo import load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
+from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
+from rlhf_lab.stages.common import built_from  # noqa: E402
+
+previous = RESULTS / "failure_modes.json"  # other seeds' runs are kept: seeds can run apart
+runs = json.loads(previous.read_text())["runs"] if previous.exists() else {}
+for seed in args.seeds:
+    if not args.keep_cache:
+        os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-failure-{seed}-")
+    profile = get_profile("tiny", seed=seed)
+    world, tokenizer = cache.world_for(seed), get_tokenizer(profile)
+    prompts = heldout_prompts(world, args.prompts)
+    reward_dir = get_reward_model_dir(profile, progress=False)
+    reward_model, _ = load_reward_model(profile, reward_dir)
+
+    def score(users, texts):
+        return score_responses(reward_model, tokenizer, users, texts)
+
+    sft = models.load_model(built_from(reward_dir), quantize_4bit=False, device="cpu")
+    start = time.perf_counter()
+    bon = best_of_n_overoptimization(sft, tokenizer, prompts, score, tuple(args.ns), seed=seed * 100 + 7)
+    bon_seconds = time.perf_counter() - start
+    ppo = {}
+    for kl_coef in args.kl_coefs:
+        start = time.perf_counter()
+        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef), progress=False)
+        policy, _ = load_adapter_policy(profile, directory)
+        history = json.loads((directory / "ppo.json").read_text())["history"]
+        ppo[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, seed=seed * 100 + 9),
+                             "seconds": round(time.perf_counter() - start, 1),
+                             "history": [{k: h[k] for k in ("reward", "gold_reward", "kl", "entropy", "closer_rate")
+                                          if k in h} for h in history]}
+    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, seed=seed * 100 + 9, reference=None)
+    points = sorted(ppo.values(), key=lambda r: r["kl"])
+    rl_fit = {name: gao_fit([r["kl"] for r in points],
+                            [(r[name]["mean"] if name == "gold" else r[name]) -
+                             (sft_eval[name]["mean"] if name == "gold" else sft_eval[name]) for r in points], "rl")
+              for name in ("gold", "proxy")}
+    runs[str(seed)] = {"best_of_n": bon, "best_of_n_seconds": round(bon_seconds, 1), "sft": sft_eval, "ppo": ppo,
+                  "ppo_fit": rl_fit}
+    top = bon["rows"][-1]
+    peak = max(bon["rows"], key=lambda r: r["gold"])
+    print(f"seed {seed}: best-of-{top['n']} proxy {bon['rows'][0]['proxy']:+.2f} -> {top['proxy']:+.2f}, gold "
+          f"{bon['rows'][0]['gold']:+.2f} -> peak {peak['gold']:+.2f} (n={peak['n']}) -> {top['gold']:+.2f}; "
+          f"well-formed {bon['rows'][0]['well_formed_rate']:.0%} -> {top['well_formed_rate']:.0%}, polite {bon['rows'][0]['polite_rate']:.0%} -> {top['polite_rate']:.0%}; PPO by kl_coef: " + "; ".join(
+              f"{k}: KL {v['kl']:.2f} proxy {v['proxy']:+.2f} gold {v['gold']['mean']:+.2f} closer {v['closer_rate']:.0%}"
+              for k, v in ppo.items()), flush=True)
+save("failure_modes", {"machine": machine(), "seeds": sorted(int(s) for s in runs), "kl_coefs": args.kl_coefs, "ns": args.ns,
+                       "prompts": args.prompts, "runs": runs})

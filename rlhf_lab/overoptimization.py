@@ -1,0 +1,92 @@
+"""Reward-model over-optimisation (Gao, Schulman & Hilton 2022), in miniature.
+
+Optimise a policy against a learned reward model and its score keeps rising, while the
+gold reward (what the reward model was trained to predict) rises less, peaks and falls.
+Gao et al. measure both against ``d = sqrt(KL(policy || initial policy))`` and fit
+
+- best-of-n:  R(d) = d (alpha - beta d)
+- RL (PPO):   R(d) = d (alpha - beta log d)
+
+where R is the gain over the initial policy. Here the same for the course's reward model,
+with best-of-n on the SFT model and PPO at several KL coefficients; the closer
+"I hope this helps." (worth nothing to the hidden human, liked by the reward model) is the
+exploit to point at.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .evaluate import best_of_n_curve, evaluate_policy, repeat_prompts
+from .world import SPURIOUS_CLOSER
+from .world.parse import parse_response
+
+FORMS = ("best_of_n", "rl")
+
+
+def closer_rate(responses: list[str]) -> float:
+    """Share of responses that say the spurious closer."""
+    return sum(SPURIOUS_CLOSER.lower() in r.lower() for r in responses) / max(1, len(responses))
+
+
+def style_rates(responses: list[str]) -> dict[str, float]:
+    """What a proxy can be fooled by: how many responses open politely, how many are
+    well-formed (every sentence one of the world's), how many say the closer."""
+    parsed = [parse_response(r) for r in responses]
+    n = max(1, len(responses))
+    return {"polite_rate": sum(p.opener == "polite" for p in parsed) / n,
+            "well_formed_rate": sum(p.well_formed for p in parsed) / n,
+            "closer_rate": closer_rate(responses)}
+
+
+def gao_fit(kl: list[float], gain: list[float], form: str) -> dict:
+    """Least-squares fit of Gao et al.'s functional form to ``gain`` (reward minus the initial
+    policy's) against ``d = sqrt(kl)``. Returns {"alpha", "beta", "peak_d"}: the fitted
+    coefficients and where the fitted curve peaks (inf when beta <= 0: no peak)."""
+    if form not in FORMS:
+        raise ValueError(f"form={form!r}: use one of {', '.join(FORMS)}.")
+    d = torch.tensor(kl, dtype=torch.float64).clamp(min=0).sqrt()
+    keep = d > 0  # d = 0 carries no information (both forms are 0 there)
+    d, y = d[keep], torch.tensor(gain, dtype=torch.float64)[keep]
+    if len(d) < 2:
+        raise ValueError("gao_fit needs at least two points with KL > 0.")
+    second = d * d if form == "best_of_n" else d * torch.log(d)
+    design = torch.stack([d, -second], dim=1)
+    alpha, beta = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1).tolist()
+    if beta <= 0:
+        peak = math.inf
+    elif form == "best_of_n":
+        peak = alpha / (2 * beta)  # d/dd [alpha d - beta d^2] = 0
+    else:
+        peak = math.exp(alpha / beta - 1)  # d/dd [alpha d - beta d log d] = 0
+    return {"alpha": alpha, "beta": beta, "peak_d": peak}
+
+
+def best_of_n_overoptimization(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+                               max_new_tokens: int = 24, seed: int = 0) -> dict:
+    """Best-of-n against the reward model for every n in ``ns``: per n the gold reward (with
+    its 95% interval), the reward-model score and the closer rate of the picks, and the KL
+    (analytic); plus Gao et al.'s fit of the gold and proxy gains."""
+    rows, chosen = best_of_n_curve(model, tokenizer, prompts, score_fn, ns, max_new_tokens, seed)
+    for row in rows:
+        row.update(style_rates(chosen[row["n"]]))
+    kl = [row["kl"] for row in rows]
+    fits = {name: gao_fit(kl, [row[name] - rows[0][name] for row in rows], "best_of_n") for name in ("gold", "proxy")}
+    return {"rows": rows, "fit": fits, "examples": {n: chosen[n][:6] for n in (ns[0], ns[-1])}}
+
+
+def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int = 2,
+                        max_new_tokens: int = 24, seed: int = 0, reference="adapter-off") -> dict:
+    """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
+    (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
+    well-formed and sycophancy rates."""
+    metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, samples_per_prompt,
+                                         max_new_tokens, seed, reference)
+    repeated = repeat_prompts(prompts, samples_per_prompt)
+    proxy = torch.as_tensor(score_fn([p.text for p in repeated], responses), dtype=torch.float64)
+    return {"gold": metrics["gold_ci"], "proxy": proxy.mean().item(), "kl": max(0.0, metrics["kl_to_ref"]),
+            **style_rates(responses), "capability_probe": metrics["capability_probe"],
+            "well_formed": metrics["well_formed_rate"], "sycophancy_rate": metrics["sycophancy_rate"],
+            "distinct_2": metrics.get("distinct_2"), "examples": responses[:8:2]}
