@@ -1,7 +1,9 @@
-"""Write the README's results tables from benchmarks/results/pipeline.json (the three-seed run).
+"""Write the README's results tables from benchmarks/results/pipeline.json (the three-seed run)
+and benchmarks/results/failure_modes.json (over-optimisation, notebook 07).
 
     python benchmarks/bench_pipeline.py      # measure (seeds 0 1 2)
-    python tools/readme_results.py           # rewrite the block between the README's markers
+    python benchmarks/bench_failure_modes.py # measure (seeds 0 1 2)
+    python tools/readme_results.py           # rewrite the blocks between the README's markers
 """
 
 import json
@@ -9,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+FAILURE_START, FAILURE_END = "<!-- failure-modes:start -->", "<!-- failure-modes:end -->"
 STAGES = (("base", "base"), ("sft", "SFT"), ("ppo_gold", "PPO on gold (control)"), ("ppo", "PPO (reward model)"),
           ("dpo", "DPO"), ("best_of_n", "best-of-16 (reward model)"))
 
@@ -53,14 +56,69 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def failure_table(result: dict) -> str:
+    """Over-optimisation per seed: best-of-n's gold peak and its value at the largest n, and
+    PPO's held-out numbers per KL coefficient."""
+    runs = result["runs"]
+    seeds = " / ".join(f"seed {s}" for s in runs)
+
+    def gold(ci):
+        return f"{ci['mean']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]"
+
+    def bon(fn):
+        return per_seed(runs, lambda r: fn(r["best_of_n"]["rows"]))
+
+    peak = lambda rows: max(rows, key=lambda row: row["gold"])  # noqa: E731
+    ci = lambda row: {"mean": row["gold"], "low": row["gold_low"], "high": row["gold_high"]}  # noqa: E731
+    below = lambda rows: "yes" if rows[-1]["gold_high"] < peak(rows)["gold_low"] else "**no**"  # noqa: E731
+    top = result["ns"][-1]
+    lines = [f"Each cell: {seeds}; {result['prompts']} held-out prompts; gold with its 95% bootstrap interval.", "",
+             "| best-of-n against the reward model | per seed |", "|---|---|",
+             f"| reward-model score of the pick, n=1 -> n={top} | "
+             + bon(lambda rows: f"{rows[0]['proxy']:+.2f} -> {rows[-1]['proxy']:+.2f}") + " |",
+             "| gold at n=1 | " + bon(lambda rows: gold(ci(rows[0]))) + " |",
+             "| gold at its peak (n) | " + bon(lambda rows: f"{gold(ci(peak(rows)))} (n={peak(rows)['n']})") + " |",
+             f"| gold at n={top} | " + bon(lambda rows: gold(ci(rows[-1]))) + " |",
+             f"| gold at n={top} below the peak's interval | " + bon(below) + " |",
+             f"| picks opening politely, n=1 -> n={top} | "
+             + bon(lambda rows: f"{rows[0].get('polite_rate', float('nan')):.0%} -> {rows[-1].get('polite_rate', float('nan')):.0%}") + " |",
+             f"| picks well-formed, n=1 -> n={top} | "
+             + bon(lambda rows: f"{rows[0].get('well_formed_rate', float('nan')):.0%} -> {rows[-1].get('well_formed_rate', float('nan')):.0%}") + " |",
+             "| Gao fit of the gold gain: alpha, beta (peak at d) | " + per_seed(runs, lambda r: (
+                 f"{r['best_of_n']['fit']['gold']['alpha']:.2f}, {r['best_of_n']['fit']['gold']['beta']:.2f} "
+                 f"({r['best_of_n']['fit']['gold']['peak_d']:.2f})")) + " |",
+             "", "| PPO against the reward model, held out | reward-model score | gold | KL to SFT | well-formed | capability probe |",
+             "|---|---|---|---|---|---|"]
+    lines.append("| SFT | " + " | ".join(per_seed(runs, fn) for fn in (
+        lambda r: f"{r['sft']['proxy']:+.2f}", lambda r: gold(r["sft"]["gold"]), lambda r: "0",
+        lambda r: f"{r['sft']['well_formed']:.0%}", lambda r: f"{r['sft']['capability_probe']:.0%}")) + " |")
+    for coef in result["kl_coefs"]:
+        key = str(coef)
+        lines.append(f"| kl_coef {coef} | " + " | ".join(per_seed(runs, fn) for fn in (
+            lambda r: f"{r['ppo'][key]['proxy']:+.2f}", lambda r: gold(r["ppo"][key]["gold"]),
+            lambda r: f"{r['ppo'][key]['kl']:.2f}", lambda r: f"{r['ppo'][key]['well_formed']:.0%}",
+            lambda r: f"{r['ppo'][key]['capability_probe']:.0%}")) + " |")
+    lines += ["", f"Machine: {result['machine']['cpu_cores']} cores, torch {result['machine']['torch']}, "
+              f"{result['machine']['date']}. Full numbers, fits and training curves: `benchmarks/results/failure_modes.json`."]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, start: str, end: str, body: str) -> str:
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def main() -> None:
-    result = json.loads((ROOT / "benchmarks" / "results" / "pipeline.json").read_text())
+    results = ROOT / "benchmarks" / "results"
+    result = json.loads((results / "pipeline.json").read_text())
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{table(result)}\n{END}{tail}")
-    print(f"wrote the results table for seeds {result['seeds']} into {readme.name}")
+    text = replace_block(readme.read_text(), START, END, table(result))
+    if (results / "failure_modes.json").exists() and FAILURE_START in text:
+        failure = json.loads((results / "failure_modes.json").read_text())
+        text = replace_block(text, FAILURE_START, FAILURE_END, failure_table(failure))
+    readme.write_text(text)
+    print(f"wrote the results tables for seeds {result['seeds']} into {readme.name}")
 
 
 if __name__ == "__main__":
