@@ -1,0 +1,228 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · When RLHF goes wrong: over-optimisation and reward hacking
+#
+# The reward model is a *proxy* for the hidden human. Optimise a proxy hard enough and it stops
+# measuring what it was meant to (Goodhart's law). Gao, Schulman & Hilton (2022) measured this on
+# real models: as a policy moves away from its start (KL), the reward model's score keeps rising
+# while the true ("gold") reward rises less, peaks and falls. Here the same, in miniature, where
+# the hidden human is known, so every effect is a number:
+#
+# 1. **Best-of-n** against the reward model, n from 1 to 256: search without training.
+# 2. **PPO** against the reward model at several KL coefficients: training.
+# 3. **The exploit you can point at**: what the reward model over-rates, and what search and
+#    PPO find in the picked answers.
+#
+# Both methods are plotted on Gao et al.'s axes: gain over the start against
+# d = sqrt(KL to the start), with the paper's fitted forms, best-of-n: d(alpha - beta d), RL:
+# d(alpha - beta log d).
+#
+# *Under test (CI) the notebook runs a reduced grid (n up to 128, two KL
+# coefficients); the full grid and seeds 0-2 are in `benchmarks/bench_failure_modes.py` and
+# the README's results.*
+
+# %%
+import json
+import os
+
+import torch
+
+from rlhf_lab import lesson, models, plots
+from rlhf_lab.config import get_profile
+from rlhf_lab.evaluate import heldout_prompts
+from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
+from rlhf_lab.stages.dpo import load_adapter_policy
+from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
+from rlhf_lab.stages.pretrain import get_tokenizer
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses
+from rlhf_lab.stages.sft import get_sft_model_dir
+from rlhf_lab.world import World
+
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+lesson.notebook_setup()  # small figures, the libraries' own chatter off
+profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
+print(lesson.setup_line(profile))
+UNDER_TEST = os.environ.get("CI") == "true"  # the reduced grid keeps CI within its time budget
+NS = (1, 2, 4, 8, 16, 32, 64, 128) if UNDER_TEST else (1, 2, 4, 8, 16, 32, 64, 128, 256)
+KL_COEFS = (0.0, 0.05) if UNDER_TEST else (0.0, 0.02, 0.05, 0.5)  # 0.05: notebook 05's run, cached
+N_PROMPTS = 48
+print(f"best-of-n up to n={NS[-1]} on {N_PROMPTS} held-out prompts; PPO at kl_coef {KL_COEFS}")
+
+# %% [markdown]
+# ## The models: SFT, and the reward model of notebook 04
+#
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 5 min from nothing) on the tiny profile (2 CPU cores).*
+
+# %%
+world = World(profile.seed)
+tokenizer = get_tokenizer(profile)
+reward_dir = get_reward_model_dir(profile)
+reward_model, _ = load_reward_model(profile, reward_dir)
+sft = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
+                        trainable=False)
+prompts = heldout_prompts(world, N_PROMPTS)  # every family, interleaved
+
+
+def reward_model_score(user_texts, responses):
+    return score_responses(reward_model, tokenizer, user_texts, responses)
+
+# %% [markdown]
+# ## 1. Best-of-n: search against the proxy
+#
+# Sample n answers per prompt from the SFT model and keep the one the reward model scores
+# highest. No weights change, yet the picked answers are a new policy, at KL at most
+# log n - (n-1)/n nats from SFT.
+#
+# *Takes about 1 min under test (n up to 128), about 2 min for n up to 256, on the tiny profile (2 CPU cores).*
+
+# %%
+bon = best_of_n_overoptimization(sft, tokenizer, prompts, reward_model_score, NS, profile.max_new_tokens,
+                                 seed=profile.seed)
+rows = bon["rows"]
+start = rows[0]
+points = {"proxy": [{"kl": r["kl"], "gain": r["proxy"] - start["proxy"]} for r in rows],
+          "gold": [{"kl": r["kl"], "gain": r["gold"] - start["gold"], "low": r["gold_low"] - start["gold"],
+                    "high": r["gold_high"] - start["gold"]} for r in rows]}
+fig = plots.overoptimization(points, bon["fit"], "best_of_n", "Best-of-n against the reward model")
+for name, fit in bon["fit"].items():
+    print(f"{name:>5}: alpha {fit['alpha']:+.3f}, beta {fit['beta']:+.3f}, fitted peak at d = {fit['peak_d']:.2f}")
+
+# %%
+peak = max(rows, key=lambda r: r["gold"])
+top = rows[-1]
+lesson.check_claim("the reward model's score of the pick rises with n, to its highest at the largest n",
+                   top["proxy"] == max(r["proxy"] for r in rows) and top["proxy"] > start["proxy"],
+                   n1=start["proxy"], n_top=top["proxy"])
+lesson.check_claim("the gold reward of the pick at the largest n is below its peak",
+                   top["gold"] < peak["gold"], peak_n=peak["n"], peak_gold=peak["gold"], gold_top=top["gold"])
+
+# %% [markdown]
+# **What to look for:** the blue points (what the search optimises) climb all the way; the green
+# ones (what the hidden human thinks of the same picks) do not follow: the more answers the
+# reward model chooses from, the more its choice lands on what it *over-rates*. Whether the drop
+# from the gold peak is larger than the 95% interval (the green bars) depends on the seed: the
+# README's results table gives all three.
+#
+# ## The exploit: what does the reward model pick?
+
+# %%
+for r in rows:
+    print(f"n={r['n']:>3}: opens politely {r['polite_rate']:4.0%}, well-formed {r['well_formed_rate']:4.0%}, "
+          f"says the closer {r['closer_rate']:4.0%}")
+lesson.check_claim("the picks at the largest n open politely more often than single samples",
+                   top["polite_rate"] > start["polite_rate"], n1=start["polite_rate"], n_top=top["polite_rate"])
+lesson.check_claim("... and are well-formed less often",
+                   top["well_formed_rate"] < start["well_formed_rate"], n1=start["well_formed_rate"],
+                   n_top=top["well_formed_rate"])
+lesson.check_claim("the closer \"I hope this helps.\" is (almost) never picked: the SFT model does not say it",
+                   top["closer_rate"] < 0.05, n1=start["closer_rate"], n_top=top["closer_rate"])
+for n, examples in bon["examples"].items():
+    print(f"\nbest-of-{n}:")
+    for prompt, text in zip(prompts, examples):
+        print(f"  {prompt.text!r:48} -> {text!r}")
+
+# %% [markdown]
+# The hidden human likes a polite opener (+0.3), and people's good answers opened politely more
+# often, so the reward model learned "Sure!" / "Good question." as a sign of quality, and it
+# never learned to check that the rest is a sentence at all: it saw little broken text in its
+# pairs. Search among 256 samples finds the broken answers that open politely and borrow words
+# of good answers ("Good question. house, use a soft brush and two thin coats of paint.").
+#
+# The world's planted correlate, the closer "I hope this helps.", is *not* exploited here, and
+# that is a lesson too: the SFT model never says it (its demonstrations do not), so neither
+# search nor PPO can find it. An exploit must first be reachable from the policy's own samples.
+#
+# ## 2. PPO at several KL coefficients
+#
+# The KL penalty is RLHF's brake: every token pays `kl_coef * (log pi - log pi_ref)`. Each
+# coefficient is one PPO run of notebook 05's settings (cached by its settings, so a rerun is
+# instant; kl_coef 0.05 *is* notebook 05's run). The training log keeps, next to the reward
+# model's score the policy sees, the gold reward it never sees.
+#
+# *Takes about 1.5 min per coefficient the first time on the tiny profile (2 CPU cores).*
+
+# %%
+runs = {}
+for kl_coef in KL_COEFS:
+    directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef))  # trains if missing
+    runs[kl_coef] = {"dir": directory, "history": json.loads((directory / "ppo.json").read_text())["history"]}
+fig = plots.training_curves_by_kl({str(k): r["history"] for k, r in runs.items()},
+                                  keys=("reward", "gold_reward", "kl", "entropy"))
+
+# %% [markdown]
+# **What to look for:** the reward model's score (left) climbs in every run, fastest with no
+# penalty; the gold reward (the policy never sees it) moves much less; the KL grows more, the
+# weaker the brake; the entropy (right) says whether the policy is sharpening or wandering.
+#
+# ## Held-out: the same runs judged by the hidden human
+
+# %%
+held_out = {"SFT": evaluate_ppo_policy(sft, tokenizer, world, prompts, reward_model_score, seed=profile.seed,
+                                       reference=None)}
+for kl_coef, run in runs.items():
+    policy, _ = load_adapter_policy(profile, run["dir"])
+    held_out[f"PPO kl_coef {kl_coef}"] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score,
+                                                            seed=profile.seed)
+lesson.number_table({name: {"gold reward": m["gold"]["mean"], "reward model": m["proxy"], "KL to SFT": m["kl"],
+                             "opens politely": m["polite_rate"], "well-formed": m["well_formed"],
+                             "capability probe": m["capability_probe"]} for name, m in held_out.items()})
+
+# %%
+sft_eval = held_out["SFT"]
+loosest = held_out[f"PPO kl_coef {min(KL_COEFS)}"]
+tightest = held_out[f"PPO kl_coef {max(KL_COEFS)}"]
+lesson.check_claim("PPO raises the reward model's score over SFT on held-out prompts",
+                   loosest["proxy"] > sft_eval["proxy"], sft=sft_eval["proxy"], ppo=loosest["proxy"])
+lesson.check_claim("a weaker KL brake lets the policy move further from SFT",
+                   loosest["kl"] > tightest["kl"], kl_loose=loosest["kl"], kl_tight=tightest["kl"])
+lesson.check_claim("... and the proxy's gain is larger than the gold reward's gain",
+                   loosest["proxy"] - sft_eval["proxy"] > loosest["gold"]["mean"] - sft_eval["gold"]["mean"],
+                   proxy_gain=loosest["proxy"] - sft_eval["proxy"],
+                   gold_gain=loosest["gold"]["mean"] - sft_eval["gold"]["mean"])
+
+# %% [markdown]
+# ## Both on one figure: gain against d = sqrt(KL)
+#
+# PPO's held-out points (one per KL coefficient) next to best-of-n's, with Gao et al.'s RL form
+# fitted to PPO's.
+
+# %%
+ppo_points = sorted((m for name, m in held_out.items() if name != "SFT"), key=lambda m: m["kl"])
+ppo_plot = {"proxy": [{"kl": m["kl"], "gain": m["proxy"] - sft_eval["proxy"]} for m in ppo_points],
+            "gold": [{"kl": m["kl"], "gain": m["gold"]["mean"] - sft_eval["gold"]["mean"],
+                      "low": m["gold"]["low"] - sft_eval["gold"]["mean"],
+                      "high": m["gold"]["high"] - sft_eval["gold"]["mean"]} for m in ppo_points]}
+ppo_fit = None
+if len(ppo_points) >= 2 and all(m["kl"] > 0 for m in ppo_points):
+    ppo_fit = {name: gao_fit([p["kl"] for p in ppo_plot[name]], [p["gain"] for p in ppo_plot[name]], "rl")
+               for name in ("proxy", "gold")}
+    for name, fit in ppo_fit.items():
+        print(f"PPO {name:>5}: alpha {fit['alpha']:+.3f}, beta {fit['beta']:+.3f}")
+fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward model, one point per kl_coef")
+
+# %% [markdown]
+# **What to look for:** in both methods the distance between the blue and the green points is
+# the reward model's error, and it grows with KL. That is what the KL penalty is for, and why
+# real RLHF runs watch the KL as closely as the reward.
+#
+# ## Your turn: predict, then run
+#
+# Before you run it, write down what you expect: with `kl_coef=1.0` (a strong brake), will the
+# held-out KL be above or below 0.5 nats? Will the share of polite openers be above or below SFT's? Then set
+# `KL_COEFS = (1.0,)` in the first cell, rerun the notebook, and compare with the table above.
+# (About 1.5 min on the tiny profile.) The solutions of exercises 07 (diversity) and 08
+# (best-of-n) use the same pieces: `rlhf_lab.diversity` and `rlhf_lab.evaluate.best_of_n_curve`.
