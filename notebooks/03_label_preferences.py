@@ -23,8 +23,8 @@
 # where your taste took it.
 #
 # **Run All is safe here.** Run > Run All Cells shows the widget and runs the light cells below it
-# in a few seconds. Nothing trains until you have labelled at least 10 pairs and run the last
-# section's cell yourself. If a cell is running while you label, the widget says the kernel is
+# in a few seconds. Nothing trains unless you ask: set `TRAIN_YOUR_MODEL = True` in the section
+# "Your labels, your model" once you have labelled at least 10 pairs, and run that cell. If a cell is running while you label, the widget says the kernel is
 # busy and lists your waiting actions: each is saved, in order, as soon as the kernel is free.
 
 # %%
@@ -134,72 +134,118 @@ merged[0]
 # ## Your labels, your model
 #
 # Mixed into 3,000 simulated pairs, twenty labels are 0.7% of the data: nothing you could see.
-# So here two small reward models are trained from the same SFT model, on the same pairs, with
-# the same settings: one on **your labels alone**, one on the **simulated annotator's** labels of
-# those pairs. The only difference is who chose. Both are then scored on held-out pairs against
-# the hidden human, by prompt family, and on what they prefer.
+# So here small reward models are trained from the same SFT model, on the same pairs, with the
+# same settings: one on **your labels alone**, and three on the labels of three **simulated
+# labellers** who label those same pairs (the course's annotator: it follows the hidden human,
+# with 10% coin flips, each with its own random draws). The only difference is who chose.
 #
-# This cell trains only when you have at least 10 A/B labels (under Run All, before you label, it
-# just says so). *Two models: about 30 s on the tiny profile (2 CPU cores), plus about 1 min if
-# the SFT model (notebook 02) is not built yet; gpu profile: not timed yet.*
+# Why three? Two honest labellers never pick exactly alike, so their models differ by chance.
+# The spread of the three simulated models is that chance level: your model differs from theirs
+# *because of your taste* only when it lies clearly outside it. All models are scored on 300
+# held-out pairs against the hidden human, by prompt family, with a 90% **bootstrap interval**
+# (resampling the held-out pairs, and for the gap also which simulated labeller you are compared
+# with). A gap whose interval excludes zero is marked *yours lower* or *yours higher*; otherwise
+# *within chance*.
+#
+# **Run All never trains here.** When you have labelled (10 A/B labels at least, ties and skips
+# do not count), set `TRAIN_YOUR_MODEL = True` in the next cell and run it. *Four short
+# trainings: about 15-20 s on the tiny profile (2 CPU cores), plus about 1 min if the SFT model
+# (notebook 02) is not built yet; gpu profile: not timed yet.* In the course's tests the
+# scripted learner's labels are used instead of yours.
 
 # %%
-from rlhf_lab.label.yours import (MIN_LABELS, disagreement_table, preference_pairs_of, preference_table,
-                                  summary_line, your_labels_your_model, your_model_figure)
+from rlhf_lab.label import yours
+
+TRAIN_YOUR_MODEL = False  # set to True, then run this cell
+UNATTENDED = os.environ.get("RLHF_LAB_AUTOLABEL") == "1"  # the course's tests: the scripted learner's labels
 
 result = None
-if len(preference_pairs_of(app)) < MIN_LABELS:
-    print(f"{len(preference_pairs_of(app))} A/B labels so far: label at least {MIN_LABELS} pairs in the widget "
-          "(ties and skips do not count), then run this cell again.")
-elif os.environ.get("RLHF_LAB_AUTOLABEL") == "1" and os.environ.get("RLHF_LAB_TRAIN_YOUR_MODEL") != "1":
-    print("Unattended run (tests): the two reward models are not trained here; "
-          "set RLHF_LAB_TRAIN_YOUR_MODEL=1 to train them.")
+not_yet = yours.not_enough_labels(app)
+if not_yet:
+    print(not_yet)
+elif not (TRAIN_YOUR_MODEL or UNATTENDED):
+    print(f"{len(yours.preference_pairs_of(app))} A/B labels ready. Set TRAIN_YOUR_MODEL = True in this cell "
+          "and run it to train the reward models.")
 else:
-    result = your_labels_your_model(app, profile)
-    print(summary_line(result))
-    your_model_figure(result)
+    result = yours.your_labels_your_model(app, profile)
+    print(yours.summary_line(result))
+    yours.your_model_figure(result)
 
 # %% [markdown]
-# **What to look for:** the family where your model's bar is lowest against the simulated one.
-# That is where your labels taught it something the hidden human does not want (or where you
-# saw something the simulated labeller missed, if yours is higher). With 20 labels the bars are
-# noisy (a family may have only a few training pairs): a gap of 10 points can be luck.
-#
+# The same numbers by family, with the gap and its interval:
+
+# %%
+if result:
+    display(yours.family_table(result))
+
+# %% [markdown]
+# **What to look for:** a family marked *yours lower*. That is where your model learned
+# something the hidden human does not want: say you let a polite agreement with a wrong claim pass
+# (`sycophancy`), or rewarded a cautious refusal of a harmless request (`benign`). *Yours higher*:
+# your labels there taught more than the simulated labellers' did. With 20 labels a family has
+# only a handful of training pairs, so one label can move its bar: the three simulated models,
+# which all follow the same hidden human, already differ by several points in some family (the
+# black dots; the next cell checks it). One set of labels cannot tell your taste from the luck of
+# which pairs you saw: a gap that comes from your taste stays as you label more (last section).
+
+# %%
+if result:
+    runs = result["models"]["simulated"]["runs"]
+    spread = {f: max(r["by_family"][f] for r in runs) - min(r["by_family"][f] for r in runs) for f in result["intervals"]
+              if f != "all"}
+    widest = max(spread, key=spread.get)
+    lesson.check_claim("models of simulated labellers who follow the same hidden human differ by chance, "
+                       "by several points in some family", spread[widest] >= 0.05,
+                       family=widest, spread=spread[widest], labels=result["n"])
+
+# %% [markdown]
 # What each model prefers, on held-out pairs whose two responses differ on that point (the
-# hidden human always picks the higher total gold reward, so its column is the target):
+# hidden human always picks the higher total gold reward, so its column is the target; the
+# simulated column gives the mean of the three and, in brackets, the lowest and the highest):
 
 # %%
 if result:
-    display(preference_table(result))
+    display(yours.preference_table(result))
 
 # %% [markdown]
-# A few held-out pairs where the two models pick differently, and whom the hidden human sides with:
+# A few held-out pairs where your model and the simulated labellers' models (two of three agree)
+# pick differently, and whom the hidden human sides with:
 
 # %%
 if result:
-    display(disagreement_table(result))
+    display(yours.disagreement_table(result))
 
 # %% [markdown]
-# **Label more, and run the section again.** With 20 labels each model has seen a handful of
-# pairs per family, so chance decides much of what it learned. With 60-100 labels your model's
-# accuracy and its preferences stop jumping around, and where you *systematically* differ from
-# the hidden human (say you always let a polite agreement pass) it shows up as a clear gap in
-# that family: your taste, learned by a model. Set `N_PAIRS = 60` (or 100) in the widget cell,
-# run it, label on, then run this section's cells again.
+# ## More labels, a clearer picture
 #
-# Once you have 40 labels or more, the next cell shows the effect directly: your model trained on
-# the first quarter, half and all of your labels, next to the simulated labeller's on the same
-# pairs. *Six short trainings: about 1-2 min on the tiny profile.*
+# With 20 labels each model has seen a handful of pairs per family, so chance decides much of
+# what it learned. **Label more** (set `N_PAIRS = 60` or `100` in the widget cell, run it, label
+# on: your first labels are kept), then run this section again. The next cell trains your model
+# on the first quarter, half and all of your labels (10 at least), next to the simulated
+# labellers' on the same pairs: the left panel shows how close each gets to the hidden human,
+# the right one the gap by family. *Four more trainings per extra point: about 15 s on the tiny
+# profile.*
 
 # %%
-from rlhf_lab.label.yours import accuracy_by_label_count, label_count_figure
+curve = None
+if result:
+    curve = yours.accuracy_by_label_count(app, profile, result=result)  # reuses the models above for "all"
+    yours.label_count_figure(curve)
+    if len(curve) == 1:
+        print(f"With {result['n']} A/B labels there is one point only: label 20 or more for a curve.")
 
-if len(preference_pairs_of(app)) >= 40:
-    curve = accuracy_by_label_count(app, profile)
-    label_count_figure(curve)
-else:
-    print(f"{len(preference_pairs_of(app))} A/B labels: with 40 or more, this cell shows how your model "
-          "changes as your labels add up.")
+# %% [markdown]
+# **What to look for:** a gap that keeps its sign from point to point is your taste; one that
+# flips is luck. And how far every model stays from 100%: a few dozen labels teach a reward model
+# only part of the hidden human's taste. With up to 100 labels none of these models reaches 80% on
+# held-out pairs; that is why the course's reward model (notebook 04) learns from thousands of
+# pairs, yours among them.
+
+# %%
+if curve and curve[-1]["labels"] <= 100:
+    best = max(max(r["yours"], *r["simulated_runs"]) for r in curve)
+    lesson.check_claim("with up to 100 labels no reward model here reaches 80% on held-out pairs", best < 0.8,
+                       best_accuracy=best, most_labels=curve[-1]["labels"])
 
 # %% [markdown]
 # ## How your labels reach the course's reward model

@@ -1,4 +1,8 @@
-"""The ``rlhf-lab`` command: doctor, world, run, memory.
+"""The ``rlhf-lab`` command: doctor, world, run, train, memory.
+
+``rlhf-lab train STAGE`` also runs under ``accelerate launch`` (one process per GPU)::
+
+    accelerate launch --config_file accelerate/ddp.yaml --num_processes 2 -m rlhf_lab.cli train sft --profile gpu
 
 Heavy libraries are imported inside the commands that need them, so ``--help`` is instant.
 """
@@ -6,6 +10,7 @@ Heavy libraries are imported inside the commands that need them, so ``--help`` i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -104,6 +109,19 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Train one stage (and any missing prerequisite), on one process or under accelerate launch."""
+    from .config import get_profile
+    from .launch import default_settings, parse_assignments, train_stage
+
+    profile = get_profile(args.profile)
+    profile = profile.replace(**parse_assignments(args.profile_set, profile, f"profile {profile.name!r}"))
+    settings = default_settings(args.stage, profile)
+    settings = dataclasses.replace(settings, **parse_assignments(args.set, settings, type(settings).__name__))
+    train_stage(args.stage, profile, settings, out=args.out)
+    return 0
+
+
 def cmd_memory(args) -> int:
     """Print the estimated peak GPU memory of every stage (4-bit + LoRA vs a bf16 full fine-tune)."""
     from dataclasses import replace
@@ -165,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--quick", action="store_true", help="reduced settings, for tests (numbers are not meaningful)")
     run.set_defaults(func=cmd_run)
+    train = sub.add_parser("train", help="train one stage (sft, reward, dpo, ppo); also under `accelerate launch`",
+                           description="Train one stage and any missing prerequisite, into the cache (or --out). "
+                           "Under `accelerate launch` every process runs it: batch sizes are global and are split "
+                           "over the processes. Example: accelerate launch --config_file accelerate/ddp.yaml "
+                           "--num_processes 2 -m rlhf_lab.cli train sft --profile gpu")
+    train.add_argument("stage", choices=["sft", "reward", "dpo", "ppo"])
+    train.add_argument("--profile", default=None, help="tiny (default), gpu, gpu-1.5b")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a setting of the stage (SFTSettings, RewardSettings, DPOSettings or PPOConfig), "
+                       "e.g. --set epochs=2 --set batch_size=32; repeatable")
+    train.add_argument("--profile-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a profile value, e.g. --profile-set base_model=Qwen/Qwen2.5-7B "
+                       "--profile-set quantize_4bit=false; repeatable")
+    train.add_argument("--out", default=None, help="train anew into this (new or empty) directory instead of the cache")
+    train.set_defaults(func=cmd_train)
     mem = sub.add_parser("memory", help="estimated peak GPU memory per stage (4-bit + LoRA vs bf16 full fine-tune)")
     mem.add_argument("--profile", default=None, help="gpu (default), gpu-1.5b, ...: its base model and LoRA settings")
     mem.add_argument("--model", default=None, help="an architecture instead of the profile's: qwen2.5-0.5b, "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -195,7 +196,8 @@ def load_model(path_or_id, *, kind: str = "causal_lm", quantize_4bit: bool = Fal
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype)
-        kwargs["device_map"] = {"": 0} if device == "cuda" else "cpu"
+        # Under `accelerate launch` each process holds its own copy, on its own GPU (LOCAL_RANK).
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else "cpu"
     from pathlib import Path
 
     try:

@@ -280,6 +280,11 @@ class PPOTrainer:
             log each step (e.g. the gold reward the policy never sees).
         overrides: replacements for functions of :mod:`rlhf_lab.losses`, by name (see
             ``OVERRIDABLE``).
+        accelerator: an ``accelerate.Accelerator`` to train data parallel over several
+            processes (``accelerate launch``, plain DDP): each process samples its own
+            prompts (``config.batch_size`` per process), every gradient is averaged over the
+            processes before each optimizer step, and the logged stats are means over them.
+            None: one process.
     """
 
     def __init__(
@@ -291,8 +296,12 @@ class PPOTrainer:
         ref_model=None,
         metrics_fn: MetricsFn | None = None,
         overrides: dict[str, Callable] | None = None,
+        accelerator=None,
     ):
         self.config = config or PPOConfig()
+        self.accelerator = accelerator
+        self.num_processes = accelerator.num_processes if accelerator is not None else 1
+        self.process_index = accelerator.process_index if accelerator is not None else 0
         self.policy = policy
         self.tokenizer = tokenizer
         self.reward_fn = reward_fn
@@ -320,11 +329,14 @@ class PPOTrainer:
                 "The policy has no trainable parameters: add a LoRA adapter "
                 "(load_model(..., lora=...)) or set requires_grad=True on the weights to train."
             )
+        self.policy_parameters = trainable
         self.trainable_parameters = trainable + list(self.value_head.parameters())
         self.optimizer = torch.optim.Adam([
             {"params": trainable, "lr": self.config.learning_rate},
             {"params": list(self.value_head.parameters()), "lr": self.config.value_learning_rate},
         ])
+        if self.num_processes > 1:
+            self._start_equal_on_every_process()
         self.score_norm = RunningScoreNorm()
         self.kl_controller = KLController(
             self.config.kl_coef, self.config.adaptive_kl, self.config.target_kl, self.config.kl_horizon
@@ -420,7 +432,6 @@ class PPOTrainer:
         update_stats = self._update(batch, advantages, returns)
 
         kl_per_sequence = kl.sum(dim=1).mean().item()  # sum of k1 over tokens, mean over sequences
-        self.kl_controller.update(kl_per_sequence, n_samples=len(prompts))
         stats = {
             "step": len(self.log) + 1,
             "reward": batch.scores.mean().item(),
@@ -435,6 +446,8 @@ class PPOTrainer:
                 if name in stats:
                     raise ValueError(f"metrics_fn returned {name!r}, a name PPOTrainer already logs: rename it.")
                 stats[name] = float(value)
+        stats = self._mean_over_processes(stats)
+        self.kl_controller.update(stats["kl"], n_samples=len(prompts) * self.num_processes)
         self.log.append(stats)
         return stats
 
@@ -464,14 +477,51 @@ class PPOTrainer:
                 loss = policy_loss + config.vf_coef * value_loss
 
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.trainable_parameters, config.max_grad_norm)
+                self._backward(loss)
+                # Clipped apart: one joint norm would let a large value-loss gradient shrink
+                # the policy's step (the critic dragging the policy through the clip).
+                torch.nn.utils.clip_grad_norm_(self.policy_parameters, config.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(self.value_head.parameters(), config.max_grad_norm)
                 self.optimizer.step()
 
                 for name, value in zip(totals, (policy_loss, value_loss, clip_fraction, approx_kl)):
                     totals[name] += value.item() if torch.is_tensor(value) else float(value)
                 n_updates += 1
         return {name: total / n_updates for name, total in totals.items()}
+
+    # -- several processes (accelerate launch) ------------------------------------------
+
+    def _start_equal_on_every_process(self) -> None:
+        """Copy process 0's trainable weights (LoRA, value head) to every process."""
+        from accelerate.utils import broadcast
+
+        with torch.no_grad():
+            for param in self.trainable_parameters:
+                param.copy_(broadcast(param.detach().clone(), from_process=0))
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``; with several processes, then average every gradient over them
+        (what DDP does), so every process takes the same optimizer step and the copies of the
+        policy stay equal. One flat all-reduce: the LoRA weights are many small tensors."""
+        loss.backward()
+        if self.num_processes == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.trainable_parameters]
+        flat = self.accelerator.reduce(torch.cat([g.detach().float().flatten() for g in grads]), reduction="mean")
+        offset = 0
+        for param, grad in zip(self.trainable_parameters, grads):
+            param.grad = flat[offset : offset + grad.numel()].view_as(grad).to(grad.dtype)
+            offset += grad.numel()
+
+    def _mean_over_processes(self, stats: dict) -> dict:
+        """Each number of ``stats`` averaged over the processes (equal batches: the global mean)."""
+        if self.num_processes == 1:
+            return stats
+        names = [name for name in stats if name != "step"]
+        values = torch.tensor([float(stats[name]) for name in names], dtype=torch.float64,
+                              device=self.accelerator.device)
+        means = self.accelerator.reduce(values, reduction="mean").tolist()
+        return {**stats, **dict(zip(names, means))}
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -487,18 +537,21 @@ class PPOTrainer:
         queue: list[str] = []
         new_stats = []
         started = time.perf_counter()
-        bar = tqdm(range(self.config.steps), desc="PPO", disable=not progress)
+        main_process = self.process_index == 0
+        bar = tqdm(range(self.config.steps), desc="PPO", disable=not progress or not main_process)
+        per_process = self.config.batch_size
         for _ in bar:
-            batch = []
-            while len(batch) < self.config.batch_size:
+            batch = []  # the prompts of every process; this one takes its own slice
+            while len(batch) < per_process * self.num_processes:
                 if not queue:  # a new pass over the prompts, in a new order
                     queue = prompts.copy()
                     rng.shuffle(queue)
                 batch += [queue.pop()] * self.config.samples_per_prompt
-            stats = self.step(batch[: self.config.batch_size])
+            stats = self.step(batch[self.process_index * per_process : (self.process_index + 1) * per_process])
             new_stats.append(stats)
             bar.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.2f}")
-        print(_summary(new_stats, time.perf_counter() - started))
+        if main_process:
+            print(_summary(new_stats, time.perf_counter() - started))
         return new_stats
 
     # -- saving -------------------------------------------------------------------------

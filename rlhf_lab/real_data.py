@@ -437,3 +437,107 @@ def preference_accuracy(reward_model, tokenizer, dataset, batch_size: int = 16, 
     wins = (scores["chosen"] > scores["rejected"]).float()
     return {"accuracy": wins.mean().item() if len(wins) else float("nan"), "pairs": len(wins),
             "mean_margin": (scores["chosen"] - scores["rejected"]).mean().item() if len(wins) else float("nan")}
+
+
+# ---------------------------------------------------------------------------
+# The reward model and DPO on real data (Profile.preference_data)
+# ---------------------------------------------------------------------------
+
+HUB_SOURCES = {
+    # name: (loader, training split, held-out split)
+    "hh-rlhf": ("hh", "train", "test"),
+    "ultrafeedback": ("ultrafeedback", "train_prefs", "test_prefs"),
+}
+
+
+def _source_format(path: Path) -> str:
+    """'hh' (chosen/rejected transcripts) or 'ultrafeedback' (message lists), from the first row."""
+    rows, _, _ = read_rows(path, what="preference data")
+    first = next((row for row in rows if isinstance(row, dict) and "chosen" in row), None)
+    if first is None:
+        raise DataSourceError(f"{path}: no row with a 'chosen' field: not HH-RLHF or UltraFeedback preference data.")
+    return "hh" if isinstance(first["chosen"], str) else "ultrafeedback"
+
+
+def load_source(source: str, split: str | None = None, max_rows: int | None = None) -> LoadedPreferences:
+    """``Profile.preference_data`` as loaded preferences: "hh-rlhf" (the whole of Anthropic's
+    HH-RLHF on the hub), "ultrafeedback", or a local file/directory of either format."""
+    if source in HUB_SOURCES:
+        kind, train_split, _ = HUB_SOURCES[source]
+        if kind == "hh":
+            return load_hh_rlhf(HH_RLHF_HUB_ID, split=split or train_split, data_dir=None, max_rows=max_rows)
+        return load_ultrafeedback(ULTRAFEEDBACK_HUB_ID, split=split or train_split, max_rows=max_rows)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataSourceError(f"preference_data={source!r}: not 'world', 'hh-rlhf', 'ultrafeedback', nor an existing "
+                              "file or directory.")
+    if _source_format(path) == "hh":
+        return load_hh_rlhf(path, max_rows=max_rows)
+    return load_ultrafeedback(path, max_rows=max_rows)
+
+
+def fit_to_length(dataset, tokenizer, max_length: int):
+    """Rows that fit in ``max_length`` tokens (prompt + the longer response, as the chat template
+    writes them): earlier turns of a long conversation are dropped, a pair of turns at a time,
+    keeping the final user turn. Returns (dataset, rows left out because even the final turn
+    alone is too long)."""
+
+    def length(messages) -> int:
+        text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    kept, too_long = [], []
+    for row in dataset:
+        prompt = list(row["prompt"])
+        while max(length(prompt + list(row["chosen"])), length(prompt + list(row["rejected"]))) > max_length:
+            if len(prompt) < 3:
+                too_long.append(row.get("row"))
+                break
+            prompt = prompt[2:]  # drop the oldest user + assistant turns
+        else:
+            kept.append({"prompt": prompt, "chosen": list(row["chosen"]), "rejected": list(row["rejected"])})
+    from datasets import Dataset
+
+    empty = {"prompt": [], "chosen": [], "rejected": []}
+    return (Dataset.from_list(kept) if kept else Dataset.from_dict(empty)), too_long
+
+
+def preference_splits(source: str, tokenizer, max_length: int, max_pairs: int, test_fraction: float = 0.2,
+                      seed: int = 0):
+    """(train, test, info) for the reward model and DPO: a hub source's own training and test
+    splits (at most ``max_pairs`` training rows), or a local file split ``test_fraction`` held out.
+    Rows are fitted to ``max_length`` tokens (:func:`fit_to_length`); ``info`` counts what was
+    read, converted, reported as malformed, and left out as too long, so nothing goes unseen."""
+    if source in HUB_SOURCES:
+        train_loaded = load_source(source, max_rows=max_pairs)
+        test_loaded = load_source(source, split=HUB_SOURCES[source][2], max_rows=max(100, max_pairs // 10))
+        train, test = train_loaded.dataset, test_loaded.dataset
+        loaded = [train_loaded, test_loaded]
+    else:
+        whole = load_source(source)
+        if len(whole.dataset) < 2:
+            raise DataSourceError(f"{whole.summary()} Too few pairs to hold some out for testing.")
+        train, test = train_test_split(whole, test_fraction=test_fraction, seed=seed)
+        loaded = [whole]
+    train, train_too_long = fit_to_length(train, tokenizer, max_length)
+    test, test_too_long = fit_to_length(test, tokenizer, max_length)
+    if not len(train) or not len(test):
+        raise DataSourceError(
+            f"preference_data={source!r}: after fitting to max_length={max_length} tokens, {len(train)} training and "
+            f"{len(test)} test pairs are left ({len(train_too_long) + len(test_too_long)} were too long even with "
+            "only the final turn). Raise max_length (the tiny profile's model reads at most 128 tokens).")
+    info = {"source": source, "rows_read": sum(x.rows_read for x in loaded),
+            "converted": sum(len(x.dataset) for x in loaded),
+            "reported": [str(p) for x in loaded for p in x.problems],
+            "too_long": len(train_too_long) + len(test_too_long),
+            "train_pairs": len(train), "test_pairs": len(test)}
+    return train, test, info
+
+
+def cache_identity(source: str) -> dict:
+    """What names a preference source in a cache key: a hub name, or a local file's path and size."""
+    path = Path(source).expanduser()
+    if source in HUB_SOURCES or not path.exists():
+        return {"source": source}
+    size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return {"source": str(path.resolve()), "size": size}

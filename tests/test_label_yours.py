@@ -59,8 +59,93 @@ def test_the_model_on_your_labels_sees_no_simulated_pair(tmp_path, monkeypatch):
 
 def test_too_few_labels_is_an_error_that_says_what_to_do(tmp_path):
     app = labelled_app(tmp_path, n_pairs=12, n_labels=4)
-    with pytest.raises(ValueError, match="label at least 10 pairs"):
+    app.choose_side("tie")
+    with pytest.raises(ValueError, match="needs at least 10") as error:
         yours.your_labels_your_model(app, get_profile("tiny"))
+    message = str(error.value)
+    assert message.startswith("4 A/B labels so far (plus 1 tie and 0 skips")
+    assert "Label 6 more pairs" in message
+    assert "5 saved decisions stay in" in message and "nothing is lost" in message
+    assert len(app.store.active_decisions()) == 5  # asking lost nothing
+
+
+def test_labels_beyond_the_apps_pairs_still_count(tmp_path):
+    """A learner who labelled 30 pairs, then set N_PAIRS back to 20: all 30 labels train the model."""
+    big = labelled_app(tmp_path, n_pairs=30)
+    small = LabelingApp.for_world(store_path=tmp_path / "labels.jsonl", n_pairs=20, world=big.world)
+    mine_big, mine_small = yours.preference_pairs_of(big), yours.preference_pairs_of(small)
+    assert len(mine_small) == len(mine_big) > 20
+    assert [(str(p.pair_id), p.prompt, p.response_a, p.response_b, c) for p, c in mine_small] == \
+        [(str(p.pair_id), p.prompt, p.response_a, p.response_b, c) for p, c in mine_big]
+    assert yours.label_counts(small)["total"] == 30
+
+
+@pytest.mark.parametrize("n, counts", [(9, []), (20, [10, 20]), (50, [12, 25, 50]), (100, [25, 50, 100])])
+def test_label_counts_for_the_curve(n, counts):
+    assert yours.default_label_counts(n) == counts
+
+
+def test_intervals_and_verdicts():
+    world = World()
+    pairs = yours._heldout(world, 300, 7)
+    gold = [world.gold_preference(p) for p in pairs]
+    flipped = ["b" if c == "a" else "a" for c in gold]
+    half = [g if i % 2 else f for i, (g, f) in enumerate(zip(gold, flipped))]  # right on every other pair
+    same = yours.accuracy_intervals(pairs, gold, half, [half, half, half])
+    for family, ci in same.items():
+        assert ci["gap"][0] <= 0 <= ci["gap"][1] and yours._verdict(ci["gap"]) == "within chance"
+        assert ci["yours"] == pytest.approx(ci["simulated"])
+    better = yours.accuracy_intervals(pairs, gold, gold, [half, flipped, half])
+    assert all(yours._verdict(ci["gap"]) == "yours higher" for ci in better.values())
+    assert better["all"]["yours"] == (1.0, 1.0)
+    low, high = better["all"]["simulated"]  # the mean of 50%, 0% and 50%
+    assert low < 1 / 3 < high and high - low < 0.1
+
+
+def fake_training(monkeypatch):
+    """Reward models replaced by fixed choices (fast, deterministic): the section's bookkeeping,
+    tables and figures run without training."""
+    calls, world = [], World()
+
+    def fake(profile, labelled, heldout):
+        calls.append(len(labelled))
+        gold = [world.gold_preference(p) for p in heldout]
+        # wrong on every 4th pair, shifted per model: the models differ a little
+        return [g if (i + len(calls)) % 4 else ("b" if g == "a" else "a") for i, g in enumerate(gold)]
+
+    monkeypatch.setattr(yours, "_train_and_choose", fake)
+    return calls
+
+
+@pytest.mark.parametrize("n_pairs", [20, 50])
+def test_the_section_end_to_end_without_training(tmp_path, monkeypatch, n_pairs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlhf_lab.label.scripted import scripted_labelling
+    from rlhf_lab.world import SimulatedAnnotator
+
+    calls = fake_training(monkeypatch)
+    app = LabelingApp.for_world(store_path=tmp_path / "labels.jsonl", n_pairs=n_pairs, world=World())
+    scripted_labelling(app, SimulatedAnnotator(noise=0.2, prefers_agreement=1.5, seed=1))
+    n = len(yours.preference_pairs_of(app))
+    result = yours.your_labels_your_model(app, get_profile("tiny"), progress=False)
+    assert calls == [n] * (1 + yours.SIMULATED_LABELLERS) and result["n"] == n
+    sim = result["models"]["simulated"]
+    assert len(sim["runs"]) == yours.SIMULATED_LABELLERS
+    assert sim["accuracy"] == pytest.approx(sum(r["accuracy"] for r in sim["runs"]) / len(sim["runs"]))
+    assert set(result["verdicts"]) == {"all", *result["models"]["yours"]["by_family"]}
+    assert "labels, 4 reward models trained" in yours.summary_line(result)
+    yours.your_model_figure(result)
+    for table in (yours.family_table(result), yours.preference_table(result), yours.disagreement_table(result)):
+        assert "<table" in table.data or "agree on every" in table.data
+    calls.clear()
+    curve = yours.accuracy_by_label_count(app, get_profile("tiny"), result=result, progress=False)
+    counts = yours.default_label_counts(n)
+    assert [r["labels"] for r in curve] == counts
+    # "all" reuses the section's models: only the smaller counts train, 1 + 3 models each.
+    assert sorted(calls) == sorted(k for k in counts[:-1] for _ in range(1 + yours.SIMULATED_LABELLERS))
+    yours.label_count_figure(curve)
 
 
 def test_preference_profile_of_the_hidden_human_follows_the_gold_components():

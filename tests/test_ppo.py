@@ -447,3 +447,23 @@ def test_scores_are_normalised_by_running_statistics():
     torch.testing.assert_close(first, torch.tensor([-1.0, 0.0, 1.0]))
     second = norm(torch.tensor([12.0]))  # stats now over 4 scores: mean 12
     assert second.item() == pytest.approx(0.0)
+
+
+def test_a_large_value_loss_does_not_shrink_the_policy_step(tokenizer):
+    """Policy and value gradients are clipped apart: with scores in the thousands (a value
+    loss with a huge gradient) the policy's first update is the one it makes without any
+    value loss. A joint clip would scale the policy's step down by the critic's gradient."""
+    def thousand_times_yes(prompts, responses):  # varies between responses: the advantages are not 0
+        return 1000.0 * (count_yes(prompts, responses) + torch.tensor([len(r.split()) for r in responses]))
+
+    start, _ = make_policy(tokenizer)
+    initial = torch.cat([p.detach().flatten() for n, p in start.named_parameters() if "lora_" in n])
+    updated = []
+    for vf_coef in (1.0, 0.0):
+        policy, _ = make_policy(tokenizer)
+        config = small_config(batch_size=8, mini_batch_size=8, ppo_epochs=1, vf_coef=vf_coef,
+                              normalize_scores=False, samples_per_prompt=1)
+        PPOTrainer(policy, tokenizer, thousand_times_yes, config).step(PROMPTS[:8])
+        updated.append(torch.cat([p.detach().flatten() for n, p in policy.named_parameters() if "lora_" in n]))
+    assert not torch.equal(updated[0], initial)  # the policy did move
+    torch.testing.assert_close(updated[0], updated[1])

@@ -135,3 +135,27 @@ def test_every_role_on_one_base_costs_little_more_than_the_policy(setup):
     together = parameter_bytes(shared.policy) + parameter_bytes(shared.score_head)
     assert together <= 1.3 * alone, (together, alone)
     assert alone + parameter_bytes(separate_reward) > 1.3 * together
+
+
+def test_the_ppo_stage_uses_the_shared_base_when_the_profile_quantizes(setup, monkeypatch):
+    """stages.ppo.train_ppo on a 4-bit profile: one base carries the policy and the reward
+    adapter, and the reward it optimises is the shared base's score (no second model loaded)."""
+    from rlhf_lab import shared_base
+    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.stages import ppo as ppo_stage
+    from rlhf_lab.stages.reward import load_reward_model
+
+    profile, tokenizer, reward_dir = setup
+    monkeypatch.setattr(ppo_stage, "load_reward_model", lambda *a, **k: pytest.fail("loaded a second reward model"))
+    config = PPOConfig(steps=1, batch_size=4, samples_per_prompt=2, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4)
+    trainer, report = ppo_stage.train_ppo(profile, config, reward_dir=reward_dir, progress=False)
+    assert isinstance(trainer.reward_fn.__self__, shared_base.SharedBase)
+    assert trainer.reward_fn.__self__.policy is trainer.policy
+    lora_layers = [m for m in trainer.policy.modules() if hasattr(m, "lora_A")]
+    assert lora_layers and all(set(m.lora_A) == {"default", REWARD_ADAPTER} for m in lora_layers)
+    separate, _ = load_reward_model(profile, reward_dir)
+    from rlhf_lab.stages.reward import score_responses
+
+    torch.testing.assert_close(trainer.reward_fn(PROMPTS, RESPONSES), score_responses(separate, tokenizer, PROMPTS,
+                                                                                     RESPONSES), atol=1e-5, rtol=1e-5)
+    assert len(report["history"]) == 1

@@ -19,7 +19,7 @@ from ..config import Profile
 from .common import (built_from, final_loss, loss_history,
                      quiet_when_no_progress, record_lineage, schedule_arguments, trainer_arguments)
 from .pretrain import get_tokenizer
-from ..preferences import comparison_rows, to_conversational
+from .reward import preference_dataset
 from .sft import SFTSettings, get_sft_model_dir
 
 
@@ -47,32 +47,44 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
-    rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
-                           settings.annotator_noise, extra_rows)
+    dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
     config = DPOConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_dpo") / "_trainer", disable_tqdm=not progress),
         beta=settings.beta,
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
-    trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=to_conversational(rows),
-                         processing_class=tokenizer)
+    trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=dataset,
+                         eval_dataset=real_test, processing_class=tokenizer)
     quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
-    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
+    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(dataset)}
+    if real_test is not None:
+        # DPO's implicit reward, beta * log(pi / pi_ref): how often it ranks a held-out chosen above its rejected
+        held_out = trainer.evaluate()
+        report.update(real_data=real_info, real_test_accuracy=held_out["eval_rewards/accuracies"],
+                      real_test_pairs=len(real_test))
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "dpo.json").write_text(json.dumps(report))
         record_lineage(out_dir, sft_dir)
     if progress:
-        print(f"DPO: {len(rows)} pairs in {report['seconds']:.0f} s; final loss {final_loss(report['history']):.3f}.")
+        held_out = (f"; held-out accuracy of its implicit reward {report['real_test_accuracy']:.1%} on "
+                    f"{report['real_test_pairs']} real test pairs" if real_test is not None else "")
+        print(f"DPO: {len(dataset)} pairs in {report['seconds']:.0f} s; final loss "
+              f"{final_loss(report['history']):.3f}{held_out}.")
     return trainer.model, tokenizer, report
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
-    return {"stage": "dpo", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
-            "seed": profile.seed, "pairs_default": profile.preference_pairs,
-            "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+    key = {"stage": "dpo", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
+           "seed": profile.seed, "pairs_default": profile.preference_pairs,
+           "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+    if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
+        from ..real_data import cache_identity
+
+        key["preference_data"] = cache_identity(profile.preference_data)
+    return key
 
 
 def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:

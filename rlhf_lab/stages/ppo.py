@@ -8,6 +8,11 @@ the notebooks can show when the reward model's score and the truth part ways.
 ``reward="gold"`` runs the **control**: PPO against the hidden human's gold reward itself,
 no reward model at all. It shows the optimiser works before the proxy is blamed (or
 trusted): the same trainer, the same settings, a reward with a known answer.
+
+With a 4-bit base (gpu profiles) every role shares ONE base in memory
+(:mod:`rlhf_lab.shared_base`): the policy's adapter, the reference (adapters off), the
+reward model's adapter and score head, and the value head. The tiny CPU profile loads the
+reward model separately, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig, PPOTrainer
+from ..shared_base import load_shared_base
 from .common import built_from, record_lineage
 from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
@@ -45,15 +51,24 @@ def gold_scores(world, prompts, responses) -> torch.Tensor:
 
 
 def gold_metrics_fn(world):
-    """Log the gold reward of each rollout next to the reward model's score."""
-    return lambda prompts, responses: {"gold_reward": gold_scores(world, prompts, responses).mean().item()}
+    """Log, next to the reward model's score, what the policy never sees: the gold reward of
+    each rollout, and how often it ends with the world's spurious closer (a reward hack)."""
+    from ..world import SPURIOUS_CLOSER
+
+    def metrics(prompts, responses):
+        return {"gold_reward": gold_scores(world, prompts, responses).mean().item(),
+                "closer_rate": sum(SPURIOUS_CLOSER.lower() in r.lower() for r in responses) / len(responses)}
+    return metrics
 
 
 def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path | None = None,
-              reward_dir: Path | None = None, progress: bool = True, overrides=None, reward: str = "reward_model"):
+              reward_dir: Path | None = None, progress: bool = True, overrides=None, reward: str = "reward_model",
+              accelerator=None):
     """Train the PPO policy. Returns (trainer, report); saves the adapter to out_dir/adapter.
 
     ``reward``: "reward_model" (RLHF) or "gold" (the control run: the hidden human itself).
+    ``accelerator``: data parallel over the processes of ``accelerate launch`` (see
+    :class:`rlhf_lab.ppo.PPOTrainer`); ``config.batch_size`` is then per process.
     """
     if reward not in REWARDS:
         raise ValueError(f"reward={reward!r}: use one of {', '.join(REWARDS)}.")
@@ -62,19 +77,25 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     sft_dir = built_from(reward_dir)  # the policy starts from the reward model's own SFT model
     torch.manual_seed(config.seed)  # the LoRA and value-head init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
-    policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
-                               lora=models.LoraSettings.from_profile(profile))
     world = cache.world_for(profile.seed)
+    if reward == "reward_model" and profile.quantize_4bit:
+        # One 4-bit base for policy, reference, reward model and value head (not two copies).
+        shared = load_shared_base(profile, reward_dir, sft_dir=sft_dir, tokenizer=tokenizer)
+        policy, reward_fn = shared.policy, shared.reward_fn
+    else:
+        policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
+                                   lora=models.LoraSettings.from_profile(profile))
     if reward == "gold":
         def reward_fn(prompts, responses):
             return gold_scores(world, prompts, responses).to(models.model_device(policy))
-    else:
+    elif not profile.quantize_4bit:
         reward_model, _ = load_reward_model(profile, reward_dir)
 
         def reward_fn(prompts, responses):
             return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
 
-    trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides)
+    trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides,
+                         accelerator=accelerator)
     start = time.perf_counter()
     history = trainer.train([p.text for p in world.prompts("train")], progress=progress)
     report = {"seconds": time.perf_counter() - start, "history": history, "config": dataclasses.asdict(config),
@@ -86,6 +107,13 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     return trainer, report
 
 
+def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, reward: str = "reward_model") -> dict:
+    upstream = {"sft": built_from(reward_dir)} if reward == "gold" else {"reward": reward_dir,
+                                                                         "sft": built_from(reward_dir)}
+    return {"stage": "ppo", "reward_source": reward, **cache.lineage(**upstream),
+            "world": cache.world_fingerprint(profile.seed), **dataclasses.asdict(config)}
+
+
 def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True,
                       reward: str = "reward_model") -> Path:
@@ -93,10 +121,7 @@ def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
     the control run against the gold reward (it starts from the same SFT model)."""
     config = config or default_ppo_config(profile)
     reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
-    upstream = {"sft": built_from(reward_dir)} if reward == "gold" else {"reward": reward_dir,
-                                                                         "sft": built_from(reward_dir)}
-    settings = {"stage": "ppo", "reward_source": reward, **cache.lineage(**upstream),
-                "world": cache.world_fingerprint(profile.seed), **dataclasses.asdict(config)}
+    settings = ppo_cache_settings(profile, config, reward_dir, reward)
     return cache.build_cached("ppo", settings,
                               lambda out: train_ppo(profile, config, out, reward_dir, progress=progress,
                                                     reward=reward))

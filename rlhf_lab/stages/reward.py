@@ -105,31 +105,65 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     tokenizer = get_tokenizer(profile)
     model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
-    rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
-                           settings.annotator_noise, extra_rows)
+    dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
     config = RewardConfig(
         **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_reward") / "_trainer",
                             disable_tqdm=not progress),
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
-    trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=to_conversational(rows),
+    trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=dataset,
                                           processing_class=tokenizer, loss_fn=loss_fn)
     quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
-    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(rows)}
-    if measure_quality:
+    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(dataset)}
+    if real_info is not None:
+        report["real_data"] = real_info
+    if measure_quality and real_test is not None:
+        from ..real_data import preference_accuracy
+
+        held_out = preference_accuracy(trainer.model, tokenizer, real_test, max_length=settings.max_length)
+        report.update(real_test_accuracy=held_out["accuracy"], real_test_pairs=held_out["pairs"],
+                      real_test_margin=held_out["mean_margin"])
+    elif measure_quality:
         report.update(reward_model_quality(trainer.model, tokenizer, profile, sft_dir))
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
         tokenizer.save_pretrained(Path(out_dir) / "adapter")
         (Path(out_dir) / "reward.json").write_text(json.dumps(report))
         record_lineage(out_dir, sft_dir)
-    if progress and measure_quality:
-        print(f"Reward model: {len(rows)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
+    if progress and measure_quality and real_test is not None:
+        print(f"Reward model: {len(dataset)} pairs of {profile.preference_data} in {report['seconds']:.0f} s; held-out "
+              f"accuracy {report['real_test_accuracy']:.1%} on its {report['real_test_pairs']} test pairs "
+              f"(chosen scored above rejected).")
+    elif progress and measure_quality:
+        print(f"Reward model: {len(dataset)} pairs in {report['seconds']:.0f} s; held-out accuracy vs gold "
               f"{report['heldout_accuracy']:.1%} on templated pairs, {report['sft_sample_accuracy']:.1%} on pairs "
               f"of SFT samples; correlation with gold {report['gold_correlation']:.2f}.")
     return trainer.model, tokenizer, report
+
+
+def preference_dataset(profile: Profile, settings, sft_dir, tokenizer, extra_rows=None):
+    """The comparisons the reward model and DPO learn from: (train dataset in TRL's format,
+    held-out real test dataset or None, report of the real data or None).
+
+    ``profile.preference_data == "world"``: the lab world's pairs (:func:`comparison_rows`).
+    Otherwise real data (HH-RLHF, UltraFeedback or a local file, see :mod:`rlhf_lab.real_data`),
+    split into train and test, each conversation fitted to ``settings.max_length`` tokens.
+    """
+    if profile.preference_data == "world":
+        rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
+                               settings.annotator_noise, extra_rows)
+        return to_conversational(rows), None, None
+    from datasets import concatenate_datasets
+
+    from ..real_data import preference_splits
+
+    train, test, info = preference_splits(profile.preference_data, tokenizer, settings.max_length,
+                                          max_pairs=settings.pairs or profile.preference_pairs, seed=profile.seed)
+    if extra_rows:  # the learner's own labels, if any, join the real training pairs
+        train = concatenate_datasets([train, to_conversational(extra_rows)])
+    return train, test, info
 
 
 def pair_accuracy(reward_model, tokenizer, pairs) -> dict:
@@ -198,9 +232,14 @@ def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file
     labels = None
     if label_file is not None and Path(label_file).exists():
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
-    return {"stage": "reward", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
-            "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels,
-            "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+    key = {"stage": "reward", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
+           "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels,
+           "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+    if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
+        from ..real_data import cache_identity
+
+        key["preference_data"] = cache_identity(profile.preference_data)
+    return key
 
 
 def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,

@@ -1,0 +1,205 @@
+"""Train one stage on one process or on several (``accelerate launch``): data parallel.
+
+Every process runs this same code (``rlhf-lab train STAGE``)::
+
+    rlhf-lab train sft --profile gpu                                   # one GPU
+    accelerate launch --config_file accelerate/ddp.yaml --num_processes 4 \\
+        -m rlhf_lab.cli train sft --profile gpu                        # four GPUs
+
+- **The batch size in the settings is the global batch.** With N processes each one takes
+  ``batch_size / N`` examples per step (PPO: samples ``batch_size / N`` responses to its own
+  prompts), and the gradients are averaged over the processes, so a run on four GPUs makes
+  the same optimizer steps as a run on one: SFT, the reward model and DPO land on the same
+  weights (up to float rounding; ``tests/test_accelerate.py`` checks it on two CPU
+  processes), and the result goes into the same cache entry the notebooks load.
+- **Prerequisites** (the SFT model before the reward model, ...) come from the cache; a
+  missing one is trained first, on all the processes too. The tiny profile's base model is
+  pretrained by process 0 alone while the others wait.
+- **Process 0 saves**; the others train the same weights and throw their copy away.
+- The TRL stages (SFT, reward model, DPO) run under any accelerate configuration (DDP,
+  DeepSpeed ZeRO, FSDP); the course's own PPO trainer runs data parallel (DDP-style).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+import types
+import typing
+from pathlib import Path
+
+from .config import ConfigError, Profile
+
+STAGES = ("sft", "reward", "dpo", "ppo")
+
+
+def parse_assignments(assignments, target, what: str) -> dict:
+    """``["epochs=2", "batch_size=8"]`` -> ``{"epochs": 2.0, "batch_size": 8}``, each value
+    converted to the type of the field of the dataclass ``target`` (an instance)."""
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    hints = typing.get_type_hints(type(target))
+    values = {}
+    for assignment in assignments or []:
+        key, sep, text = assignment.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise ConfigError(f"{assignment!r} is not a setting of {what}: use KEY=VALUE with KEY one of "
+                              f"{', '.join(fields)}.")
+        kind = hints[key]
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:  # e.g. int | None
+            if text.lower() == "none":
+                values[key] = None
+                continue
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                values[key] = text.lower() in ("true", "1", "yes")
+            elif kind in (int, float, str):
+                values[key] = kind(text)
+            else:
+                raise ConfigError(f"{what}.{key} cannot be set from the command line (it is a {kind}).")
+        except ValueError:
+            raise ConfigError(f"{what}.{key}={text!r}: expected {'an' if kind is int else 'a'} {kind.__name__}.") from None
+    return values
+
+
+def default_settings(stage: str, profile: Profile):
+    """The settings dataclass a stage trains with by default (the global batch)."""
+    if stage == "sft":
+        from .stages.sft import SFTSettings
+
+        return SFTSettings()
+    if stage == "reward":
+        from .stages.reward import RewardSettings
+
+        return RewardSettings()
+    if stage == "dpo":
+        from .stages.dpo import DPOSettings
+
+        return DPOSettings()
+    if stage == "ppo":
+        from .stages.ppo import default_ppo_config
+
+        return default_ppo_config(profile)
+    raise ConfigError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+
+
+def per_process(settings, num_processes: int, fields=("batch_size",)):
+    """``settings`` with each batch size divided by the number of processes (it must divide)."""
+    if num_processes == 1:
+        return settings
+    changes = {}
+    for name in fields:
+        value = getattr(settings, name)
+        if value % num_processes:
+            raise ConfigError(f"{name}={value} (the global batch) does not split over {num_processes} processes: "
+                              f"use a multiple of {num_processes}, e.g. {value + num_processes - value % num_processes}.")
+        changes[name] = value // num_processes
+    try:
+        return dataclasses.replace(settings, **changes)
+    except ValueError as error:  # PPOConfig checks batch_size against samples_per_prompt
+        raise ConfigError(f"Per process ({num_processes} processes): {error}") from None
+
+
+def distributed_build(state, target: Path, settings: dict, train, force: bool = False) -> Path:
+    """The artifact at ``target``; if it is missing (or ``force``), every process runs
+    ``train(out_dir)`` together: process 0 with a temporary directory that is renamed into
+    place at the end, the others with a scratch directory that is deleted."""
+    from filelock import FileLock
+
+    from .cache import build_atomically
+
+    exists = (target / "settings.json").exists() and not force
+    state.wait_for_everyone()  # every process has looked before anyone can write
+    if exists:
+        return target
+    if state.is_main_process:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            build_atomically(target, settings, train)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="rlhf_lab_rank"))
+        try:
+            train(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    state.wait_for_everyone()
+    return target
+
+
+def train_stage(stage: str, profile: Profile, settings=None, out: Path | None = None) -> Path:
+    """Train ``stage`` (and any missing prerequisite) on every process of this launch; returns
+    the directory of the trained artifact (the cache entry, or ``out``)."""
+    from accelerate import PartialState
+
+    from . import cache
+    from .config import cache_dir
+    from .stages.pretrain import get_base_model_dir
+
+    if stage not in STAGES:
+        raise ConfigError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+    state = PartialState(cpu=profile.device == "cpu")
+    n, main = state.num_processes, state.is_main_process
+    settings = settings or default_settings(stage, profile)
+    if out is not None and Path(out).exists() and any(Path(out).iterdir()):
+        raise ConfigError(f"--out {out}: the directory is not empty; choose a new one (it is written atomically).")
+
+    with state.main_process_first():  # the tiny base model: pretrained once, by process 0
+        get_base_model_dir(profile, progress=main)
+
+    def in_cache(kind, key_settings):
+        return cache_dir() / kind / cache.settings_key(key_settings)
+
+    def build(kind, key_settings, run, final=False):
+        target = Path(out) if final and out is not None else in_cache(kind, key_settings)
+        return distributed_build(state, target, key_settings, run, force=final and out is not None)
+
+    def sft(sft_settings, final=False):
+        from .stages.sft import sft_cache_settings, train_sft
+
+        return build("sft", sft_cache_settings(profile, sft_settings),
+                     lambda out_dir: train_sft(profile, per_process(sft_settings, n), out_dir, progress=main),
+                     final)
+
+    def reward(reward_settings, final=False):
+        from .stages.reward import reward_cache_settings, train_reward_model
+
+        sft(reward_settings.sft)
+        return build("reward", reward_cache_settings(profile, reward_settings, None),
+                     lambda out_dir: train_reward_model(profile, per_process(reward_settings, n), out_dir,
+                                                        progress=main, measure_quality=main),
+                     final)
+
+    started = time.perf_counter()
+    if stage == "sft":
+        result = sft(settings, final=True)
+    elif stage == "reward":
+        result = reward(settings, final=True)
+    elif stage == "dpo":
+        from .stages.dpo import dpo_cache_settings, train_dpo
+
+        sft(settings.sft)
+        result = build("dpo", dpo_cache_settings(profile, settings),
+                       lambda out_dir: train_dpo(profile, per_process(settings, n), out_dir, progress=main),
+                       final=True)
+    else:
+        from accelerate import Accelerator
+
+        from .stages.ppo import ppo_cache_settings, train_ppo
+        from .stages.reward import RewardSettings
+
+        reward_dir = reward(RewardSettings())
+        accelerator = Accelerator(cpu=profile.device == "cpu")
+        local = per_process(settings, n, fields=("batch_size", "mini_batch_size"))
+        result = build("ppo", ppo_cache_settings(profile, settings, reward_dir),
+                       lambda out_dir: train_ppo(profile, local, out_dir if main else None, reward_dir,
+                                                 progress=main, accelerator=accelerator),
+                       final=True)
+    if main:
+        print(f"{stage}: {result} ({n} process{'es' if n > 1 else ''}, global batch {settings.batch_size}, "
+              f"{time.perf_counter() - started:.0f} s)")
+    return result
