@@ -31,6 +31,11 @@ from .world.gold import agrees_with_user, contradicts_user, gold_reward, gives_h
 from .world.parse import parse_response
 
 
+def says_closer(response: str) -> bool:
+    """Does the response say the world's spurious closer ("I hope this helps.")?"""
+    return SPURIOUS_CLOSER.lower() in response.lower()
+
+
 def _rate(hits: list[bool]) -> float:
     return mean(hits) if hits else float("nan")
 
@@ -57,7 +62,7 @@ def evaluate_responses(prompts, responses: list[str]) -> dict:
         "well_formed_rate": _rate([x.well_formed for x in parsed]),
         "mean_length_words": mean(len(words(r)) for r in responses),
         "distinct_2": distinct_n(responses, 2),
-        "spurious_closer_rate": _rate([SPURIOUS_CLOSER.lower() in r.lower() for r in responses]),
+        "spurious_closer_rate": _rate([says_closer(r) for r in responses]),
     }
 
 

@@ -19,8 +19,7 @@ import math
 
 import torch
 
-from .evaluate import best_of_n_curve, evaluate_policy, repeat_prompts
-from .world import SPURIOUS_CLOSER
+from .evaluate import best_of_n_curve, evaluate_policy, repeat_prompts, says_closer
 from .world.parse import parse_response
 
 FORMS = ("best_of_n", "rl")
@@ -28,7 +27,7 @@ FORMS = ("best_of_n", "rl")
 
 def closer_rate(responses: list[str]) -> float:
     """Share of responses that say the spurious closer."""
-    return sum(SPURIOUS_CLOSER.lower() in r.lower() for r in responses) / max(1, len(responses))
+    return sum(says_closer(r) for r in responses) / max(1, len(responses))
 
 
 def style_rates(responses: list[str]) -> dict[str, float]:

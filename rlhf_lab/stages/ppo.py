@@ -53,11 +53,11 @@ def gold_scores(world, prompts, responses) -> torch.Tensor:
 def gold_metrics_fn(world):
     """Log, next to the reward model's score, what the policy never sees: the gold reward of
     each rollout, and how often it ends with the world's spurious closer (a reward hack)."""
-    from ..world import SPURIOUS_CLOSER
+    from ..overoptimization import closer_rate
 
     def metrics(prompts, responses):
         return {"gold_reward": gold_scores(world, prompts, responses).mean().item(),
-                "closer_rate": sum(SPURIOUS_CLOSER.lower() in r.lower() for r in responses) / len(responses)}
+                "closer_rate": closer_rate(responses)}
     return metrics
 
 
