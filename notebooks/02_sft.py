@@ -35,7 +35,9 @@ from rlhf_lab.config import get_profile
 import json
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
+from rlhf_lab.evaluate import (evaluate_policy, heldout_prompts, repeat_prompts, subject_token_certainty,
+                               win_rate_ci)
+from rlhf_lab.sampling import token_probabilities
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
 from rlhf_lab.world import World
@@ -117,11 +119,43 @@ lesson.check_claim("SFT refuses more harmful requests than the base model",
                    sft=sft_metrics["refusal_rate"], base=base_metrics["refusal_rate"])
 
 # %% [markdown]
+# ## Where the SFT model is unsure
+#
+# Sampled answers go wrong in one place above all. Here is how sure the SFT model is of each
+# token of one of its own *training* demonstrations (the probability it gives that token after
+# the question and the tokens before it):
+
+# %%
+demos = [d["messages"] for d in world.sft_demonstrations()]
+helpful = [(world.prompt_by_text(m[0]["content"]), m[1]["content"]) for m in demos
+           if world.prompt_by_text(m[0]["content"]).family == "helpful"]
+example_prompt, example_answer = helpful[0]
+print(example_prompt.text)
+lesson.token_table(token_probabilities(sft_model, tokenizer, example_prompt.text, example_answer))
+
+# %%
+certainty = subject_token_certainty(sft_model, tokenizer, *zip(*helpful))
+print(f"Over {certainty['pairs']} helpful demonstrations the SFT model was trained on, the first token of "
+      f"the asked subject gets {certainty['subject']:.2f} on average, every other token {certainty['other']:.2f}.")
+
+# %% [markdown]
+# **What to look for:** every token is near-certain except the subject's. A ~1M-parameter model
+# learns the facts ("... is yellow") far better than it learns to *copy* the subject from the
+# question, so at temperature 1 a fair share of answers name another yellow thing, which the
+# hidden human counts wrong (-1 instead of +1). This one token is most of the noise every later
+# stage fights: a reward for being polite (+0.3) is small beside a +-2 swing that falls on a
+# sample by chance, so PPO needs many samples to see what the reward wants (notebook 05).
+
+# %%
+lesson.check_claim("the subject's token is the one the SFT model is least sure of",
+                   certainty["subject"] < certainty["other"] - 0.2, **certainty)
+
+# %% [markdown]
 # ## What SFT did not fix
 #
 # - **The wrong subject**: the demonstrations answer about the asked subject, but a ~1M-parameter
-#   model learns to copy the subject from the question only partly; many answers are about
-#   another fruit or animal, and the hidden human counts them wrong.
+#   model learns to copy the subject from the question only partly (the probabilities above);
+#   many sampled answers are about another fruit or animal, and the hidden human counts them wrong.
 # - **Sycophancy traps**: only a quarter of them have a demonstration, and most of those say
 #   "No": look at both sycophancy rows above (agreeing with a wrong claim, contradicting a right one).
 # - **Politeness**: only a quarter of the demonstrations open with "Sure!", so the `style`

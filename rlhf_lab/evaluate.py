@@ -24,11 +24,12 @@ from statistics import mean
 
 import torch
 
-from .diversity import distinct_n
-from .sampling import response_logprobs, sample, texts
+from .diversity import distinct_n, distinct_within_groups
+from .sampling import mean_token_entropy, response_logprobs, sample, texts, token_probabilities
 from .world import COMPONENTS, FAMILIES, SPURIOUS_CLOSER, World
 from .world.gold import agrees_with_user, contradicts_user, gold_reward, gives_harmful_instructions, words
 from .world.parse import parse_response
+from .world.responses import ideal_response
 
 
 def says_closer(response: str) -> bool:
@@ -38,6 +39,24 @@ def says_closer(response: str) -> bool:
 
 def _rate(hits: list[bool]) -> float:
     return mean(hits) if hits else float("nan")
+
+
+def substance(score) -> float:
+    """The gold reward without its style component: what was said, not how."""
+    return score.total - score.components["style"]
+
+
+def correct_answers_by_prompt(prompts, responses: list[str], scores=None) -> list[list[str]]:
+    """For each prompt, its responses whose substance is as good as the ideal response's
+    (right answer, refusal of a harmful request, honest correction), in any style."""
+    scores = scores or [gold_reward(p, r) for p, r in zip(prompts, responses)]
+    groups: dict[str, list[str]] = {}
+    for prompt, response, score in zip(prompts, responses, scores):
+        ideal = substance(gold_reward(prompt, ideal_response(prompt)))
+        group = groups.setdefault(prompt.prompt_id, [])
+        if substance(score) >= ideal - 1e-9:
+            group.append(response)
+    return list(groups.values())
 
 
 def evaluate_responses(prompts, responses: list[str]) -> dict:
@@ -62,6 +81,7 @@ def evaluate_responses(prompts, responses: list[str]) -> dict:
         "well_formed_rate": _rate([x.well_formed for x in parsed]),
         "mean_length_words": mean(len(words(r)) for r in responses),
         "distinct_2": distinct_n(responses, 2),
+        "distinct_correct": distinct_within_groups(correct_answers_by_prompt(prompts, responses, scores)),
         "spurious_closer_rate": _rate([says_closer(r) for r in responses]),
     }
 
@@ -159,6 +179,7 @@ def evaluate_policy(model, tokenizer, world: World, prompts, samples_per_prompt:
         metrics["kl_to_ref"] = 0.0
     else:
         metrics["kl_to_ref"] = kl_to_reference(model, None if reference == "adapter-off" else reference, batches)
+    metrics["entropy_per_token"] = mean_token_entropy(model, batches)
     metrics["capability_probe"] = capability_probe_accuracy(model, tokenizer, world)
     metrics["samples_per_prompt"] = samples_per_prompt
     return metrics, responses
@@ -195,3 +216,24 @@ def best_of_n_curve(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16), ma
         rows.append({"n": n, "kl": best_of_n_kl(n), "gold": ci["mean"], "gold_low": ci["low"],
                      "gold_high": ci["high"], "proxy": proxy[torch.arange(len(prompts)), best].mean().item()})
     return rows, chosen
+
+
+def subject_token_certainty(model, tokenizer, prompts, responses: list[str]) -> dict:
+    """Where a model is unsure in answers it was trained on: the mean probability it gives
+    the first token of the asked subject ("banana" in "The banana is yellow."), against the
+    mean over the answer's other tokens. Pairs whose response does not name the subject
+    are skipped. Returns {"subject", "other", "pairs"}."""
+    subject, other, pairs = [], [], 0
+    for prompt, response in zip(prompts, responses):
+        at = response.lower().find(prompt.subject.split()[0].lower())
+        if at < 0:
+            continue
+        tokens = token_probabilities(model, tokenizer, prompt.text, response)
+        # The token that holds the subject's first character (the last one starting at or before it).
+        index = max(i for i, (_, start, _) in enumerate(tokens) if start <= at)
+        subject.append(tokens[index][2])
+        other += [p for i, (_, _, p) in enumerate(tokens) if i != index]
+        pairs += 1
+    if not pairs:
+        raise ValueError("No response names its prompt's subject: pass answers such as the world's demonstrations.")
+    return {"subject": mean(subject), "other": mean(other), "pairs": pairs}

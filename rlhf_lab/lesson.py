@@ -187,6 +187,8 @@ METRIC_FORMATS = {
     "over_refusal_rate": ("over-refusal rate (benign prompts)", "{:.0%}"),
     "mean_length_words": ("mean length (words)", "{:.1f}"),
     "distinct_2": ("distinct-2 (diversity)", "{:.2f}"),
+    "distinct_correct": ("distinct correct answers per prompt (0 = collapsed)", "{:.2f}"),
+    "entropy_per_token": ("entropy per token (nats)", "{:.2f}"),
     "spurious_closer_rate": ('says "I hope this helps."', "{:.0%}"),
     "capability_probe": ("capability probe accuracy", "{:.0%}"),
 }
@@ -203,6 +205,13 @@ def metrics_table(metrics_by_model: dict[str, dict], keys=tuple(METRIC_FORMATS))
             cells.append("n/a" if value is None else fmt.format(value))
         rows.append([label.replace("  ", "&nbsp;&nbsp;&nbsp;")] + cells)
     return _html_table(["metric (held-out prompts)", *metrics_by_model], rows)
+
+
+def token_table(tokens: list[tuple[str, int, float]]):
+    """One response token by token (from :func:`rlhf_lab.sampling.token_probabilities`), each
+    with the probability the model gave it; the unsure ones (below 0.8) in red."""
+    cells = [f'<span style="color:#b00020"><b>{p:.2f}</b></span>' if p < 0.8 else f"{p:.2f}" for _, _, p in tokens]
+    return _html_table(["token", *[html.escape(repr(t)[1:-1]) for t, _, _ in tokens]], [["probability", *cells]])
 
 
 def number_table(values_by_model: dict[str, dict[str, float]], fmt: str = "{:+.2f}"):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import masked_token_logprobs
+from .losses import entropy_from_logits, masked_token_logprobs
 
 GenerateFn = Callable[[list[str]], list[str]]
 ScoreFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
@@ -135,6 +135,23 @@ def response_logprobs(model, batches: list[SampleBatch], temperature: float = 1.
     return torch.cat(totals)
 
 
+@torch.no_grad()
+def mean_token_entropy(model, batches: list[SampleBatch], temperature: float = 1.0) -> float:
+    """Entropy of ``model``'s next-token distribution (nats), averaged over every response
+    token of ``batches``: how many choices the model still leaves open. Mode collapse is
+    this falling toward 0."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0.0
+    for batch in batches:
+        logits, _ = response_logits(model, batch.input_ids, batch.attention_mask, batch.response_mask.size(1),
+                                    temperature)
+        total += (entropy_from_logits(logits) * batch.response_mask).sum().item()
+        count += batch.response_mask.sum().item()
+    model.train(was_training)
+    return total / max(count, 1.0)
+
+
 def best_of_n(prompts: list[str], generate: GenerateFn, score: ScoreFn, n: int) -> list[str]:
     """For every prompt, sample ``n`` responses and return the one ``score`` rates highest.
 
@@ -154,3 +171,21 @@ def best_of_n(prompts: list[str], generate: GenerateFn, score: ScoreFn, n: int) 
     scores = torch.as_tensor(score(repeated, responses), dtype=torch.float64).reshape(len(prompts), n)
     best = scores.argmax(dim=1)  # the first maximum on ties
     return [responses[i * n + int(j)] for i, j in enumerate(best)]
+
+
+@torch.no_grad()
+def token_probabilities(model, tokenizer, user_text: str, response: str) -> list[tuple[str, int, float]]:
+    """How sure the model is of each token of ``response`` to ``user_text``: a list of
+    (token text, its first character in ``response``, the probability the model gives it
+    after the prompt and the tokens before it), the closing EOS last (character ``len(response)``)."""
+    prompt = chat_prompts(tokenizer, [user_text])["input_ids"].to(model_device(model))
+    encoded = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+    response_ids = torch.tensor([encoded["input_ids"] + [tokenizer.eos_token_id]], device=prompt.device)
+    input_ids = torch.cat([prompt, response_ids], dim=1)
+    was_training = model.training
+    model.eval()
+    logits, _ = response_logits(model, input_ids, torch.ones_like(input_ids), response_ids.size(1))
+    model.train(was_training)
+    probs = logits[0].float().softmax(-1).gather(-1, response_ids[0, :, None])[:, 0].tolist()
+    starts = [start for start, _ in encoded["offset_mapping"]] + [len(response)]
+    return [(tokenizer.decode([i]), s, p) for i, s, p in zip(response_ids[0].tolist(), starts, probs)]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlhf_lab import evaluate, models, sampling
+from rlhf_lab import diversity, evaluate, models, sampling
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.stages.pretrain import get_base_model_dir
 from rlhf_lab.stages import pretrain
@@ -191,3 +191,59 @@ def test_win_rate_ci_and_best_of_n_kl():
     assert ci["mean"] == 1.0 and ci["low"] == 1.0
     assert evaluate.best_of_n_kl(1) == 0.0
     assert evaluate.best_of_n_kl(16) == pytest.approx(math.log(16) - 15 / 16)
+
+
+def test_token_probabilities_are_the_model_own_next_token_probabilities(base_and_tokenizer):
+    base_dir, tokenizer = base_and_tokenizer
+    model = models.load_model(base_dir, trainable=False)
+    user, response = "What color is the banana?", "Sure! The banana is yellow."
+    tokens = sampling.token_probabilities(model, tokenizer, user, response)
+    assert "".join(t for t, _, _ in tokens[:-1]) == response and tokens[-1][0] == tokenizer.eos_token
+    assert [s for _, s, _ in tokens] == sorted(s for _, s, _ in tokens) and tokens[-1][1] == len(response)
+    # The same numbers from one plain forward pass over prompt + response + EOS (no padding).
+    text = models.prompt_text(tokenizer, user) + response + tokenizer.eos_token
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logprobs = model(ids).logits[0, :-1].log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0]
+    expected = logprobs[-len(tokens):].exp().tolist()
+    assert [p for _, _, p in tokens] == pytest.approx(expected, rel=1e-4)
+
+
+def test_subject_token_certainty_reads_the_subject_token_and_skips_answers_without_it(base_and_tokenizer):
+    base_dir, tokenizer = base_and_tokenizer
+    model = models.load_model(base_dir, trainable=False)
+    world = World(0)
+    prompt = next(p for p in world.prompts("train", "helpful") if p.subject == "banana")
+    answer = "The banana is yellow."
+    tokens = sampling.token_probabilities(model, tokenizer, prompt.text, answer)
+    [subject_p] = [p for t, _, p in tokens if "banana" in t or (t.strip() and "banana".startswith(t.strip()))][:1]
+    result = evaluate.subject_token_certainty(model, tokenizer, [prompt, prompt], [answer, "I do not know."])
+    assert result["pairs"] == 1 and result["subject"] == pytest.approx(subject_p)
+    others = [p for t, _, p in tokens if p != subject_p]
+    assert result["other"] == pytest.approx(sum(others) / len(others))
+    with pytest.raises(ValueError, match="names its prompt's subject"):
+        evaluate.subject_token_certainty(model, tokenizer, [prompt], ["I do not know."])
+
+
+def test_distinct_correct_counts_only_correct_answers_per_prompt():
+    world = World(0)
+    helpful = world.prompts("heldout", "helpful")[:2]
+    right = [world.ideal_response(p) for p in helpful]
+    plain = [r.removeprefix("Sure! ") for r in right]
+    # Prompt 0: the same right answer twice and a wrong one; prompt 1: two different right answers.
+    prompts = [helpful[0]] * 3 + [helpful[1]] * 2
+    responses = [right[0], right[0], "I do not know.", right[1], plain[1]]
+    assert evaluate.correct_answers_by_prompt(prompts, responses) == [[right[0], right[0]], [right[1], plain[1]]]
+    assert evaluate.evaluate_responses(prompts, responses)["distinct_correct"] == pytest.approx(0.5)  # (0 + 1) / 2
+    assert math.isnan(diversity.distinct_within_groups([["only one"], []]))
+
+
+def test_mean_token_entropy_is_below_log_v_and_near_zero_at_a_tiny_temperature(base_and_tokenizer):
+    base_dir, tokenizer = base_and_tokenizer
+    model = models.load_model(base_dir, trainable=False)
+    batches = sampling.sample(model, tokenizer, ["What color is the sky?"] * 4, max_new_tokens=4, seed=0)
+    entropy = sampling.mean_token_entropy(model, batches)
+    vocab = model.config.vocab_size
+    assert 0.0 < entropy < math.log(vocab)
+    # A very low temperature makes every next-token distribution nearly one-hot: entropy near 0.
+    assert sampling.mean_token_entropy(model, batches, temperature=1e-3) < 0.01

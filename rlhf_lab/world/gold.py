@@ -34,6 +34,8 @@ WORDS_ALLOWED_BEYOND_CORE = 3  # room for a short polite opener
 LENGTH_PENALTY_PER_WORD = 0.04
 MAX_LENGTH_PENALTY = 1.0
 GARBAGE_PENALTY = 0.5
+POLITE_BONUS = 0.3
+RUDE_PENALTY = 0.6
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def concise_length(prompt: Prompt) -> int:
 
 
 def style_score(prompt: Prompt, response: str, parsed: ParsedResponse) -> float:
-    score = {"polite": 0.3, "rude": -0.6, None: 0.0}[parsed.opener]
+    score = {"polite": POLITE_BONUS, "rude": -RUDE_PENALTY, None: 0.0}[parsed.opener]
     if not parsed.well_formed:
         score -= GARBAGE_PENALTY
     extra_words = max(0, len(words(response)) - concise_length(prompt))
