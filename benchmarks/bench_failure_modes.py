@@ -8,7 +8,9 @@ against the reward model at several KL coefficients, each judged by the hidden h
 Per seed: the best-of-n curve (gold with 95% interval, reward-model score, closer rate of the
 picks, analytic KL) and Gao et al.'s fits; per KL coefficient the PPO policy's held-out gold,
 reward-model score, KL to SFT, closer rate, capability probe, well-formed rate, and its
-training curves. Writes benchmarks/results/failure_modes.json.
+training curves; the two gauges of mode collapse (entropy per token, distinct correct answers
+per prompt) for SFT, each PPO policy and one PPO run pushed hard on purpose (kl_coef 0, a 10x
+learning rate). Writes benchmarks/results/failure_modes.json.
 """
 
 import argparse
@@ -27,6 +29,9 @@ parser.add_argument("--keep-cache", action="store_true", help="use $RLHF_LAB_CAC
 parser.add_argument("--kl-coefs", type=float, nargs="+", default=[0.0, 0.02, 0.1, 0.5])
 parser.add_argument("--ns", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128, 256])
 parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (families interleaved)")
+parser.add_argument("--samples", type=int, default=4, help="samples per prompt when a policy is evaluated")
+parser.add_argument("--hard-lr", type=float, default=1e-3,
+                    help="mode collapse on purpose: one more PPO run at kl_coef 0 with this learning rate (0: skip)")
 args = parser.parse_args()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -67,18 +72,27 @@ for seed in args.seeds:
         directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef), progress=False)
         policy, _ = load_adapter_policy(profile, directory)
         history = json.loads((directory / "ppo.json").read_text())["history"]
-        ppo[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, seed=seed * 100 + 9),
+        ppo[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
+                                                   seed=seed * 100 + 9),
                              "seconds": round(time.perf_counter() - start, 1),
                              "history": [{k: h[k] for k in ("reward", "gold_reward", "kl", "entropy", "closer_rate")
                                           if k in h} for h in history]}
-    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, seed=seed * 100 + 9, reference=None)
+    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9,
+                                   reference=None)
+    pushed = {}
+    if args.hard_lr:  # not part of the fits: another learning rate, pushed until it collapses
+        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=0.0, learning_rate=args.hard_lr),
+                                      progress=False)
+        policy, _ = load_adapter_policy(profile, directory)
+        pushed = {"kl_coef": 0.0, "learning_rate": args.hard_lr,
+                  **evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9)}
     points = sorted(ppo.values(), key=lambda r: r["kl"])
     rl_fit = {name: gao_fit([r["kl"] for r in points],
                             [(r[name]["mean"] if name == "gold" else r[name]) -
                              (sft_eval[name]["mean"] if name == "gold" else sft_eval[name]) for r in points], "rl")
               for name in ("gold", "proxy")}
     runs[str(seed)] = {"best_of_n": bon, "best_of_n_seconds": round(bon_seconds, 1), "sft": sft_eval, "ppo": ppo,
-                  "ppo_fit": rl_fit}
+                  "ppo_fit": rl_fit, "pushed_hard": pushed}
     top = bon["rows"][-1]
     peak = max(bon["rows"], key=lambda r: r["gold"])
     print(f"seed {seed}: best-of-{top['n']} proxy {bon['rows'][0]['proxy']:+.2f} -> {top['proxy']:+.2f}, gold "
@@ -86,5 +100,9 @@ for seed in args.seeds:
           f"well-formed {bon['rows'][0]['well_formed_rate']:.0%} -> {top['well_formed_rate']:.0%}, polite {bon['rows'][0]['polite_rate']:.0%} -> {top['polite_rate']:.0%}; PPO by kl_coef: " + "; ".join(
               f"{k}: KL {v['kl']:.2f} proxy {v['proxy']:+.2f} gold {v['gold']['mean']:+.2f} closer {v['closer_rate']:.0%}"
               for k, v in ppo.items()), flush=True)
+    print("  mode collapse (entropy per token, distinct correct answers): SFT "
+          f"{sft_eval['entropy_per_token']:.2f}, {sft_eval['distinct_correct']:.2f}; " + "; ".join(
+              f"kl {k}: {v['entropy_per_token']:.2f}, {v['distinct_correct']:.2f}" for k, v in
+              [*ppo.items(), *([(f"0.0 lr {args.hard_lr:g}", pushed)] if pushed else [])]), flush=True)
 save("failure_modes", {"machine": machine(), "seeds": sorted(int(s) for s in runs), "kl_coefs": args.kl_coefs, "ns": args.ns,
-                       "prompts": args.prompts, "runs": runs})
+                       "prompts": args.prompts, "samples_per_prompt": args.samples, "runs": runs})

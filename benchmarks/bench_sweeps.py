@@ -4,9 +4,10 @@ gold reward itself (the control) and DPO reach from the course's SFT model, per 
     python benchmarks/bench_sweeps.py ppo '{"steps": 60}' '{"steps": 60, "learning_rate": 3e-4}'
     python benchmarks/bench_sweeps.py dpo '{"beta": 0.03}' '{"beta": 0.3}' '{"beta": 1.0}'
 
-Each argument is a JSON dict of PPOConfig (or DPOSettings) changes; for ``ppo`` two extra
-keys: ``profile_seed`` (default 0) and ``eval_temperature`` (default 1.0: sample the
-evaluation at another temperature). Every held-out prompt, 4 samples each, judged by the
+Each argument is a JSON dict of PPOConfig (or DPOSettings) changes; for ``ppo`` three extra
+keys: ``profile_seed`` (default 0), ``eval_temperature`` (default 1.0: sample the
+evaluation at another temperature) and ``gold_polite_bonus`` (what the hidden human gives a
+polite opener, 0.3 in the world: set after SFT is built, so SFT is the same model). Every held-out prompt, 4 samples each, judged by the
 hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
 Appends one record per setting to benchmarks/results/sweeps.json (seed 0 uses $RLHF_LAB_CACHE,
 so a warm cache skips pretraining and SFT). About 1.2 s per PPO step of batch 32, ~90 s per
@@ -35,6 +36,7 @@ from rlhf_lab.stages.dpo import DPOSettings, train_dpo  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, gold_metrics_fn, gold_scores  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
+from rlhf_lab.world import gold  # noqa: E402
 
 
 def compare_with_sft(policy, tokenizer, world, prompts, sft_responses) -> dict:
@@ -54,6 +56,8 @@ def run(kind: str, changes: dict) -> dict:
     tokenizer, world = get_tokenizer(profile), cache.world_for(seed)
     prompts = E.heldout_prompts(world)
     sft_dir = get_sft_model_dir(profile, progress=False)
+    if "gold_polite_bonus" in changes:  # after SFT: the world's fingerprint (and SFT's cache key) stays
+        gold.POLITE_BONUS = changes.pop("gold_polite_bonus")
     sft = models.load_model(sft_dir, quantize_4bit=False, device="cpu")
     sft_metrics, sft_responses = E.evaluate_policy(sft, tokenizer, world, prompts, 4, seed=2, reference=None)
     start = time.perf_counter()
@@ -69,6 +73,7 @@ def run(kind: str, changes: dict) -> dict:
         policy, _, _ = train_dpo(profile, DPOSettings(**changes), progress=False)
     seconds = time.perf_counter() - start
     return {"kind": kind, "changes": changes, "profile_seed": seed, "eval_temperature": temperature,
+            "gold_polite_bonus": gold.POLITE_BONUS,
             "train_seconds": round(seconds, 1), "sft_gold": sft_metrics["gold_ci"],
             "sft_well_formed": sft_metrics["well_formed_rate"],
             **compare_with_sft(policy, tokenizer, world, prompts, sft_responses)}

@@ -26,6 +26,7 @@
 # 2. **PPO** against the reward model at several KL coefficients: training.
 # 3. **The exploit you can point at**: what the reward model over-rates, and what search and
 #    PPO find in the picked answers.
+# 4. **Mode collapse**, measured with gauges that broken text cannot fool.
 #
 # Both methods are plotted on Gao et al.'s axes: gain over the start against
 # d = sqrt(KL to the start), with the paper's fitted forms, best-of-n: d(alpha - beta d), RL:
@@ -38,6 +39,7 @@
 # %%
 import json
 import os
+from pathlib import Path
 
 import torch
 
@@ -60,6 +62,7 @@ UNDER_TEST = os.environ.get("CI") == "true"  # the reduced grid keeps CI within 
 NS = (1, 2, 4, 8, 16, 32, 64, 128) if UNDER_TEST else (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KL_COEFS = (0.0, 0.05) if UNDER_TEST else (0.0, 0.02, 0.05, 0.5)  # 0.05: notebook 05's run, cached
 N_PROMPTS = 48
+SAMPLES = 4  # sampled answers per prompt when a policy is judged
 print(f"best-of-n up to n={NS[-1]} on {N_PROMPTS} held-out prompts; PPO at kl_coef {KL_COEFS}")
 
 # %% [markdown]
@@ -171,12 +174,12 @@ fig = plots.training_curves_by_kl({str(k): r["history"] for k, r in runs.items()
 # ## Held-out: the same runs judged by the hidden human
 
 # %%
-held_out = {"SFT": evaluate_ppo_policy(sft, tokenizer, world, prompts, reward_model_score, seed=profile.seed,
-                                       reference=None)}
+held_out = {"SFT": evaluate_ppo_policy(sft, tokenizer, world, prompts, reward_model_score, SAMPLES,
+                                       seed=profile.seed, reference=None)}
 for kl_coef, run in runs.items():
     policy, _ = load_adapter_policy(profile, run["dir"])
     held_out[f"PPO kl_coef {kl_coef}"] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score,
-                                                            seed=profile.seed)
+                                                            SAMPLES, seed=profile.seed)
 lesson.number_table({name: {"gold reward": m["gold"]["mean"], "reward model": m["proxy"], "KL to SFT": m["kl"],
                              "opens politely": m["polite_rate"], "well-formed": m["well_formed"],
                              "capability probe": m["capability_probe"]} for name, m in held_out.items()})
@@ -195,6 +198,64 @@ lesson.check_claim("... and the proxy's gain is larger than the gold reward's ga
                    gold_gain=loosest["gold"]["mean"] - sft_eval["gold"]["mean"])
 
 # %% [markdown]
+# ## Mode collapse? Measured, not assumed
+#
+# RL is often said to collapse a policy onto one way of answering. distinct-n (exercise 07)
+# cannot tell: broken text is very "diverse". Two sharper gauges, on the same held-out samples:
+#
+# - **entropy per token**: how many choices the policy leaves open at each step (0: one choice);
+# - **distinct correct answers per prompt**: among the answers the hidden human counts right,
+#   how many differ, `(distinct - 1) / (n - 1)` averaged over prompts (0: every right answer is
+#   the same string, e.g. never polite any more; 1: no two alike).
+
+# %%
+fig = plots.mode_collapse(held_out)
+lesson.number_table({name: {"entropy per token": m["entropy_per_token"],
+                            "distinct correct answers": m["distinct_correct"]} for name, m in held_out.items()},
+                    fmt="{:.2f}")
+
+# %%
+lowest_entropy = min(m["entropy_per_token"] for name, m in held_out.items() if name != "SFT")
+lesson.check_claim("no PPO run here collapses the whole distribution: entropy per token stays above half of SFT's",
+                   lowest_entropy > 0.5 * sft_eval["entropy_per_token"], sft=sft_eval["entropy_per_token"],
+                   lowest_ppo=lowest_entropy)
+
+# %% [markdown]
+# **What to look for:** the entropy barely moves: 60 PPO steps sharpen some tokens and loosen
+# others. The variety of *right* answers is where collapse shows, and not in every run. The
+# benchmark (three seeds, 4 samples per prompt) has it, together with one run pushed hard on
+# purpose: no KL brake and a 10x learning rate.
+
+# %%
+benchmark = json.loads((Path("..") / "benchmarks" / "results" / "failure_modes.json").read_text())
+collapse = {f"seed {seed}": {"SFT": run["sft"]["distinct_correct"],
+                             **{f"PPO kl {k}": v["distinct_correct"] for k, v in run["ppo"].items()},
+                             "pushed hard": run["pushed_hard"]["distinct_correct"]}
+            for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
+entropy = {f"seed {seed}": {"SFT": run["sft"]["entropy_per_token"],
+                            **{f"PPO kl {k}": v["entropy_per_token"] for k, v in run["ppo"].items()},
+                            "pushed hard": run["pushed_hard"]["entropy_per_token"]}
+           for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
+print("distinct correct answers per prompt (nan: no prompt with two right answers):")
+display(lesson.number_table(collapse, fmt="{:.2f}"))
+print("entropy per token (nats):")
+display(lesson.number_table(entropy, fmt="{:.2f}"))
+
+# %%
+collapsed = [seed for seed, row in collapse.items() if row["PPO kl 0.0"] < 0.05 < row["SFT"]]
+lesson.check_claim("in some seeds PPO without a KL brake collapses the right answers onto one phrasing",
+                   len(collapsed) >= 1, collapsed=", ".join(collapsed) or "none")
+lesson.check_claim("pushed hard, the policy does not collapse but degenerates: its entropy rises above SFT's",
+                   all(row["pushed hard"] > row["SFT"] for row in entropy.values()),
+                   **{seed.replace(" ", "_"): row["pushed hard"] for seed, row in entropy.items()})
+
+# %% [markdown]
+# Two different failures, then. With no brake, some runs settle on one phrasing of each right
+# answer (often the plain one: the politeness the hidden human likes is gone) while the rest of
+# the distribution stays as loose as SFT's. Pushed much harder, the policy does not sharpen at
+# all: it runs tens of nats away from SFT into text that is no sentence, which the reward model
+# still scores well. The KL penalty guards against both.
+#
 # ## Both on one figure: gain against d = sqrt(KL)
 #
 # PPO's held-out points (one per KL coefficient) next to best-of-n's, with Gao et al.'s RL form

@@ -98,6 +98,15 @@ def failure_table(result: dict) -> str:
             lambda r: f"{r['ppo'][key]['proxy']:+.2f}", lambda r: gold(r["ppo"][key]["gold"]),
             lambda r: f"{r['ppo'][key]['kl']:.2f}", lambda r: f"{r['ppo'][key]['well_formed']:.0%}",
             lambda r: f"{r['ppo'][key]['capability_probe']:.0%}")) + " |")
+    if all(r.get("pushed_hard") for r in runs.values()):
+        lines += ["", "| mode collapse, held out | entropy per token (nats) | distinct correct answers per prompt |",
+                  "|---|---|---|"]
+        rows = [("SFT", lambda r: r["sft"])] + [(f"PPO kl_coef {c}", lambda r, k=str(c): r["ppo"][k])
+                                                 for c in result["kl_coefs"]]
+        rows.append(("PPO pushed hard (kl_coef 0, lr x10)", lambda r: r["pushed_hard"]))
+        for name, pick in rows:
+            lines.append(f"| {name} | " + per_seed(runs, lambda r: f"{pick(r)['entropy_per_token']:.2f}") + " | "
+                         + per_seed(runs, lambda r: f"{pick(r)['distinct_correct']:.2f}") + " |")
     lines += ["", f"Machine: {result['machine']['cpu_cores']} cores, torch {result['machine']['torch']}, "
               f"{result['machine']['date']}. Full numbers, fits and training curves: `benchmarks/results/failure_modes.json`."]
     return "\n".join(lines)
