@@ -336,3 +336,25 @@ def test_pairs_of_the_sft_models_own_samples_are_labelled_by_the_annotator(sessi
     for r in rows:
         prompt = by_text[r["prompt"]]
         assert gold_reward(prompt, r["chosen"]).total >= gold_reward(prompt, r["rejected"]).total - 1e-9
+
+
+def test_iterated_rlhf_retrains_the_reward_model_on_the_policys_own_samples(session_cache):
+    """One round of iterated RLHF (quick settings): the second reward model learns from more
+    pairs than the first (the policy's samples were added), the second PPO run is trained
+    against it from the same SFT model, and a second call is served from the cache."""
+    import json
+
+    from rlhf_lab.cache import built_from
+    from rlhf_lab.stages.iterate import get_iterated_reward_model_dir, iterate_once
+    from rlhf_lab.stages.ppo import default_ppo_config
+    from rlhf_lab.stages.reward import RewardSettings, get_reward_model_dir
+
+    settings = RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0, sft=QUICK.sft)
+    config = default_ppo_config(PROFILE, **dict(QUICK.ppo_changes), max_new_tokens=8)
+    dirs = iterate_once(PROFILE, config, settings, progress=False)
+    first = get_reward_model_dir(PROFILE, settings, progress=False)
+    pairs = lambda d: json.loads((d / "reward.json").read_text())["pairs"]  # noqa: E731
+    assert pairs(dirs["reward"]) > pairs(first)
+    assert built_from(dirs["ppo"], "reward") == first and built_from(dirs["ppo_iterated"], "reward") == dirs["reward"]
+    assert built_from(dirs["ppo"]) == built_from(dirs["ppo_iterated"]) == built_from(first)
+    assert get_iterated_reward_model_dir(PROFILE, dirs["ppo"], settings, progress=False) == dirs["reward"]

@@ -116,11 +116,13 @@ def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, re
 
 def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True,
-                      reward: str = "reward_model") -> Path:
+                      reward: str = "reward_model", reward_dir: Path | None = None) -> Path:
     """The trained PPO policy's directory (its adapter), trained if missing. ``reward="gold"``:
-    the control run against the gold reward (it starts from the same SFT model)."""
+    the control run against the gold reward (it starts from the same SFT model).
+    ``reward_dir``: another trained reward model (e.g. iterated RLHF's second one) instead of
+    the one ``reward_settings`` describe."""
     config = config or default_ppo_config(profile)
-    reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
+    reward_dir = reward_dir or get_reward_model_dir(profile, reward_settings, progress=progress)
     settings = ppo_cache_settings(profile, config, reward_dir, reward)
     return cache.build_cached("ppo", settings,
                               lambda out: train_ppo(profile, config, out, reward_dir, progress=progress,

@@ -1,0 +1,72 @@
+"""Iterated RLHF (Bai et al. 2022, Anthropic HH, section 4.5): the reward model learns from
+the policy it is asked about.
+
+The first reward model only ever saw templated answers and the SFT model's samples. PPO then
+moves to text it never saw, and finds what it over-rates (in the lab world: saying "No" to a
+user who is right, polite openers on broken sentences). One round of iteration:
+
+1. sample the PPO policy on the training prompts, several answers per prompt;
+2. let the same simulated annotator compare them two by two;
+3. train a new reward model on the first one's comparisons **plus** these;
+4. run PPO again, from the same SFT model with the same settings, against the new reward model.
+
+Each step is cached by its settings and by the artifacts it is built from, like every stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import cache
+from ..config import Profile
+from ..ppo import PPOConfig
+from ..preferences import policy_sample_pairs
+from ..world import SimulatedAnnotator
+from .common import built_from
+from .dpo import load_adapter_policy
+from .ppo import default_ppo_config, get_ppo_model_dir
+from .reward import RewardSettings, get_reward_model_dir, train_reward_model
+
+POLICY_SAMPLES_PER_PROMPT = 4
+
+
+def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSettings,
+                       samples_per_prompt: int = POLICY_SAMPLES_PER_PROMPT) -> list[dict]:
+    """Pairs of the policy's own samples on every training prompt, labelled by the simulated
+    annotator (new label noise draws: a different seed than the first round's)."""
+    policy, tokenizer = load_adapter_policy(profile, policy_dir)
+    world = cache.world_for(profile.seed)
+    annotator = SimulatedAnnotator(noise=settings.annotator_noise, seed=profile.seed + 1)
+    return policy_sample_pairs(policy, tokenizer, world.prompts("train"), annotator, samples_per_prompt,
+                               profile.max_new_tokens, seed=profile.seed + 1, source="policy-samples")
+
+
+def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: RewardSettings | None = None,
+                                  samples_per_prompt: int = POLICY_SAMPLES_PER_PROMPT,
+                                  progress: bool = True) -> Path:
+    """The second-round reward model: the first round's comparisons plus pairs of the policy
+    in ``policy_dir`` (a PPO adapter), trained if missing (about as long as the first)."""
+    settings = settings or RewardSettings()
+    first = get_reward_model_dir(profile, settings, progress=progress)
+
+    def build(out):
+        rows = policy_comparisons(profile, policy_dir, settings, samples_per_prompt)
+        train_reward_model(profile, settings, out, extra_rows=rows, progress=progress)
+
+    key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
+           "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,
+           **asdict(settings)}
+    return cache.build_cached("reward", key, build)
+
+
+def iterate_once(profile: Profile, config: PPOConfig | None = None, settings: RewardSettings | None = None,
+                 progress: bool = True) -> dict[str, Path]:
+    """One round of iterated RLHF on top of PPO run with ``config`` (default: the profile's).
+    Returns the directories {"ppo": first policy, "reward": second reward model,
+    "ppo_iterated": the policy trained against it}."""
+    config = config or default_ppo_config(profile)
+    first_policy = get_ppo_model_dir(profile, config, settings, progress=progress)
+    reward_dir = get_iterated_reward_model_dir(profile, first_policy, settings, progress=progress)
+    second_policy = get_ppo_model_dir(profile, config, settings, progress=progress, reward_dir=reward_dir)
+    return {"ppo": first_policy, "reward": reward_dir, "ppo_iterated": second_policy}
