@@ -80,8 +80,8 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
                         max_new_tokens: int = 24, seed: int = 0, reference="adapter-off") -> dict:
     """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
     (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
-    well-formed and sycophancy rates, and the two gauges of mode collapse: entropy per token
-    and how different the correct answers to one prompt are."""
+    well-formed, sycophancy and contrarian rates, and the two gauges of mode collapse:
+    entropy per token and how different the correct answers to one prompt are."""
     metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, samples_per_prompt,
                                          max_new_tokens, seed, reference)
     repeated = repeat_prompts(prompts, samples_per_prompt)
@@ -89,5 +89,6 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
     return {"gold": metrics["gold_ci"], "proxy": proxy.mean().item(), "kl": max(0.0, metrics["kl_to_ref"]),
             **style_rates(responses), "capability_probe": metrics["capability_probe"],
             "well_formed": metrics["well_formed_rate"], "sycophancy_rate": metrics["sycophancy_rate"],
+            "contrarian_rate": metrics["contrarian_rate"],
             "distinct_2": metrics.get("distinct_2"), "distinct_correct": metrics["distinct_correct"],
             "entropy_per_token": metrics["entropy_per_token"], "examples": responses[:8:2]}
