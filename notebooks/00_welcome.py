@@ -62,12 +62,12 @@ status = rlhf_lab(["doctor"])
 # |---|---|---|
 # | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.3 min |
 # | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.8 min |
-# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); what it does not fix | 1.8 min |
+# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); where it is unsure, token by token; what it does not fix | 1.8 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.2 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 2.2 min |
 # | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model | 3.1 min |
 # | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 2.3 min |
-# | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits) and the exploit the reward model falls for | 12.0 min |
+# | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits), the exploit the reward model falls for, mode collapse measured, one round of iterated RLHF | 12.0 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | not measured yet |
 #
 # Runtimes: a first run through the course in order on 2 AVX2 CPU cores, each notebook building the stage it is about (the stage times measured by `benchmarks/bench_pipeline.py` plus the notebook's own evaluation); once built, every stage loads from the cache in seconds. Every notebook also runs on its own: a missing base model, SFT model, reward model or policy is built first (and then takes longer). Exercises that implement the math yourself are in `exercises/`.
