@@ -74,14 +74,20 @@ def policy_sample_pairs(model, tokenizer, prompts, annotator: SimulatedAnnotator
     return label_pairs(sample_pairs(prompts, responses, samples_per_prompt, seed), annotator, source)
 
 
+ANNOTATOR_BIASES = ("annotator_agreement", "annotator_length")
+
+
 def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
-                    annotator_noise: float, extra_rows=None) -> list[dict]:
+                    annotator_noise: float, extra_rows=None, annotator_agreement: float = 0.0,
+                    annotator_length: float = 0.0) -> list[dict]:
     """The course's comparison data, shared by the reward model and DPO: ``templated``
     templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
-    own samples on every training prompt (both labelled by the simulated annotator), and
-    ``extra_rows`` (e.g. the learner's own labels)."""
+    own samples on every training prompt (both labelled by the simulated annotator, with its
+    biases: ``annotator_agreement`` extra utility for saying yes to the user,
+    ``annotator_length`` per word), and ``extra_rows`` (e.g. the learner's own labels)."""
     world = cache.world_for(profile.seed)
-    annotator = SimulatedAnnotator(noise=annotator_noise, seed=profile.seed)
+    annotator = SimulatedAnnotator(noise=annotator_noise, prefers_agreement=annotator_agreement,
+                                   prefers_length=annotator_length, seed=profile.seed)
     rows = templated_pairs(world, templated or profile.preference_pairs, annotator, seed=profile.seed)
     if sft_samples_per_prompt:
         sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
@@ -100,3 +106,15 @@ def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported la
         "chosen": [{"role": "assistant", "content": r["chosen"]}],
         "rejected": [{"role": "assistant", "content": r["rejected"]}],
     } for r in rows])
+
+
+def settings_key(settings) -> dict:
+    """A reward-model or DPO settings dataclass as a cache-key dict. The annotator's biases
+    enter only when set, so the keys of unbiased runs (and their caches) stay as they were."""
+    from dataclasses import asdict
+
+    key = asdict(settings)
+    for name in ANNOTATOR_BIASES:
+        if not key.get(name):
+            key.pop(name, None)
+    return key

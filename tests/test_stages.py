@@ -358,3 +358,35 @@ def test_iterated_rlhf_retrains_the_reward_model_on_the_policys_own_samples(sess
     assert built_from(dirs["ppo"], "reward") == first and built_from(dirs["ppo_iterated"], "reward") == dirs["reward"]
     assert built_from(dirs["ppo"]) == built_from(dirs["ppo_iterated"]) == built_from(first)
     assert get_iterated_reward_model_dir(PROFILE, dirs["ppo"], settings, progress=False) == dirs["reward"]
+
+
+def test_labeller_biases_reach_the_comparison_data_and_only_biased_runs_change_the_cache_key():
+    from dataclasses import asdict
+    from statistics import mean
+
+    from rlhf_lab.preferences import comparison_rows, settings_key
+    from rlhf_lab.stages.dpo import DPOSettings
+    from rlhf_lab.stages.reward import RewardSettings
+    from rlhf_lab.world import World
+    from rlhf_lab.world.gold import words
+    from rlhf_lab.world.parse import parse_response
+
+    profile = get_profile("tiny")
+    rows = lambda **bias: comparison_rows(profile, None, 600, 0, 0.0, **bias)  # noqa: E731 (templated pairs only)
+    world = World(profile.seed)
+
+    def agreeing(data):
+        """Among pairs about a wrong claim where one answer says yes and the other does not:
+        how often the yes was chosen."""
+        split = [r for r in data if r["family"] == "sycophancy" and world.prompt(r["prompt_id"]).claim_is_wrong
+                 and parse_response(r["chosen"]).agrees != parse_response(r["rejected"]).agrees]
+        return mean(parse_response(r["chosen"]).agrees for r in split)
+    length = lambda data: mean(len(words(r["chosen"])) for r in data)  # noqa: E731
+    plain = rows()
+    assert agreeing(plain) < 0.1 and agreeing(rows(annotator_agreement=6.0)) > 0.5
+    assert length(rows(annotator_length=0.3)) > length(plain) + 1.0
+    for settings in (RewardSettings(), DPOSettings()):
+        key = settings_key(settings)
+        assert "annotator_agreement" not in key and "annotator_length" not in key  # old caches stay valid
+        assert key == {k: v for k, v in asdict(settings).items() if k in key}
+    assert settings_key(DPOSettings(annotator_agreement=1.5))["annotator_agreement"] == 1.5

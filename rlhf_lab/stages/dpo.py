@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..preferences import settings_key
 from .common import (built_from, final_loss, loss_history,
                      quiet_when_no_progress, record_lineage, schedule_arguments, trainer_arguments)
 from .pretrain import get_tokenizer
@@ -31,6 +32,8 @@ class DPOSettings:
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the same simulated human as the reward model's
+    annotator_agreement: float = 0.0  # labeller bias: extra utility for agreeing with the user (sycophancy)
+    annotator_length: float = 0.0  # labeller bias: extra utility per word (verbosity)
     pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
     sft_samples_per_prompt: int = 4  # pairs of the SFT model's own samples, as for the reward model
     sft: SFTSettings = SFTSettings()  # the SFT model DPO starts from (and its reference)
@@ -79,7 +82,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
     key = {"stage": "dpo", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
            "seed": profile.seed, "pairs_default": profile.preference_pairs,
-           "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+           "world": cache.world_fingerprint(profile.seed), **settings_key(settings)}
     if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
         from ..real_data import cache_identity
 

@@ -15,13 +15,12 @@ Each step is cached by its settings and by the artifacts it is built from, like 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from .. import cache
 from ..config import Profile
 from ..ppo import PPOConfig
-from ..preferences import policy_sample_pairs
+from ..preferences import policy_sample_pairs, settings_key
 from ..world import SimulatedAnnotator
 from .common import built_from
 from .dpo import load_adapter_policy
@@ -37,7 +36,8 @@ def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSetti
     annotator (new label noise draws: a different seed than the first round's)."""
     policy, tokenizer = load_adapter_policy(profile, policy_dir)
     world = cache.world_for(profile.seed)
-    annotator = SimulatedAnnotator(noise=settings.annotator_noise, seed=profile.seed + 1)
+    annotator = SimulatedAnnotator(noise=settings.annotator_noise, prefers_agreement=settings.annotator_agreement,
+                                   prefers_length=settings.annotator_length, seed=profile.seed + 1)
     return policy_sample_pairs(policy, tokenizer, world.prompts("train"), annotator, samples_per_prompt,
                                profile.max_new_tokens, seed=profile.seed + 1, source="policy-samples")
 
@@ -56,7 +56,7 @@ def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: 
 
     key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
            "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,
-           **asdict(settings)}
+           **settings_key(settings)}
     return cache.build_cached("reward", key, build)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..losses import bradley_terry_loss
-from ..preferences import comparison_rows, policy_samples, sample_pairs, to_conversational
+from ..preferences import comparison_rows, policy_samples, sample_pairs, settings_key, to_conversational
 from ..world import FAMILIES, SPURIOUS_CLOSER
 from ..world.gold import gold_reward
 from .common import (built_from, loss_history, quiet_when_no_progress,
@@ -43,6 +43,8 @@ class RewardSettings:
     batch_size: int = 16
     max_length: int = 96
     annotator_noise: float = 0.1  # the simulated human's label noise
+    annotator_agreement: float = 0.0  # labeller bias: extra utility for agreeing with the user (sycophancy)
+    annotator_length: float = 0.0  # labeller bias: extra utility per word (verbosity)
     pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
     sft_samples_per_prompt: int = 4  # 0: no pairs of SFT samples (templated pairs only)
     sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
@@ -153,7 +155,8 @@ def preference_dataset(profile: Profile, settings, sft_dir, tokenizer, extra_row
     """
     if profile.preference_data == "world":
         rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
-                               settings.annotator_noise, extra_rows)
+                               settings.annotator_noise, extra_rows, settings.annotator_agreement,
+                               settings.annotator_length)
         return to_conversational(rows), None, None
     from datasets import concatenate_datasets
 
@@ -234,7 +237,7 @@ def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file
         labels = {"path": str(label_file), "size": Path(label_file).stat().st_size}
     key = {"stage": "reward", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
            "seed": profile.seed, "pairs_default": profile.preference_pairs, "labels": labels,
-           "world": cache.world_fingerprint(profile.seed), **asdict(settings)}
+           "world": cache.world_fingerprint(profile.seed), **settings_key(settings)}
     if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
         from ..real_data import cache_identity
 
