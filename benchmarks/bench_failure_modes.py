@@ -17,11 +17,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import RESULTS, machine, save  # noqa: E402
+from _common import machine, previous_runs, save, use_fresh_cache  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -48,11 +47,9 @@ from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
 from rlhf_lab.stages.common import built_from  # noqa: E402
 
-previous = RESULTS / "failure_modes.json"  # other seeds' runs are kept: seeds can run apart
-runs = json.loads(previous.read_text())["runs"] if previous.exists() else {}
+runs = previous_runs("failure_modes")  # other seeds' runs are kept: seeds can run apart
 for seed in args.seeds:
-    if not args.keep_cache:
-        os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-failure-{seed}-")
+    use_fresh_cache("bench-failure", seed, args.keep_cache)
     profile = get_profile("tiny", seed=seed)
     world, tokenizer = cache.world_for(seed), get_tokenizer(profile)
     prompts = heldout_prompts(world, args.prompts)

@@ -13,14 +13,12 @@ benchmarks/results/iterated.json.
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import RESULTS, machine, save  # noqa: E402
+from _common import machine, previous_runs, save, use_fresh_cache  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -57,11 +55,9 @@ def targets(stages: dict) -> dict:
 
 KEYS = ("gold_reward", "kl_to_ref", "contrarian_rate", "sycophancy_rate", "well_formed_rate", "capability_probe")
 
-previous = RESULTS / "iterated.json"
-runs = json.loads(previous.read_text())["runs"] if previous.exists() else {}
+runs = previous_runs("iterated")  # other seeds' runs are kept: seeds can run apart
 for seed in args.seeds:
-    if not args.keep_cache:
-        os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-iterated-{seed}-")
+    use_fresh_cache("bench-iterated", seed, args.keep_cache)
     started = time.perf_counter()
     profile = get_profile("tiny", seed=seed)
     dirs = iterate_once(profile, default_ppo_config(profile, kl_coef=args.kl_coef), progress=False)

@@ -15,14 +15,12 @@ benchmarks/results/labeller_bias.json.
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import RESULTS, machine, save  # noqa: E402
+from _common import machine, previous_runs, save, use_fresh_cache  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -47,11 +45,9 @@ KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "sycophancy_rate", "contrarian_ra
 LEVELS = ([("annotator_agreement", a) for a in args.agreement]
           + [("annotator_length", x) for x in args.length])
 
-previous = RESULTS / "labeller_bias.json"
-runs = json.loads(previous.read_text())["runs"] if previous.exists() else {}
+runs = previous_runs("labeller_bias")  # other seeds' runs are kept: seeds can run apart
 for seed in args.seeds:
-    if not args.keep_cache:
-        os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-bias-{seed}-")
+    use_fresh_cache("bench-bias", seed, args.keep_cache)
     profile = get_profile("tiny", seed=seed)
     world, tokenizer = cache.world_for(seed), get_tokenizer(profile)
     prompts = heldout_prompts(world)

@@ -27,14 +27,17 @@
 # 3. **The exploit you can point at**: what the reward model over-rates, and what search and
 #    PPO find in the picked answers.
 # 4. **Mode collapse**, measured with gauges that broken text cannot fool.
+# 5. **Iterated RLHF**: show the reward model the policy's own samples, and train again.
+# 6. **Sycophancy and verbosity from the labellers**: biased labels, a biased policy.
 #
 # Both methods are plotted on Gao et al.'s axes: gain over the start against
 # d = sqrt(KL to the start), with the paper's fitted forms, best-of-n: d(alpha - beta d), RL:
 # d(alpha - beta log d).
 #
 # *Under test (CI) the notebook runs a reduced grid (n up to 128, two KL
-# coefficients); the full grid and seeds 0-2 are in `benchmarks/bench_failure_modes.py` and
-# the README's results.*
+# coefficients) and reads sections 5 and 6 from their benchmarks instead of training them; the
+# full grid and seeds 0-2 are in `benchmarks/bench_failure_modes.py`, `bench_iterated.py`,
+# `bench_labeller_bias.py` and the README's results.*
 
 # %%
 import json
@@ -47,7 +50,7 @@ from rlhf_lab import lesson, models, plots
 from rlhf_lab.config import get_profile
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
-from rlhf_lab.stages.dpo import load_adapter_policy
+from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from rlhf_lab.stages.iterate import iterate_once
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
@@ -350,6 +353,70 @@ lesson.check_claim("round 2's answers are well-formed less often than round 1's,
 # recovers, because with no KL brake round 2 goes looking for the *next* hole: its answers are
 # well-formed less often than round 1's (the table, and the last check). That is why HH iterated every week, and why
 # iteration and the KL penalty are used together.
+
+# %% [markdown]
+# ## Sycophancy and verbosity come from the labellers
+#
+# The hidden human never rewards agreeing with a wrong claim. Real labellers are not the hidden
+# human: they like being agreed with, and they take longer answers for more effort. The simulated
+# annotator has both habits as knobs (`prefers_agreement`: extra utility for saying yes to the
+# user; `prefers_length`: extra utility per word). Train on their labels and the habit moves into
+# the policy. Agreeing with a wrong claim costs 4 gold points against the honest correction, so
+# `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
+# Each level is one DPO run with the course's settings; only the labels change.
+#
+# *Under test (CI) the DPO runs are not trained here (about 1.5 min each); the three-seed numbers
+# come from `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell trains
+# the most sycophantic labeller's DPO for your seed.*
+
+# %%
+if not UNDER_TEST:
+    biased_dir = get_dpo_model_dir(profile, DPOSettings(annotator_agreement=6.0))  # trains if missing
+    biased_policy, _ = load_adapter_policy(profile, biased_dir)
+    plain_policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile))
+    live = {name: evaluate_ppo_policy(model, tokenizer, world, prompts, reward_model_score, SAMPLES,
+                                      seed=profile.seed)
+            for name, model in (("DPO, unbiased labeller", plain_policy),
+                                ("DPO, prefers_agreement 6", biased_policy))}
+    display(lesson.number_table({name: {"agrees with a wrong claim": m["sycophancy_rate"],
+                                        "contradicts a right claim": m["contrarian_rate"],
+                                        "gold reward": m["gold"]["mean"]} for name, m in live.items()}))
+
+# %%
+bias = json.loads((Path("..") / "benchmarks" / "results" / "labeller_bias.json").read_text())
+levels = list(next(iter(bias["runs"].values()))["dpo"])
+fig = plots.labeller_bias(bias)
+lesson.number_table({level: {f"seed {seed}: {what}": run["dpo"][level][key]
+                             for seed, run in bias["runs"].items()
+                             for what, key in (("sycophancy", "sycophancy_rate"), ("length", "mean_length_words"))}
+                     for level in levels}, fmt="{:.2f}")
+
+# %%
+runs = list(bias["runs"].values())
+agree = [lvl for lvl in levels if lvl.startswith("annotator_agreement=") and lvl != "annotator_agreement=0"]
+lengthy = ["annotator_agreement=0"] + [lvl for lvl in levels if lvl.startswith("annotator_length=")]
+lesson.check_claim("with a labeller who likes being agreed with, DPO agrees with wrong claims more often than "
+                   "with the unbiased labeller, at every bias level and in every seed",
+                   all(r["dpo"][lvl]["sycophancy_rate"] > r["dpo"]["annotator_agreement=0"]["sycophancy_rate"]
+                       for r in runs for lvl in agree))
+lesson.check_claim("... and contradicts right claims less often at the strongest bias",
+                   all(r["dpo"][agree[-1]]["contrarian_rate"] < r["dpo"]["annotator_agreement=0"]["contrarian_rate"]
+                       for r in runs))
+lesson.check_claim("... and the gold reward falls at the strongest bias, for both habits, in every seed",
+                   all(r["dpo"][lvl]["gold_reward"] < r["dpo"]["annotator_agreement=0"]["gold_reward"]
+                       for r in runs for lvl in (agree[-1], lengthy[-1])))
+lesson.check_claim("the mean length of DPO's answers grows with the labeller's taste for length, in every seed",
+                   all(r["dpo"][a]["mean_length_words"] < r["dpo"][b]["mean_length_words"]
+                       for r in runs for a, b in zip(lengthy, lengthy[1:])))
+
+# %% [markdown]
+# **What to look for:** the policy learns the labellers, not the hidden human. A labeller who
+# likes being agreed with produces a policy that says yes more: fewer contradictions of right
+# claims (that part is good), far more agreement with wrong ones (that part is sycophancy), and
+# the gold reward falls. The same with length: every word the labeller likes is a word the policy
+# learns to add, whatever it costs in gold. Nothing in the training data says "this is a bias":
+# the only defence is to measure the labels (inter-annotator agreement, audits against a trusted
+# judgement), which is what the hidden human lets us do here.
 
 # %% [markdown]
 # ## Your turn: predict, then run

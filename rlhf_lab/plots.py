@@ -283,3 +283,35 @@ def mode_collapse(metrics_by_model: dict[str, dict], title: str = "Mode collapse
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def labeller_bias(result: dict):
+    """From benchmarks/results/labeller_bias.json: the sycophancy and contrarian rates of DPO
+    against the labeller's ``prefers_agreement`` (left), and the mean length against its
+    ``prefers_length`` (right); one thin line per seed, the SFT model's level dashed."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for seed, run in result["runs"].items():
+        unbiased = run["dpo"]["annotator_agreement=0"]
+        agreement = [(0.0, unbiased)] + [(float(k.split("=")[1]), v) for k, v in run["dpo"].items()
+                                         if k.startswith("annotator_agreement=") and k != "annotator_agreement=0"]
+        length = [(0.0, unbiased)] + [(float(k.split("=")[1]), v) for k, v in run["dpo"].items()
+                                      if k.startswith("annotator_length=")]
+        first = seed == next(iter(result["runs"]))
+        left.plot([a for a, _ in agreement], [m["sycophancy_rate"] for _, m in agreement], "o-", color="tab:red",
+                  alpha=0.7, label="agrees with a wrong claim" if first else None)
+        left.plot([a for a, _ in agreement], [m["contrarian_rate"] for _, m in agreement], "s--", color="tab:blue",
+                  alpha=0.7, label="contradicts a right claim" if first else None)
+        right.plot([x for x, _ in length], [m["mean_length_words"] for _, m in length], "o-", color="tab:purple",
+                   alpha=0.7, label="DPO" if first else None)
+        right.axhline(run["sft"]["mean_length_words"], color="grey", ls=":", lw=1, label="SFT" if first else None)
+    left.set_xlabel("labeller's prefers_agreement")
+    left.set_ylabel("rate (sycophancy prompts)")
+    left.set_title("Sycophancy follows the labeller", fontsize=10)
+    right.set_xlabel("labeller's prefers_length (per word)")
+    right.set_ylabel("mean length (words)")
+    right.set_title("Verbosity follows the labeller", fontsize=10)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
