@@ -29,15 +29,9 @@ from accelerate.utils import broadcast_object_list, gather_object
 
 from rlhf_lab.ppo import PPOConfig, PPOTrainer, Rollout
 
-WORDS = ("yes no maybe the a cat dog sun moon tree red blue green big small "
-         "i you we it is was and or but not very good bad hello thanks please").split()
-PROMPTS = [" ".join(WORDS[i: i + 1 + i % 4]) for i in range(len(WORDS) - 3)]
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}<|user|>{{ message['content'] }}<|end|>"
-    "{%- else -%}<|assistant|>{{ message['content'] }}<|end|>{%- endif -%}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
-)
+# The tiny word-level world of the PPO unit tests (this script runs from tests/, so it can import them).
+from test_ppo import CHAT_TEMPLATE, PROMPTS, WORDS  # noqa: E402
+
 GLOBAL_BATCH = 8
 
 
