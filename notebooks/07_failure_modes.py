@@ -232,14 +232,16 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %%
 benchmark = json.loads((Path("..") / "benchmarks" / "results" / "failure_modes.json").read_text())
-collapse = {f"seed {seed}": {"SFT": run["sft"]["distinct_correct"],
-                             **{f"PPO kl {k}": v["distinct_correct"] for k, v in run["ppo"].items()},
-                             "pushed hard": run["pushed_hard"]["distinct_correct"]}
+
+
+def gauge_by_seed(key):
+    """One gauge for SFT, each PPO run and the run pushed hard, per seed of the benchmark."""
+    return {f"seed {seed}": {"SFT": run["sft"][key], **{f"PPO kl {k}": v[key] for k, v in run["ppo"].items()},
+                             "pushed hard": run["pushed_hard"][key]}
             for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
-entropy = {f"seed {seed}": {"SFT": run["sft"]["entropy_per_token"],
-                            **{f"PPO kl {k}": v["entropy_per_token"] for k, v in run["ppo"].items()},
-                            "pushed hard": run["pushed_hard"]["entropy_per_token"]}
-           for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
+
+
+collapse, entropy = gauge_by_seed("distinct_correct"), gauge_by_seed("entropy_per_token")
 print("distinct correct answers per prompt (nan: no prompt with two right answers):")
 display(lesson.number_table(collapse, fmt="{:.2f}"))
 print("entropy per token (nats):")

@@ -51,10 +51,12 @@ def correct_answers_by_prompt(prompts, responses: list[str], scores=None) -> lis
     (right answer, refusal of a harmful request, honest correction), in any style."""
     scores = scores or [gold_reward(p, r) for p, r in zip(prompts, responses)]
     groups: dict[str, list[str]] = {}
+    ideal: dict[str, float] = {}  # the ideal's substance, once per prompt
     for prompt, response, score in zip(prompts, responses, scores):
-        ideal = substance(gold_reward(prompt, ideal_response(prompt)))
+        if prompt.prompt_id not in ideal:
+            ideal[prompt.prompt_id] = substance(gold_reward(prompt, ideal_response(prompt)))
         group = groups.setdefault(prompt.prompt_id, [])
-        if substance(score) >= ideal - 1e-9:
+        if substance(score) >= ideal[prompt.prompt_id] - 1e-9:
             group.append(response)
     return list(groups.values())
 

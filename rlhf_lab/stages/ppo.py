@@ -85,14 +85,14 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     else:
         policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                    lora=models.LoraSettings.from_profile(profile))
-    if reward == "gold":
-        def reward_fn(prompts, responses):
-            return gold_scores(world, prompts, responses).to(models.model_device(policy))
-    elif not profile.quantize_4bit:
-        reward_model, _ = load_reward_model(profile, reward_dir)
+        if reward == "gold":
+            def reward_fn(prompts, responses):
+                return gold_scores(world, prompts, responses).to(models.model_device(policy))
+        else:
+            reward_model, _ = load_reward_model(profile, reward_dir)
 
-        def reward_fn(prompts, responses):
-            return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
+            def reward_fn(prompts, responses):
+                return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
 
     trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides,
                          accelerator=accelerator)
