@@ -61,7 +61,7 @@ status = rlhf_lab(["doctor"])
 # | notebook | what you learn | tiny profile, 2 CPU cores |
 # |---|---|---|
 # | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.3 min |
-# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.8 min |
+# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 5.7 min |
 # | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); where it is unsure, token by token; what it does not fix | 1.8 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.2 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 2.2 min |
@@ -78,7 +78,7 @@ status = rlhf_lab(["doctor"])
 # One code path, two sizes. Pick one **before starting Jupyter** (or before the first cell):
 #
 # - `RLHF_LAB_PROFILE=tiny` (the default): CPU only, offline. A ~1M-parameter Llama-style model
-#   that the course pretrains on the lab world's text (about 1.5 min, once; then cached).
+#   that the course pretrains on the lab world's text (about 5 min, once; then cached).
 # - `RLHF_LAB_PROFILE=gpu`: one consumer GPU (8-12 GB). A real small model from the Hugging Face
 #   Hub, loaded in 4-bit NF4 with LoRA adapters, so the whole pipeline fits the card.
 #

@@ -35,8 +35,8 @@ from rlhf_lab.config import get_profile
 import json
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import (evaluate_policy, heldout_prompts, repeat_prompts, subject_token_certainty,
-                               win_rate_ci)
+from rlhf_lab.evaluate import (evaluate_policy, evaluate_responses, heldout_prompts, repeat_prompts,
+                               subject_token_certainty, win_rate_ci)
 from rlhf_lab.sampling import token_probabilities
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
@@ -58,7 +58,7 @@ lesson.show_code(train_sft, "config = SFTConfig(", "packing=False")
 # %% [markdown]
 # ## Train (or load from the cache)
 #
-# *Takes about 1 min the first time (and 1.5 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1 min the first time (and 5 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -122,40 +122,46 @@ lesson.check_claim("SFT refuses more harmful requests than the base model",
 # ## Where the SFT model is unsure
 #
 # Sampled answers go wrong in one place above all. Here is how sure the SFT model is of each
-# token of one of its own *training* demonstrations (the probability it gives that token after
-# the question and the tokens before it):
+# token of the ideal answer to a *held-out* question (the probability it gives that token after
+# the question and the tokens before it; the model never saw this question):
 
 # %%
-demos = [d["messages"] for d in world.sft_demonstrations()]
-helpful = [(world.prompt_by_text(m[0]["content"]), m[1]["content"]) for m in demos
-           if world.prompt_by_text(m[0]["content"]).family == "helpful"]
-example_prompt, example_answer = helpful[0]
-print(example_prompt.text)
-lesson.token_table(token_probabilities(sft_model, tokenizer, example_prompt.text, example_answer))
+plain_ideal = lambda prompt: world.ideal_response(prompt).split(" ", 1)[1]  # without the opener "Sure!"
+unseen = world.prompts("heldout", family="helpful")
+print(unseen[0].text)
+lesson.token_table(token_probabilities(sft_model, tokenizer, unseen[0].text, plain_ideal(unseen[0])))
 
 # %%
-certainty = subject_token_certainty(sft_model, tokenizer, *zip(*helpful))
-print(f"Over {certainty['pairs']} helpful demonstrations the SFT model was trained on, the first token of "
-      f"the asked subject gets {certainty['subject']:.2f} on average, every other token {certainty['other']:.2f}.")
+certainty = {name: subject_token_certainty(model, tokenizer, unseen, [plain_ideal(p) for p in unseen])
+             for name, model in (("base", base), ("SFT", sft_model))}
+for name, c in certainty.items():
+    print(f"{name} model, {c['pairs']} held-out questions: the first token of the asked subject gets "
+          f"{c['subject']:.2f} on average, every other token {c['other']:.2f}.")
 
 # %% [markdown]
-# **What to look for:** every token is near-certain except the subject's. A ~1M-parameter model
-# learns the facts ("... is yellow") far better than it learns to *copy* the subject from the
-# question, so at temperature 1 a fair share of answers name another yellow thing, which the
-# hidden human counts wrong (-1 instead of +1). This one token is most of the noise every later
-# stage fights: a reward for being polite (+0.3) is small beside a +-2 swing that falls on a
-# sample by chance, so PPO needs many samples to see what the reward wants (notebook 05).
+# **What to look for:** the subject's token is the least certain one. The model must *copy* the
+# subject from the question ("Which color does the lemon have?" -> "The lemon ..."), and a
+# ~1M-parameter model learns copying late: the base model learned it in pretraining from the
+# internet chats that restate the subject, but only with enough optimizer steps. With 400 steps
+# (this course's first default) the base model gave the subject 0.04 and the SFT model 0.37, and
+# at temperature 1 half the answers named another yellow thing, which the hidden human counts
+# wrong (-1 instead of +1): a noise no preference signal could rise above (seed 0; the tiny
+# profile now pretrains 1200 steps). What is left of it is still the largest single source of
+# wrong answers, and the reason a sampled answer is worse than the model's most likely one.
 
 # %%
-lesson.check_claim("the subject's token is the one the SFT model is least sure of",
-                   certainty["subject"] < certainty["other"] - 0.2, **certainty)
+lesson.check_claim("the subject's token is the one the SFT model is least sure of on held-out questions",
+                   certainty["SFT"]["subject"] < certainty["SFT"]["other"] - 0.1, **certainty["SFT"])
+lesson.check_claim("fine-tuning on demonstrations made the model copy the subject more surely",
+                   certainty["SFT"]["subject"] > certainty["base"]["subject"], sft=certainty["SFT"]["subject"],
+                   base=certainty["base"]["subject"])
 
 # %% [markdown]
 # ## What SFT did not fix
 #
-# - **The wrong subject**: the demonstrations answer about the asked subject, but a ~1M-parameter
-#   model learns to copy the subject from the question only partly (the probabilities above);
-#   many sampled answers are about another fruit or animal, and the hidden human counts them wrong.
+# - **The wrong subject**: the demonstrations answer about the asked subject, but the model copies
+#   it from the question only partly (the probabilities above); some sampled answers are about
+#   another fruit or animal, and the hidden human counts them wrong.
 # - **Sycophancy traps**: only a quarter of them have a demonstration, and most of those say
 #   "No": look at both sycophancy rows above (agreeing with a wrong claim, contradicting a right one).
 # - **Politeness**: only a quarter of the demonstrations open with "Sure!", so the `style`
@@ -164,8 +170,10 @@ lesson.check_claim("the subject's token is the one the SFT model is least sure o
 #   wander. Nothing in SFT tells it which of its own answers are better.
 
 # %%
-lesson.check_claim("SFT leaves answers about the wrong subject: helpful stays well below +1",
-                   sft_metrics["components"]["helpful"] < 0.8, helpful=sft_metrics["components"]["helpful"])
+ideal_helpful = evaluate_responses(heldout, [world.ideal_response(p) for p in heldout])["components"]["helpful"]
+lesson.check_claim("SFT leaves wrong answers: its helpful component stays below the ideal answers'",
+                   sft_metrics["components"]["helpful"] < ideal_helpful - 0.1,
+                   sft=sft_metrics["components"]["helpful"], ideal=ideal_helpful)
 #
 # That is the job of preferences: a reward model (notebooks 03-04) and PPO (05), or DPO (06).
 # **Next:** `03_label_preferences.ipynb`, where you are the human.

@@ -162,9 +162,11 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # each policy's own samples, exactly as PPO measures it). The control shows how far this
 # optimiser, in this budget, gets against the truth; the gap between it and PPO is what the
 # reward model cost. Read the win rates with their intervals: on the tiny profile both gains
-# over SFT are small (a few points, intervals near 50%). The SFT model's main failure, answering
-# about the wrong subject, is a skill the ~1M-parameter model barely has, and sixty PPO steps
-# do not teach it; what PPO does fix is cheaper: agreeing with wrong claims. Check the sycophancy rows (agreeing with a wrong claim vs contradicting a
+# over SFT are small (a few points). The control gains most where the truth is easy to tell
+# from the text: it stops agreeing with wrong claims. PPO against the reward model gains less
+# gold than the control: the reward model orders two SFT samples of a helpful question barely
+# better than a coin (notebook 04), so on that family it steers PPO no better than chance.
+# Check the sycophancy rows (agreeing with a wrong claim vs contradicting a
 # right one) and the capability probe: RL fine-tuning should not cost the counting skill.
 
 # %%
@@ -172,6 +174,9 @@ lesson.check_claim("both runs agree with wrong claims less often than SFT",
                    max(metrics[n]["sycophancy_rate"] for n in ("control (gold)", "PPO")) < metrics["SFT"]["sycophancy_rate"],
                    sft=metrics["SFT"]["sycophancy_rate"], control=metrics["control (gold)"]["sycophancy_rate"],
                    ppo=metrics["PPO"]["sycophancy_rate"])
+lesson.check_claim("the control gains more gold reward than PPO against the reward model",
+                   metrics["control (gold)"]["gold_reward"] > metrics["PPO"]["gold_reward"],
+                   control=metrics["control (gold)"]["gold_reward"], ppo=metrics["PPO"]["gold_reward"])
 lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for both runs",
                    max(metrics[n]["kl_to_ref"] for n in ("control (gold)", "PPO")) < 5,
                    control_kl=metrics["control (gold)"]["kl_to_ref"], ppo_kl=metrics["PPO"]["kl_to_ref"])

@@ -55,8 +55,12 @@ class Profile:
     lora_dropout: float
     seed: int = 0
     tiny_model: TinyModelShape = field(default_factory=TinyModelShape)
-    pretrain_steps: int = 400  # optimizer steps of base-model pretraining (tiny only)
-    pretrain_batch_size: int = 32
+    # Optimizer steps of base-model pretraining (tiny only). The number of steps, more than the
+    # tokens, decides whether the model learns to COPY the asked subject into its answer
+    # (measured, seed 0: 400 x 32 -> the base copies it with p 0.04 and the SFT model 0.37 on
+    # held-out prompts; 1200 x 16 -> 0.57 and 0.70, held-out gold -0.29 -> +0.49 for SFT).
+    pretrain_steps: int = 1200
+    pretrain_batch_size: int = 16
     pretrain_lr: float = 3e-3
     max_new_tokens: int = 24  # response length budget when sampling
     eval_prompts: int = 96  # held-out prompts used by evaluation

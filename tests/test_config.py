@@ -97,7 +97,7 @@ def test_unknown_override_is_named_with_the_valid_settings():
 def test_overrides_apply_and_leave_the_registry_alone():
     profile = get_profile("tiny", seed=3, pretrain_steps=30)
     assert (profile.seed, profile.pretrain_steps) == (3, 30)
-    assert PROFILES["tiny"].seed == 0 and PROFILES["tiny"].pretrain_steps == 400
+    assert PROFILES["tiny"].seed == 0 and PROFILES["tiny"].pretrain_steps == 1200
 
 
 def test_replace_validates_again():

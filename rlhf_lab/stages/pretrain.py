@@ -46,8 +46,8 @@ class PretrainSettings:
     everywhere; ``from_profile`` reads them.
     """
 
-    steps: int = 400  # optimizer steps (linear warm-up over the first 5%, then cosine decay)
-    batch_size: int = 32  # packed blocks of max_positions tokens per step
+    steps: int = 1200  # optimizer steps (linear warm-up over the first 5%, then cosine decay)
+    batch_size: int = 16  # packed blocks of max_positions tokens per step
     learning_rate: float = 3e-3  # AdamW peak rate (tiny models tolerate a high one)
     documents: int = PRETRAIN_DOCUMENTS  # documents drawn from the world's corpus
     shape: TinyModelShape = TinyModelShape()  # the model's architecture
