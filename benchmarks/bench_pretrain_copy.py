@@ -27,6 +27,7 @@ from rlhf_lab.evaluate import evaluate_responses, heldout_prompts, repeat_prompt
 from rlhf_lab.sampling import sample, texts  # noqa: E402
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
+from rlhf_lab.world.responses import demonstration  # noqa: E402
 
 
 def measure(changes: dict) -> dict:
@@ -42,7 +43,7 @@ def measure(changes: dict) -> dict:
     trained = [(world.prompt_by_text(m[0]["content"]), m[1]["content"]) for m in demos]
     trained = [(p, r) for p, r in trained if p.family == "helpful"]
     unseen = world.prompts("heldout", family="helpful")
-    ideal = [world.ideal_response(p).split(" ", 1)[1] for p in unseen]  # without the opener "Sure!"
+    ideal = [demonstration(p) for p in unseen]  # the right answer in the demonstrators' plain style
     repeated = repeat_prompts(heldout_prompts(world), 4)
     scored = evaluate_responses(repeated, texts(sample(sft, tokenizer, [p.text for p in repeated], seed=1)))
     return {"changes": changes, "pretrain_seconds": round(pretrain_seconds),

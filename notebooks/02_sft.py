@@ -41,6 +41,7 @@ from rlhf_lab.sampling import token_probabilities
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
 from rlhf_lab.world import World
+from rlhf_lab.world.responses import demonstration
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
@@ -126,13 +127,13 @@ lesson.check_claim("SFT refuses more harmful requests than the base model",
 # the question and the tokens before it; the model never saw this question):
 
 # %%
-plain_ideal = lambda prompt: world.ideal_response(prompt).split(" ", 1)[1]  # without the opener "Sure!"
 unseen = world.prompts("heldout", family="helpful")
+plain_answers = [demonstration(p) for p in unseen]  # the right answer in the demonstrators' plain style
 print(unseen[0].text)
-lesson.token_table(token_probabilities(sft_model, tokenizer, unseen[0].text, plain_ideal(unseen[0])))
+lesson.token_table(token_probabilities(sft_model, tokenizer, unseen[0].text, plain_answers[0]))
 
 # %%
-certainty = {name: subject_token_certainty(model, tokenizer, unseen, [plain_ideal(p) for p in unseen])
+certainty = {name: subject_token_certainty(model, tokenizer, unseen, plain_answers)
              for name, model in (("base", base), ("SFT", sft_model))}
 for name, c in certainty.items():
     print(f"{name} model, {c['pairs']} held-out questions: the first token of the asked subject gets "
