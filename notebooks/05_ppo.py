@@ -164,8 +164,8 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # reward model cost. Read the win rates with their intervals: on the tiny profile both gains
 # over SFT are small (a few points). The control gains most where the truth is easy to tell
 # from the text: it stops agreeing with wrong claims. PPO against the reward model gains less
-# gold than the control: the reward model orders two SFT samples of a helpful question barely
-# better than a coin (notebook 04), so on that family it steers PPO no better than chance.
+# gold than the control: the reward model is at its weakest on two SFT samples of a helpful
+# question (notebook 04), so on that family it steers PPO poorly.
 # Check the sycophancy rows (agreeing with a wrong claim vs contradicting a
 # right one) and the capability probe: RL fine-tuning should not cost the counting skill.
 
