@@ -256,3 +256,19 @@ def ppo_value_loss(
     with torch.no_grad():
         clip_fraction = masked_mean((clipped_error > unclipped_error).float(), mask)
     return loss, clip_fraction
+
+
+# ---------------------------------------------------------------------------
+# PPO-ptx: keep the pretraining skill (InstructGPT, Ouyang et al. 2022, eq. 2)
+# ---------------------------------------------------------------------------
+
+
+def pretraining_loss(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Next-token negative log-likelihood of pretraining text, mean over its real tokens.
+
+    InstructGPT's PPO-ptx objective adds ``gamma * E_pretrain[log pi(x)]`` to the RL
+    objective; as a loss to minimise that is ``ptx_coef * pretraining_loss``. ``logits`` are
+    the policy's outputs on ``input_ids`` (unshifted; padding is 0 in ``attention_mask``).
+    """
+    logits, labels, mask = shift_for_next_token(logits, input_ids, attention_mask.float())
+    return -masked_mean(token_logprobs(logits, labels), mask)

@@ -11,7 +11,7 @@ TRL no longer ships a PPO trainer, so the course has its own. One PPO iteration
 4. **Advantages.** A value head predicts, at every token, the reward still to come; GAE turns
    rewards and values into advantages (how much better than expected each token was).
 5. **Update.** A few epochs of minibatch steps on PPO's clipped policy loss plus the clipped
-   value loss.
+   value loss (plus, with ``ptx_coef > 0``, the pretraining loss: InstructGPT's PPO-ptx).
 
 Two design choices keep the optimiser honest (the course's control run, PPO against the
 gold reward itself, is how they were found):
@@ -66,6 +66,7 @@ OVERRIDABLE = (
     "masked_token_logprobs",
     "entropy_from_logits",
     "masked_mean",
+    "pretraining_loss",
 )
 
 
@@ -117,6 +118,11 @@ class PPOConfig:
         normalize_scores: divide scores (minus their running mean) by their running
             standard deviation before the KL penalty is added, so ``kl_coef`` is measured
             in units of the reward's spread.
+        ptx_coef: weight of the pretraining loss mixed into every update (PPO-ptx,
+            InstructGPT): the policy keeps predicting the pretraining text (pass it as
+            ``pretraining_texts``) while RL moves it, so skills no reward asks about survive.
+            0: plain PPO.
+        ptx_batch_size: pretraining documents per update step when ``ptx_coef > 0``.
         seed: seeds sampling and minibatch shuffling; the same seed on the same machine
             gives the same run.
     """
@@ -142,6 +148,8 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     whiten_advantages: bool = True
     normalize_scores: bool = True
+    ptx_coef: float = 0.0
+    ptx_batch_size: int = 16
     seed: int = 0
 
     def __post_init__(self):
@@ -160,6 +168,8 @@ class PPOConfig:
             raise ValueError(f"PPOConfig.temperature must be > 0 (PPO needs sampling), got {self.temperature}.")
         if self.kl_coef < 0 or self.target_kl <= 0:
             raise ValueError("PPOConfig.kl_coef must be >= 0 and target_kl > 0.")
+        if self.ptx_coef < 0 or self.ptx_batch_size < 1:
+            raise ValueError("PPOConfig.ptx_coef must be >= 0 and ptx_batch_size at least 1.")
 
 
 @dataclass
@@ -280,6 +290,9 @@ class PPOTrainer:
             log each step (e.g. the gold reward the policy never sees).
         overrides: replacements for functions of :mod:`rlhf_lab.losses`, by name (see
             ``OVERRIDABLE``).
+        pretraining_texts: documents of the pretraining distribution, needed when
+            ``config.ptx_coef > 0`` (PPO-ptx): each update step also lowers the policy's
+            loss on ``config.ptx_batch_size`` of them.
         accelerator: an ``accelerate.Accelerator`` to train data parallel over several
             processes (``accelerate launch``, plain DDP): each process samples its own
             prompts (``config.batch_size`` per process), every gradient is averaged over the
@@ -297,6 +310,7 @@ class PPOTrainer:
         metrics_fn: MetricsFn | None = None,
         overrides: dict[str, Callable] | None = None,
         accelerator=None,
+        pretraining_texts: list[str] | None = None,
     ):
         self.config = config or PPOConfig()
         self.accelerator = accelerator
@@ -342,6 +356,7 @@ class PPOTrainer:
             self.config.kl_coef, self.config.adaptive_kl, self.config.target_kl, self.config.kl_horizon
         )
         self.shuffle_generator = torch.Generator().manual_seed(self.config.seed)
+        self.pretraining_batches = self._pretraining_batches(pretraining_texts)
         self.rollouts_done = 0
         self.log: list[dict] = []  # one dict of stats per step, over the trainer's whole life
 
@@ -361,6 +376,36 @@ class PPOTrainer:
         else:
             with self.policy.disable_adapter():
                 yield self.policy
+
+    def _pretraining_batches(self, texts: list[str] | None):
+        """An endless stream of tokenized pretraining batches (PPO-ptx), or None without ptx."""
+        if self.config.ptx_coef == 0:
+            return None
+        if not texts:
+            raise ValueError(
+                f"PPOConfig.ptx_coef is {self.config.ptx_coef} but no pretraining_texts were given: pass "
+                "documents of the pretraining distribution (PPOTrainer(..., pretraining_texts=...)), or set ptx_coef=0."
+            )
+        if len(texts) < self.config.ptx_batch_size:
+            raise ValueError(f"{len(texts)} pretraining_texts is fewer than ptx_batch_size "
+                             f"({self.config.ptx_batch_size}): pass more documents or lower ptx_batch_size.")
+        generator = torch.Generator().manual_seed(self.config.seed + 1)
+
+        def stream():
+            while True:  # one shuffled pass over the documents after another
+                order = torch.randperm(len(texts), generator=generator).tolist()
+                for start in range(0, len(order) - self.config.ptx_batch_size + 1, self.config.ptx_batch_size):
+                    batch = [texts[i] for i in order[start : start + self.config.ptx_batch_size]]
+                    # Right padding: the documents start at position 0, as in pretraining.
+                    yield self.tokenizer(batch, return_tensors="pt", padding=True, padding_side="right",
+                                         add_special_tokens=False).to(self.device)
+        return stream()
+
+    def _pretraining_loss(self) -> torch.Tensor:
+        """The policy's next-token loss on the next batch of pretraining documents."""
+        batch = next(self.pretraining_batches)
+        logits = self.policy(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+        return self.losses.pretraining_loss(logits, batch.input_ids, batch.attention_mask)
 
     # -- 1-2. rollout and score ---------------------------------------------------------
 
@@ -458,6 +503,8 @@ class PPOTrainer:
         self.policy.eval()
         response_length = batch.response_mask.size(1)
         totals = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
+        if config.ptx_coef > 0:
+            totals["ptx_loss"] = 0.0
         n_updates = 0
         for _ in range(config.ppo_epochs):
             order = torch.randperm(len(batch.prompts), generator=self.shuffle_generator).to(self.device)
@@ -475,6 +522,11 @@ class PPOTrainer:
                     values, batch.values[idx], returns[idx], mask, config.clip_range_value
                 )
                 loss = policy_loss + config.vf_coef * value_loss
+                losses_now = [policy_loss, value_loss, clip_fraction, approx_kl]
+                if config.ptx_coef > 0:  # PPO-ptx: keep predicting the pretraining text too
+                    ptx_loss = self._pretraining_loss()
+                    loss = loss + config.ptx_coef * ptx_loss
+                    losses_now.append(ptx_loss)
 
                 self.optimizer.zero_grad(set_to_none=True)
                 self._backward(loss)
@@ -484,7 +536,7 @@ class PPOTrainer:
                 torch.nn.utils.clip_grad_norm_(self.value_head.parameters(), config.max_grad_norm)
                 self.optimizer.step()
 
-                for name, value in zip(totals, (policy_loss, value_loss, clip_fraction, approx_kl)):
+                for name, value in zip(totals, losses_now):
                     totals[name] += value.item() if torch.is_tensor(value) else float(value)
                 n_updates += 1
         return {name: total / n_updates for name, total in totals.items()}

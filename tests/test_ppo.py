@@ -467,3 +467,52 @@ def test_a_large_value_loss_does_not_shrink_the_policy_step(tokenizer):
         updated.append(torch.cat([p.detach().flatten() for n, p in policy.named_parameters() if "lora_" in n]))
     assert not torch.equal(updated[0], initial)  # the policy did move
     torch.testing.assert_close(updated[0], updated[1])
+
+
+# ---------------------------------------------------------------------------
+# PPO-ptx (InstructGPT): a pretraining loss mixed into the update
+# ---------------------------------------------------------------------------
+
+PRETRAINING_TEXTS = [" ".join(WORDS[i : i + 5]) + " <|end|>" for i in range(0, len(WORDS) - 5)]
+
+
+def test_pretraining_loss_is_the_language_model_loss_on_the_real_tokens(tokenizer):
+    model, _ = make_policy(tokenizer, lora=False)
+    batch = tokenizer(PRETRAINING_TEXTS[:4] + ["yes"], return_tensors="pt", padding=True, padding_side="right",
+                      add_special_tokens=False)
+    with torch.no_grad():
+        logits = model(**batch).logits
+        labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)  # transformers' own loss, pads ignored
+        expected = model(**batch, labels=labels).loss
+    torch.testing.assert_close(losses.pretraining_loss(logits, batch.input_ids, batch.attention_mask), expected)
+
+
+def pretraining_nll(policy, tokenizer):
+    batch = tokenizer(PRETRAINING_TEXTS, return_tensors="pt", padding=True, padding_side="right",
+                      add_special_tokens=False)
+    with torch.no_grad():
+        return losses.pretraining_loss(policy(**batch).logits, batch.input_ids, batch.attention_mask).item()
+
+
+def test_ptx_keeps_the_policy_on_its_pretraining_text(tokenizer):
+    """The same PPO run (a "yes" reward, a large learning rate) with and without PPO-ptx: with
+    it the policy's loss on the pretraining text ends lower, and the log reports that loss."""
+    after = {}
+    for ptx_coef in (0.0, 2.0):
+        policy, _ = make_policy(tokenizer)
+        config = small_config(steps=4, ptx_coef=ptx_coef, ptx_batch_size=4)
+        trainer = PPOTrainer(policy, tokenizer, count_yes, config, pretraining_texts=PRETRAINING_TEXTS)
+        log = trainer.train(PROMPTS, progress=False)
+        after[ptx_coef] = pretraining_nll(policy, tokenizer)
+        assert ("ptx_loss" in log[-1]) == (ptx_coef > 0)
+    start, _ = make_policy(tokenizer)
+    assert after[2.0] < after[0.0] and after[2.0] < pretraining_nll(start, tokenizer), (after, pretraining_nll(start, tokenizer))
+
+
+def test_ptx_without_pretraining_texts_is_a_clear_error(tokenizer):
+    policy, _ = make_policy(tokenizer)
+    with pytest.raises(ValueError, match="pretraining_texts"):
+        PPOTrainer(policy, tokenizer, count_yes, small_config(ptx_coef=1.0))
+    with pytest.raises(ValueError, match="ptx_batch_size"):
+        PPOTrainer(policy, tokenizer, count_yes, small_config(ptx_coef=1.0, ptx_batch_size=64),
+                   pretraining_texts=PRETRAINING_TEXTS)

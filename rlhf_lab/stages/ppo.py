@@ -29,7 +29,7 @@ from ..config import Profile
 from ..ppo import PPOConfig, PPOTrainer
 from ..shared_base import load_shared_base
 from .common import built_from, record_lineage
-from .pretrain import get_tokenizer
+from .pretrain import get_tokenizer, world_texts
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
 
 
@@ -95,7 +95,7 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
                 return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
 
     trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides,
-                         accelerator=accelerator)
+                         accelerator=accelerator, pretraining_texts=ptx_texts(profile, config, world))
     start = time.perf_counter()
     history = trainer.train([p.text for p in world.prompts("train")], progress=progress)
     report = {"seconds": time.perf_counter() - start, "history": history, "config": dataclasses.asdict(config),
@@ -107,11 +107,28 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     return trainer, report
 
 
+PTX_DOCUMENTS = 2000  # pretraining documents PPO-ptx cycles through (the first ones pretraining saw)
+
+
+def ptx_texts(profile: Profile, config: PPOConfig, world) -> list[str] | None:
+    """The pretraining text PPO-ptx keeps the policy on: the tiny base model's own corpus."""
+    if config.ptx_coef == 0:
+        return None
+    if profile.real_model:
+        raise ValueError("ptx_coef > 0 needs the base model's pretraining text, which the course has only for the "
+                         "tiny profile: use PPOTrainer(..., pretraining_texts=...) with text of your model's "
+                         "pretraining distribution, or set ptx_coef=0.")
+    return world_texts(world, PTX_DOCUMENTS)
+
+
 def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, reward: str = "reward_model") -> dict:
     upstream = {"sft": built_from(reward_dir)} if reward == "gold" else {"reward": reward_dir,
                                                                          "sft": built_from(reward_dir)}
+    settings = dataclasses.asdict(config)
+    if not config.ptx_coef:  # plain PPO keeps the cache key it had before PPO-ptx existed
+        settings.pop("ptx_coef"), settings.pop("ptx_batch_size")
     return {"stage": "ppo", "reward_source": reward, **cache.lineage(**upstream),
-            "world": cache.world_fingerprint(profile.seed), **dataclasses.asdict(config)}
+            "world": cache.world_fingerprint(profile.seed), **settings}
 
 
 def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
