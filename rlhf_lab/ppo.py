@@ -27,6 +27,16 @@ Rollouts and updates both run in eval mode (no dropout): the first update's prob
 ratio is then exactly 1, as PPO assumes. Sampling and scoring go through
 :mod:`rlhf_lab.sampling`, the same path evaluation uses.
 
+**float16 (a GPU without bf16, such as a free Colab T4).** fp16 rounds numbers below about
+6e-8 to zero, so small gradients flowing back through fp16 layers would vanish. When
+the policy computes in fp16, each update therefore uses loss scaling
+(``torch.amp.GradScaler``), as TRL's trainers do with ``fp16=True``: the loss is multiplied
+by a large factor before ``backward()``, the gradients are divided by it again before they
+are clipped, and an optimizer step whose gradients overflowed (inf or nan) is skipped, the
+weights untouched, and the factor halved. Each step's log says how many updates were
+skipped (``skipped_updates``) and the factor (``loss_scale``). In bf16 and fp32 there is no
+scaling: they have fp32's range.
+
 All the math lives in :mod:`rlhf_lab.losses`; this file only moves tensors around.
 
 Shapes: ``B`` prompts per rollout, ``P`` prompt tokens (left-padded), ``R`` response columns.
@@ -124,7 +134,11 @@ class PPOConfig:
             0: plain PPO.
         ptx_batch_size: pretraining documents per update step when ``ptx_coef > 0``.
         seed: seeds sampling and minibatch shuffling; the same seed on the same machine
-            gives the same run.
+            gives the same run. With several processes each one samples with its own
+            seed derived from it (process 0 with the one-process seed).
+
+    There is no fp16 switch: :class:`PPOTrainer` scales the loss by itself when the policy
+    computes in float16 (see :func:`computes_in_float16`).
     """
 
     steps: int = 60
@@ -261,6 +275,19 @@ class KLController:
             self.value *= 1.0 + error * n_samples / self.horizon
 
 
+def computes_in_float16(model) -> bool:
+    """Whether ``model``'s forward pass runs in float16 (a GPU without bf16, such as a T4).
+
+    Read off the model itself, not its config (a model built in code has no dtype there) nor
+    its logits: a 4-bit base computes in fp16 inside its quantized layers (their
+    ``compute_dtype``) while every other weight, and so the logits, may be fp32; and peft
+    keeps LoRA weights in fp32 over an fp16 base.
+    """
+    return any(p.dtype == torch.float16 for p in model.parameters()) or any(
+        getattr(module, "compute_dtype", None) == torch.float16 for module in model.modules()
+    )
+
+
 def _loss_functions(overrides: dict[str, Callable] | None) -> SimpleNamespace:
     """rlhf_lab.losses' functions by name, with any overrides swapped in."""
     overrides = dict(overrides or {})
@@ -297,7 +324,10 @@ class PPOTrainer:
             processes (``accelerate launch``, plain DDP): each process samples its own
             prompts (``config.batch_size`` per process), every gradient is averaged over the
             processes before each optimizer step, and the logged stats are means over them.
-            None: one process.
+            Each process samples with its own seed. None: one process.
+
+    A policy that computes in float16 is trained with loss scaling (``self.scaler``, a
+    ``torch.amp.GradScaler``; None in bf16 and fp32): see the module's docstring.
     """
 
     def __init__(
@@ -349,6 +379,7 @@ class PPOTrainer:
             {"params": trainable, "lr": self.config.learning_rate},
             {"params": list(self.value_head.parameters()), "lr": self.config.value_learning_rate},
         ])
+        self.scaler = self._fp16_loss_scaler(policy)
         if self.num_processes > 1:
             self._start_equal_on_every_process()
         self.score_norm = RunningScoreNorm()
@@ -359,6 +390,20 @@ class PPOTrainer:
         self.pretraining_batches = self._pretraining_batches(pretraining_texts)
         self.rollouts_done = 0
         self.log: list[dict] = []  # one dict of stats per step, over the trainer's whole life
+
+    def _fp16_loss_scaler(self, policy):
+        """A GradScaler when the policy computes in float16, else None (bf16, fp32)."""
+        if not computes_in_float16(policy):
+            return None
+        half = [name for name, p in policy.named_parameters() if p.requires_grad and p.dtype == torch.float16]
+        if half:
+            raise ValueError(
+                f"The policy computes in float16 and its trainable weights are float16 too ({half[0]}, ...): "
+                "torch's GradScaler cannot unscale fp16 gradients, and Adam's small updates would round away "
+                "in fp16 weights. Keep the trained weights in fp32: a peft LoRA adapter does by default "
+                "(autocast_adapter_dtype=True), or call .float() on the modules you train."
+            )
+        return torch.amp.GradScaler(self.device.type)
 
     # -- forward passes -----------------------------------------------------------------
 
@@ -413,8 +458,7 @@ class PPOTrainer:
     def rollout(self, prompts: list[str]) -> Rollout:
         """Sample responses to ``prompts``, score them, and record what PPO needs."""
         [batch] = sample(self.policy, self.tokenizer, list(prompts), self.config.max_new_tokens,
-                         self.config.temperature, seed=self.config.seed * 7919 + self.rollouts_done,
-                         batch_size=len(prompts))
+                         self.config.temperature, seed=self._rollout_seed(), batch_size=len(prompts))
         self.rollouts_done += 1
         self.policy.eval()  # no dropout: these log-probs are the ones the update's ratios compare with
         sequences, attention_mask, mask = batch.input_ids, batch.attention_mask, batch.response_mask
@@ -450,6 +494,12 @@ class PPOTrainer:
             scores=scores.to(self.device),
             entropy=entropy,
         )
+
+    def _rollout_seed(self) -> int:
+        """A new sampling seed for every rollout, and for every process: with one seed the
+        processes would draw their responses from the same random numbers. Process 0 keeps
+        the one-process seeds; process i starts about i million rollouts further on."""
+        return self.config.seed * 7919 + self.rollouts_done + 1_000_003 * self.process_index
 
     # -- 3-5. one PPO iteration ---------------------------------------------------------
 
@@ -505,7 +555,7 @@ class PPOTrainer:
         totals = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
         if config.ptx_coef > 0:
             totals["ptx_loss"] = 0.0
-        n_updates = 0
+        n_updates = skipped = 0
         for _ in range(config.ppo_epochs):
             order = torch.randperm(len(batch.prompts), generator=self.shuffle_generator).to(self.device)
             for start in range(0, len(order), config.mini_batch_size):
@@ -530,16 +580,33 @@ class PPOTrainer:
 
                 self.optimizer.zero_grad(set_to_none=True)
                 self._backward(loss)
-                # Clipped apart: one joint norm would let a large value-loss gradient shrink
-                # the policy's step (the critic dragging the policy through the clip).
-                torch.nn.utils.clip_grad_norm_(self.policy_parameters, config.max_grad_norm)
-                torch.nn.utils.clip_grad_norm_(self.value_head.parameters(), config.max_grad_norm)
-                self.optimizer.step()
+                skipped += not self._clip_and_step()
 
                 for name, value in zip(totals, losses_now):
                     totals[name] += value.item() if torch.is_tensor(value) else float(value)
                 n_updates += 1
-        return {name: total / n_updates for name, total in totals.items()}
+        stats = {name: total / n_updates for name, total in totals.items()}
+        if self.scaler is not None:
+            stats.update(skipped_updates=skipped, loss_scale=self.scaler.get_scale())
+        return stats
+
+    def _clip_and_step(self) -> bool:
+        """Clip the gradients and take the optimizer step. Returns False when fp16 loss
+        scaling skipped the step (a gradient overflowed to inf or nan: the weights stay as
+        they were and the scale is halved)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+        # Clipped apart: one joint norm would let a large value-loss gradient shrink
+        # the policy's step (the critic dragging the policy through the clip).
+        torch.nn.utils.clip_grad_norm_(self.policy_parameters, self.config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(self.value_head.parameters(), self.config.max_grad_norm)
+        if self.scaler is None:
+            self.optimizer.step()
+            return True
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)  # skips optimizer.step() if any gradient is inf or nan
+        self.scaler.update()  # halves the scale after a skip, doubles it after 2000 clean steps
+        return self.scaler.get_scale() >= scale
 
     # -- several processes (accelerate launch) ------------------------------------------
 
@@ -552,10 +619,12 @@ class PPOTrainer:
                 param.copy_(broadcast(param.detach().clone(), from_process=0))
 
     def _backward(self, loss: torch.Tensor) -> None:
-        """``loss.backward()``; with several processes, then average every gradient over them
-        (what DDP does), so every process takes the same optimizer step and the copies of the
-        policy stay equal. One flat all-reduce: the LoRA weights are many small tensors."""
-        loss.backward()
+        """``loss.backward()`` (in fp16, on the scaled loss); with several processes, then
+        average every gradient over them (what DDP does), so every process takes the same
+        optimizer step and the copies of the policy stay equal (an overflow on one process
+        makes the average inf or nan on all: they all skip that step). One flat all-reduce:
+        the LoRA weights are many small tensors."""
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
         if self.num_processes == 1:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.trainable_parameters]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlhf_lab import losses
-from rlhf_lab.ppo import OVERRIDABLE, KLController, PPOConfig, PPOTrainer
+from rlhf_lab.ppo import OVERRIDABLE, KLController, PPOConfig, PPOTrainer, computes_in_float16
 
 WORDS = (
     "yes no maybe the a cat dog sun moon tree red blue green big small "
@@ -50,8 +50,10 @@ def tokenizer():
     return tok
 
 
-def make_policy(tokenizer, seed=0, lora=True, lora_dropout=0.0):
-    """A random tiny Llama (+ a fresh LoRA adapter): returns (policy, untouched copy of the base)."""
+def make_policy(tokenizer, seed=0, lora=True, lora_dropout=0.0, dtype=torch.float32):
+    """A random tiny Llama (+ a fresh LoRA adapter): returns (policy, untouched copy of the base).
+
+    ``dtype``: the base's weights (peft keeps the adapter's in fp32 over an fp16 or bf16 base)."""
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -71,7 +73,7 @@ def make_policy(tokenizer, seed=0, lora=True, lora_dropout=0.0):
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )
-    base = LlamaForCausalLM(config).eval()
+    base = LlamaForCausalLM(config).to(dtype).eval()
     base_copy = copy.deepcopy(base)
     if not lora:
         return base, base_copy
@@ -516,3 +518,108 @@ def test_ptx_without_pretraining_texts_is_a_clear_error(tokenizer):
     with pytest.raises(ValueError, match="ptx_batch_size"):
         PPOTrainer(policy, tokenizer, count_yes, small_config(ptx_coef=1.0, ptx_batch_size=64),
                    pretraining_texts=PRETRAINING_TEXTS)
+
+
+# ---------------------------------------------------------------------------
+# Several processes: each samples with its own seed
+# ---------------------------------------------------------------------------
+
+
+def test_each_process_samples_with_its_own_seed(tokenizer, monkeypatch):
+    """Under accelerate every process must draw its own random numbers (one seed for all
+    would correlate their samples); process 0 keeps the one-process seed. No processes are
+    launched: rollouts only read the accelerator's process index."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(PPOTrainer, "_start_equal_on_every_process", lambda self: None)  # needs real processes
+
+    def responses(accelerator):
+        trainer = PPOTrainer(make_policy(tokenizer)[0], tokenizer, count_yes, small_config(), accelerator=accelerator)
+        return [trainer.rollout(PROMPTS[:8]).responses for _ in range(2)]  # two rollouts: two seeds each
+
+    alone = responses(None)
+    process_0, process_1 = (responses(SimpleNamespace(process_index=i, num_processes=2)) for i in (0, 1))
+    assert process_0 == alone
+    assert process_0[0] != process_0[1]  # a new seed per rollout
+    # ... and per process, not merely shifted by one rollout (seed + process index would be).
+    assert process_1[0] not in process_0 and process_1[1] not in process_0
+
+
+# ---------------------------------------------------------------------------
+# float16 (a GPU without bf16, e.g. a T4): loss scaling
+# ---------------------------------------------------------------------------
+
+
+def lora_weights(policy) -> torch.Tensor:
+    return torch.cat([p.detach().flatten().clone() for n, p in policy.named_parameters() if "lora_" in n])
+
+
+@pytest.mark.parametrize("dtype, scaled", [(torch.float32, False), (torch.bfloat16, False), (torch.float16, True)])
+def test_loss_scaling_only_when_the_policy_computes_in_float16(tokenizer, dtype, scaled):
+    policy, _ = make_policy(tokenizer, dtype=dtype)
+    assert {p.dtype for n, p in policy.named_parameters() if "lora_" in n} == {torch.float32}  # peft's choice
+    trainer = PPOTrainer(policy, tokenizer, count_yes, small_config())
+    assert computes_in_float16(policy) is scaled
+    assert isinstance(trainer.scaler, torch.amp.GradScaler) if scaled else trainer.scaler is None
+
+
+def test_float16_trainable_weights_are_a_clear_error(tokenizer):
+    policy, reference = make_policy(tokenizer, lora=False, dtype=torch.float16)
+    with pytest.raises(ValueError, match="trainable weights are float16.*fp32"):
+        PPOTrainer(policy, tokenizer, count_yes, small_config(), ref_model=reference)
+
+
+def test_float16_policy_trains_with_loss_scaling(tokenizer):
+    """An fp16 base with an fp32 LoRA adapter (the T4 path, on CPU): the loss is scaled,
+    nothing overflows, the adapter learns and stays finite, the frozen base stays as it was."""
+    policy, _ = make_policy(tokenizer, dtype=torch.float16)
+    base_before = {n: p.clone() for n, p in policy.named_parameters() if not p.requires_grad}
+    start = lora_weights(policy)
+    trainer = PPOTrainer(policy, tokenizer, count_yes, small_config())
+    scaled_losses = []
+    scale = trainer.scaler.scale
+
+    def recording_scale(loss):
+        scaled = scale(loss)
+        scaled_losses.append((loss.item(), scaled.item()))
+        return scaled
+
+    trainer.scaler.scale = recording_scale
+    log = trainer.train(PROMPTS, progress=False)
+    assert len(scaled_losses) == 3 * 2 * 2  # steps x epochs x minibatches: every update
+    assert all(big == pytest.approx(loss * 2.0**16, rel=1e-6) for loss, big in scaled_losses)
+    assert [(s["skipped_updates"], s["loss_scale"]) for s in log] == [(0, 2.0**16)] * 3
+    after = lora_weights(policy)
+    assert torch.isfinite(after).all() and (after - start).abs().max() > 1e-3
+    assert all(torch.isfinite(p).all() for p in trainer.value_head.parameters())
+    assert all(torch.equal(p, base_before[n]) for n, p in policy.named_parameters() if not p.requires_grad)
+    assert all(math.isfinite(s[k]) for s in log for k in ("policy_loss", "value_loss", "kl"))
+
+
+def test_a_float16_update_whose_gradients_overflow_is_skipped(tokenizer):
+    """Infinite gradients (here the first update's policy loss times inf) skip that optimizer
+    step: the weights stay exactly as they were, the log says so, the scale halves; the next
+    update trains as usual."""
+    updates = []
+
+    def overflowing_first_update(*args, **kwargs):
+        loss, clip_fraction, approx_kl = losses.ppo_policy_loss(*args, **kwargs)
+        updates.append(loss)
+        return (loss * math.inf if len(updates) == 1 else loss), clip_fraction, approx_kl
+
+    policy, _ = make_policy(tokenizer, dtype=torch.float16)
+    config = small_config(batch_size=8, mini_batch_size=8, ppo_epochs=1)  # one update per step
+    trainer = PPOTrainer(policy, tokenizer, count_yes, config, overrides={"ppo_policy_loss": overflowing_first_update})
+    start = lora_weights(policy)
+    value_head = [p.detach().clone() for p in trainer.value_head.parameters()]
+
+    first = trainer.step(PROMPTS[:8])
+    assert (first["skipped_updates"], first["loss_scale"]) == (1, 2.0**15)
+    assert torch.equal(lora_weights(policy), start)
+    assert all(torch.equal(p, q) for p, q in zip(trainer.value_head.parameters(), value_head))
+    assert not trainer.optimizer.state  # Adam never stepped: no moments built from inf
+
+    second = trainer.step(PROMPTS[:8])
+    assert (second["skipped_updates"], second["loss_scale"]) == (0, 2.0**15)
+    after = lora_weights(policy)
+    assert torch.isfinite(after).all() and not torch.equal(after, start)
