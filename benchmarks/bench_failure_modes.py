@@ -10,7 +10,11 @@ picks, analytic KL) and Gao et al.'s fits; per KL coefficient the PPO policy's h
 reward-model score, KL to SFT, closer rate, capability probe, well-formed rate, and its
 training curves; the two gauges of mode collapse (entropy per token, distinct correct answers
 per prompt) for SFT, each PPO policy and one PPO run pushed hard on purpose (kl_coef 0, a 10x
-learning rate). Writes benchmarks/results/failure_modes.json.
+learning rate); the same pushed run with PPO-ptx (InstructGPT's pretraining loss mixed into
+the update), for the capability regression and its fix; DPO at several betas, for the PPO vs
+DPO frontier (gold against KL to SFT). Writes benchmarks/results/failure_modes.json.
+
+    python benchmarks/bench_failure_modes.py --seeds 0 --keep-cache --dpo-only   # add DPO to a seed's run
 """
 
 import argparse
@@ -31,6 +35,12 @@ parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (f
 parser.add_argument("--samples", type=int, default=4, help="samples per prompt when a policy is evaluated")
 parser.add_argument("--hard-lr", type=float, default=1e-3,
                     help="mode collapse on purpose: one more PPO run at kl_coef 0 with this learning rate (0: skip)")
+parser.add_argument("--ptx-coef", type=float, default=1.0,
+                    help="PPO-ptx: the pushed-hard run again with this pretraining-loss weight (0: skip)")
+parser.add_argument("--dpo-betas", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0],
+                    help="DPO runs (one per beta) for the PPO vs DPO frontier")
+parser.add_argument("--dpo-only", action="store_true",
+                    help="only add the DPO runs to the seed's existing results (the rest stays as it was)")
 args = parser.parse_args()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -41,7 +51,7 @@ from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit  # noqa: E402
-from rlhf_lab.stages.dpo import load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
@@ -60,6 +70,19 @@ for seed in args.seeds:
         return score_responses(reward_model, tokenizer, users, texts)
 
     sft = models.load_model(built_from(reward_dir), quantize_4bit=False, device="cpu")
+    dpo = {}
+    for beta in args.dpo_betas:  # the frontier's third method: DPO, one run per beta
+        start = time.perf_counter()
+        policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, DPOSettings(beta=beta), progress=False))
+        dpo[str(beta)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
+                                                seed=seed * 100 + 9),
+                          "seconds": round(time.perf_counter() - start, 1)}
+    print(f"seed {seed}: DPO by beta: " + "; ".join(
+        f"{b}: KL {v['kl']:.2f} gold {v['gold']['mean']:+.2f} well-formed {v['well_formed']:.0%}" for b, v in dpo.items()),
+        flush=True)
+    if args.dpo_only:
+        runs[str(seed)]["dpo"] = dpo
+        continue
     start = time.perf_counter()
     bon = best_of_n_overoptimization(sft, tokenizer, prompts, score, tuple(args.ns), seed=seed * 100 + 7)
     bon_seconds = time.perf_counter() - start
@@ -76,20 +99,23 @@ for seed in args.seeds:
                                           if k in h} for h in history]}
     sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9,
                                    reference=None)
-    pushed = {}
-    if args.hard_lr:  # not part of the fits: another learning rate, pushed until it collapses
-        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=0.0, learning_rate=args.hard_lr),
-                                      progress=False)
-        policy, _ = load_adapter_policy(profile, directory)
-        pushed = {"kl_coef": 0.0, "learning_rate": args.hard_lr,
-                  **evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9)}
+    pushed, pushed_ptx = {}, {}
+    for ptx_coef, result in ((0.0, pushed), (args.ptx_coef, pushed_ptx)):
+        if not args.hard_lr or (result is pushed_ptx and not ptx_coef):
+            continue  # not part of the fits: another learning rate, pushed until it collapses (and with ptx)
+        start = time.perf_counter()
+        config = default_ppo_config(profile, kl_coef=0.0, learning_rate=args.hard_lr, ptx_coef=ptx_coef)
+        policy, _ = load_adapter_policy(profile, get_ppo_model_dir(profile, config, progress=False))
+        result.update(kl_coef=0.0, learning_rate=args.hard_lr, ptx_coef=ptx_coef,
+                      **evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9),
+                      seconds=round(time.perf_counter() - start, 1))
     points = sorted(ppo.values(), key=lambda r: r["kl"])
     rl_fit = {name: gao_fit([r["kl"] for r in points],
                             [(r[name]["mean"] if name == "gold" else r[name]) -
                              (sft_eval[name]["mean"] if name == "gold" else sft_eval[name]) for r in points], "rl")
               for name in ("gold", "proxy")}
     runs[str(seed)] = {"best_of_n": bon, "best_of_n_seconds": round(bon_seconds, 1), "sft": sft_eval, "ppo": ppo,
-                  "ppo_fit": rl_fit, "pushed_hard": pushed}
+                  "ppo_fit": rl_fit, "pushed_hard": pushed, "pushed_hard_ptx": pushed_ptx, "dpo": dpo}
     top = bon["rows"][-1]
     peak = max(bon["rows"], key=lambda r: r["gold"])
     print(f"seed {seed}: best-of-{top['n']} proxy {bon['rows'][0]['proxy']:+.2f} -> {top['proxy']:+.2f}, gold "
@@ -101,5 +127,10 @@ for seed in args.seeds:
           f"{sft_eval['entropy_per_token']:.2f}, {sft_eval['distinct_correct']:.2f}; " + "; ".join(
               f"kl {k}: {v['entropy_per_token']:.2f}, {v['distinct_correct']:.2f}" for k, v in
               [*ppo.items(), *([(f"0.0 lr {args.hard_lr:g}", pushed)] if pushed else [])]), flush=True)
+    print("  capability probe: SFT " f"{sft_eval['capability_probe']:.0%}; " + "; ".join(
+        f"{name}: {run['capability_probe']:.0%} (gold {run['gold']['mean']:+.2f})" for name, run in
+        [*((f"kl {k}", v) for k, v in ppo.items()), ("pushed hard", pushed), ("pushed hard + ptx", pushed_ptx)]
+        if run), flush=True)
 save("failure_modes", {"machine": machine(), "seeds": sorted(int(s) for s in runs), "kl_coefs": args.kl_coefs, "ns": args.ns,
-                       "prompts": args.prompts, "samples_per_prompt": args.samples, "runs": runs})
+                       "prompts": args.prompts, "samples_per_prompt": args.samples, "hard_lr": args.hard_lr,
+                       "ptx_coef": args.ptx_coef, "dpo_betas": args.dpo_betas, "runs": runs})

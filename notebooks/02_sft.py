@@ -24,8 +24,9 @@
 # - **LoRA**: the base weights stay frozen; small low-rank adapters are trained, then merged.
 #   On the gpu profile the frozen base is also 4-bit, which is how a 0.5B model fits the card.
 #
-# The demonstrations are good but **incomplete on purpose**: plain answers without the polite
-# opener the hidden human likes, and few sycophancy traps. Later stages have something to fix.
+# The demonstrations are good but **incomplete on purpose**: mostly plain answers (only a quarter
+# open with the polite opener the hidden human likes), and few sycophancy traps. Later stages
+# have something to fix.
 
 # %%
 import torch

@@ -315,3 +315,56 @@ def labeller_bias(result: dict):
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def capability_regression(rows_by_seed: dict[str, dict[str, dict]],
+                          title: str = "Capability regression and PPO-ptx"):
+    """Capability probe (left) and gold reward (right) of each model, one dot per seed and a
+    bar at their mean. ``rows_by_seed[seed][model]`` holds "capability probe" and "gold reward"."""
+    models_ = list(next(iter(rows_by_seed.values())))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, key in zip(axes, ("capability probe", "gold reward")):
+        values = [[rows[m][key] for rows in rows_by_seed.values()] for m in models_]
+        ax.bar(range(len(models_)), [mean(v) for v in values], color="tab:blue", alpha=0.35, width=0.6)
+        for i, seed_values in enumerate(values):
+            ax.plot([i] * len(seed_values), seed_values, "o", color="tab:blue", ms=4)
+        ax.set_xticks(range(len(models_)), models_, rotation=25, ha="right", fontsize=8)
+        ax.set_title(f"{key} (dots: seeds)", fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[1].axhline(0, color="grey", lw=0.8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def frontier(runs_by_seed: dict[str, dict], title: str = "Gold reward against KL to SFT: best-of-n, PPO, DPO"):
+    """The DPO paper's Fig. 2 in miniature, one panel per seed of benchmarks/results/failure_modes.json:
+    held-out gold reward against KL to SFT for best-of-n (one point per n), PPO (one per KL
+    coefficient) and DPO (one per beta); SFT is the point at KL 0. Error bars: 95% intervals."""
+    fig, axes = plt.subplots(1, len(runs_by_seed), figsize=(4 * len(runs_by_seed), 3.4), sharey=True, squeeze=False)
+    for ax, (seed, run) in zip(axes[0], runs_by_seed.items()):
+        bon = run["best_of_n"]["rows"]
+        methods = {
+            "best-of-n": ("tab:green", [(r["kl"], r["gold"], r["gold_low"], r["gold_high"]) for r in bon]),
+            "PPO (kl_coef)": ("tab:blue", [(m["kl"], m["gold"]["mean"], m["gold"]["low"], m["gold"]["high"])
+                                           for m in run["ppo"].values()]),
+            "DPO (beta)": ("tab:red", [(m["kl"], m["gold"]["mean"], m["gold"]["low"], m["gold"]["high"])
+                                       for m in run.get("dpo", {}).values()]),
+        }
+        for label, (color, points) in methods.items():
+            points = sorted(points)
+            if not points:
+                continue
+            x, y = [p[0] for p in points], [p[1] for p in points]
+            ax.errorbar(x, y, yerr=[[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]], fmt="o-",
+                        color=color, ms=4, lw=1, capsize=2, alpha=0.8, label=label)
+        ax.axhline(run["sft"]["gold"]["mean"], color="grey", ls=":", lw=1, label="SFT")
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlabel("KL to SFT (nats)")
+        ax.set_title(f"seed {seed}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("gold reward (held out)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

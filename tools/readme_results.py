@@ -107,6 +107,16 @@ def failure_table(result: dict) -> str:
         for name, pick in rows:
             lines.append(f"| {name} | " + per_seed(runs, lambda r: f"{pick(r)['entropy_per_token']:.2f}") + " | "
                          + per_seed(runs, lambda r: f"{pick(r)['distinct_correct']:.2f}") + " |")
+    if all(r.get("pushed_hard_ptx") for r in runs.values()):
+        lines += ["", f"| capability regression and PPO-ptx (ptx_coef {result.get('ptx_coef', 1.0):g}), held out | "
+                  "capability probe | gold | reward-model score | well-formed | KL to SFT |", "|---|---|---|---|---|---|"]
+        for name, pick in (("SFT", lambda r: r["sft"]),
+                           ("PPO pushed hard (kl_coef 0, lr x10)", lambda r: r["pushed_hard"]),
+                           ("... with PPO-ptx", lambda r: r["pushed_hard_ptx"])):
+            lines.append(f"| {name} | " + " | ".join(per_seed(runs, fn) for fn in (
+                lambda r: f"{pick(r)['capability_probe']:.0%}", lambda r: gold(pick(r)["gold"]),
+                lambda r: f"{pick(r)['proxy']:+.2f}", lambda r: f"{pick(r)['well_formed']:.0%}",
+                lambda r: f"{pick(r)['kl']:.1f}")) + " |")
     lines += ["", f"Machine: {result['machine']['cpu_cores']} cores, torch {result['machine']['torch']}, "
               f"{result['machine']['date']}. Full numbers, fits and training curves: `benchmarks/results/failure_modes.json`."]
     return "\n".join(lines)
