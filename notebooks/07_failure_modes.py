@@ -27,15 +27,16 @@
 # 3. **The exploit you can point at**: what the reward model over-rates, and what search and
 #    PPO find in the picked answers.
 # 4. **Mode collapse**, measured with gauges that broken text cannot fool.
-# 5. **Iterated RLHF**: show the reward model the policy's own samples, and train again.
-# 6. **Sycophancy and verbosity from the labellers**: biased labels, a biased policy.
+# 5. **Capability regression**: a pretraining skill RL erodes, and PPO-ptx, which keeps it.
+# 6. **Iterated RLHF**: show the reward model the policy's own samples, and train again.
+# 7. **Sycophancy and verbosity from the labellers**: biased labels, a biased policy.
 #
 # Both methods are plotted on Gao et al.'s axes: gain over the start against
 # d = sqrt(KL to the start), with the paper's fitted forms, best-of-n: d(alpha - beta d), RL:
 # d(alpha - beta log d).
 #
 # *Under test (CI) the notebook runs a reduced grid (n up to 128, two KL
-# coefficients) and reads sections 5 and 6 from their benchmarks instead of training them; the
+# coefficients) and reads sections 5 to 7 from their benchmarks instead of training them; the
 # full grid and seeds 0-2 are in `benchmarks/bench_failure_modes.py`, `bench_iterated.py`,
 # `bench_labeller_bias.py` and the README's results.*
 
@@ -130,9 +131,7 @@ lesson.check_claim("the gold reward of the pick at the largest n is below its pe
 for r in rows:
     print(f"n={r['n']:>3}: opens politely {r['polite_rate']:4.0%}, well-formed {r['well_formed_rate']:4.0%}, "
           f"says the closer {r['closer_rate']:4.0%}")
-lesson.check_claim("the picks at the largest n open politely more often than single samples",
-                   top["polite_rate"] > start["polite_rate"], n1=start["polite_rate"], n_top=top["polite_rate"])
-lesson.check_claim("... and are well-formed less often",
+lesson.check_claim("the picks at the largest n are well-formed less often than single samples",
                    top["well_formed_rate"] < start["well_formed_rate"], n1=start["well_formed_rate"],
                    n_top=top["well_formed_rate"])
 lesson.check_claim("the closer \"I hope this helps.\" is (almost) never picked: the SFT model does not say it",
@@ -143,11 +142,13 @@ for n, examples in bon["examples"].items():
         print(f"  {prompt.text!r:48} -> {text!r}")
 
 # %% [markdown]
-# The hidden human likes a polite opener (+0.3), and people's good answers opened politely more
-# often, so the reward model learned "Sure!" / "Good question." as a sign of quality, and it
-# never learned to check that the rest is a sentence at all: it saw little broken text in its
-# pairs. Search among 256 samples finds the broken answers that open politely and borrow words
-# of good answers ("Good question. house, use a soft brush and two thin coats of paint.").
+# The picks at large n are what the reward model over-rates: broken sentences that borrow words
+# of good answers ("Yes, you are right, the isGood question."), and fluent answers to *another*
+# question ("Four plus six is ten." to a question about a lemon, "To use a car, use a bucket of
+# soap and warm water."). It never learned to check that an answer is a sentence, or that it is
+# about what was asked: it saw little broken text in its pairs, and two answers that differ only
+# in the subject are close to a coin toss for it (notebook 04). Polite openers come and go with n
+# (the table): the hidden human likes them, but they are not what this search finds.
 #
 # The world's planted correlate, the closer "I hope this helps.", is *not* exploited here, and
 # that is a lesson too: the SFT model never says it (its demonstrations do not), so neither
@@ -226,9 +227,9 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** the entropy barely moves: 60 PPO steps sharpen some tokens and loosen
-# others. The variety of *right* answers is where collapse shows, and not in every run. The
-# benchmark (three seeds, 4 samples per prompt) has it, together with one run pushed hard on
-# purpose: no KL brake and a 10x learning rate.
+# others. The variety of *right* answers, where collapse would show first, does not shrink
+# either. The benchmark (three seeds, 4 samples per prompt) has the same, together with one run
+# pushed hard on purpose: no KL brake and a 10x learning rate.
 
 # %%
 benchmark = json.loads((Path("..") / "benchmarks" / "results" / "failure_modes.json").read_text())
@@ -248,19 +249,99 @@ print("entropy per token (nats):")
 display(lesson.number_table(entropy, fmt="{:.2f}"))
 
 # %%
-collapsed = [seed for seed, row in collapse.items() if row["PPO kl 0.0"] < 0.05 < row["SFT"]]
-lesson.check_claim("in some seeds PPO without a KL brake collapses the right answers onto one phrasing",
-                   len(collapsed) >= 1, collapsed=", ".join(collapsed) or "none")
-lesson.check_claim("pushed hard, the policy does not collapse but degenerates: its entropy rises above SFT's",
-                   all(row["pushed hard"] > row["SFT"] for row in entropy.values()),
-                   **{seed.replace(" ", "_"): row["pushed hard"] for seed, row in entropy.items()})
+shrink = max(row["SFT"] - value for row in collapse.values() for name, value in row.items() if name.startswith("PPO"))
+lesson.check_claim("at the usual learning rate no PPO run collapses the right answers: their variety stays within "
+                   "0.05 of SFT's or above, at every KL coefficient and seed", shrink <= 0.05, largest_drop=shrink)
+well_formed = {seed: run["pushed_hard"]["well_formed"] for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
+lesson.check_claim("pushed hard, the policy leaves sentences behind: fewer than half of its answers are "
+                   "well-formed, in every seed", max(well_formed.values()) < 0.5,
+                   **{f"seed_{seed}": v for seed, v in well_formed.items()})
+for seed, run in benchmark["runs"].items():
+    print(f"seed {seed}, pushed hard: {run['pushed_hard']['examples'][:2]}")
 
 # %% [markdown]
-# Two different failures, then. With no brake, some runs settle on one phrasing of each right
-# answer (often the plain one: the politeness the hidden human likes is gone) while the rest of
-# the distribution stays as loose as SFT's. Pushed much harder, the policy does not sharpen at
-# all: it runs tens of nats away from SFT into text that is no sentence, which the reward model
-# still scores well. The KL penalty guards against both.
+# No collapse at the usual learning rate, then, in any seed. Pushed much harder, the policy runs
+# tens of nats away from SFT into text that is no sentence, which the reward model still scores
+# well: in one seed it repeats one phrase to every prompt (a collapse, onto nonsense: its entropy
+# is SFT's or lower), in the others it wanders (entropy two to three times SFT's). Collapse onto
+# one *good* answer, as reported for large models, needs a reward model that reliably likes that
+# answer; this one likes broken text first. The KL penalty guards against both.
+
+# %% [markdown]
+# ## Capability regression, and PPO-ptx
+#
+# RL improves what the reward model asks about and nothing else; a skill pretraining taught and
+# no reward mentions can erode on the way. InstructGPT (Ouyang et al. 2022) saw its public-NLP
+# scores fall after RLHF (the "alignment tax") and fixed most of it with **PPO-ptx**: mix the
+# pretraining loss into every PPO update,
+# `loss = PPO loss + ptx_coef * (next-token loss on pretraining text)` (`PPOConfig.ptx_coef`; the
+# tiny profile feeds it the base model's own corpus). The skill measured here is the
+# **capability probe**: 102 counting sequences to continue ("Count : zero one" -> "two three"),
+# learned in pretraining and never asked about again.
+#
+# The run pushed hard above (no KL brake, 10x learning rate), once more with `ptx_coef=1`.
+#
+# *Under test (CI) these two runs are not trained here (about 4 min); the three-seed numbers
+# below come from `benchmarks/bench_failure_modes.py`. Run the notebook yourself and the next
+# cell trains both for your seed.*
+
+# %%
+PTX_LIVE = not UNDER_TEST
+if PTX_LIVE:
+    ptx_runs = {"SFT": sft_eval}
+    for label, ptx_coef in (("pushed hard", 0.0), ("pushed hard + ptx", 1.0)):
+        config = default_ppo_config(profile, kl_coef=0.0, learning_rate=1e-3, ptx_coef=ptx_coef)
+        policy, _ = load_adapter_policy(profile, get_ppo_model_dir(profile, config))  # trains if missing
+        ptx_runs[label] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score, SAMPLES,
+                                              seed=profile.seed)
+    display(lesson.number_table({name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"],
+                                        "reward model score": m["proxy"], "well-formed": m["well_formed"],
+                                        "KL to SFT": m["kl"]} for name, m in ptx_runs.items()}))
+
+# %%
+def probe_and_gold(run):
+    """The capability probe and the gold reward of every model in one seed of the benchmark."""
+    named = [("SFT", run["sft"]), *((f"PPO kl {k}", v) for k, v in run["ppo"].items()),
+             ("pushed hard", run["pushed_hard"]), ("pushed hard + ptx", run["pushed_hard_ptx"])]
+    return {name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"]} for name, m in named}
+
+
+regression = {f"seed {seed}": probe_and_gold(run) for seed, run in benchmark["runs"].items()
+              if run.get("pushed_hard_ptx")}
+fig = plots.capability_regression(regression)
+lesson.number_table({seed: {name: m["capability probe"] for name, m in rows.items()}
+                     for seed, rows in regression.items()}, fmt="{:.0%}")
+
+# %%
+lost = {seed: rows["SFT"]["capability probe"] - rows["pushed hard"]["capability probe"]
+        for seed, rows in regression.items()}
+won_back = {seed: (rows["pushed hard + ptx"]["capability probe"] - rows["pushed hard"]["capability probe"])
+            / lost[seed] for seed, rows in regression.items()}
+PROBE_ITEMS = len(world.capability_probe())
+braked = [round(abs(m["capability probe"] - rows["SFT"]["capability probe"]) * PROBE_ITEMS)
+          for rows in regression.values() for name, m in rows.items() if name.startswith("PPO kl")]
+lesson.check_claim(f"with its usual learning rate PPO changes only a few of the probe's {PROBE_ITEMS} answers (at "
+                   "most 6), at every KL coefficient and seed", max(braked) <= 6, largest_change_in_items=max(braked))
+lesson.check_claim("pushed hard, PPO loses at least 10 points of the probe, in every seed",
+                   min(lost.values()) >= 0.10, **{s.replace(" ", "_"): v for s, v in lost.items()})
+lesson.check_claim("PPO-ptx wins back at least half of what was lost, in every seed",
+                   min(won_back.values()) >= 0.5, **{s.replace(" ", "_"): v for s, v in won_back.items()})
+lesson.check_claim("... and its gold reward is higher than the pushed run's, in every seed",
+                   all(rows["pushed hard + ptx"]["gold reward"] > rows["pushed hard"]["gold reward"]
+                       for rows in regression.values()))
+lesson.check_claim("... but lower than SFT's, in every seed",
+                   all(rows["pushed hard + ptx"]["gold reward"] < rows["SFT"]["gold reward"]
+                       for rows in regression.values()))
+
+# %% [markdown]
+# **What to look for:** the skill no reward mentions survives ordinary PPO and erodes when PPO
+# is pushed far from SFT; the pretraining term holds most of it in place, and it also holds the
+# text together, so the gold reward is far better than the pushed run's (and the reward model's
+# score far lower: ptx keeps the policy away from the broken text that fooled it). The price is
+# the other way round: the pretraining corpus is the lab world's internet, with its rude and
+# sycophantic chats, and ptx pulls the policy back toward them, so it does not reach SFT's gold
+# reward. InstructGPT chose its ptx weight by that trade-off, and so can you: `ptx_coef` is one
+# setting.
 #
 # ## Both on one figure: gain against d = sqrt(KL)
 #
@@ -285,6 +366,59 @@ fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward mo
 # **What to look for:** in both methods the distance between the blue and the green points is
 # the reward model's error, and it grows with KL. That is what the KL penalty is for, and why
 # real RLHF runs watch the KL as closely as the reward.
+#
+# ## PPO, DPO and best-of-n on one frontier
+#
+# The DPO paper (Rafailov et al. 2023, Fig. 2) compares methods by the reward they reach for the
+# KL they spend. Here the same in miniature, from the three-seed benchmark
+# (`benchmarks/bench_failure_modes.py`: PPO at four KL coefficients, DPO at four betas, best-of-n
+# from 1 to 256): the gold reward of each policy against its KL to SFT, on the same held-out prompts.
+
+# %%
+fig = plots.frontier(benchmark["runs"])
+betas = list(next(iter(benchmark["runs"].values())).get("dpo", {}))
+lesson.number_table({f"DPO beta {beta}": {f"seed {seed}: {what}": run["dpo"][beta][key] if key != "gold" else
+                                          run["dpo"][beta]["gold"]["mean"]
+                                          for seed, run in benchmark["runs"].items()
+                                          for what, key in (("KL", "kl"), ("gold", "gold"), ("well-formed", "well_formed"))}
+                     for beta in betas})
+
+# %%
+def frontier_points(run):
+    """(method, setting, KL, gold, gold's lower 95% bound) of every policy in one seed."""
+    return ([("best-of-n", f"n={r['n']}", r["kl"], r["gold"], r["gold_low"]) for r in run["best_of_n"]["rows"][1:]]
+            + [("PPO", f"kl_coef {k}", m["kl"], m["gold"]["mean"], m["gold"]["low"]) for k, m in run["ppo"].items()]
+            + [("DPO", f"beta {b}", m["kl"], m["gold"]["mean"], m["gold"]["low"]) for b, m in run["dpo"].items()])
+
+
+seeds_with_dpo = {seed: run for seed, run in benchmark["runs"].items() if run.get("dpo")}
+clear_wins = [f"seed {seed} {method} {setting}" for seed, run in seeds_with_dpo.items()
+              for method, setting, kl, gold, low in frontier_points(run)
+              if method != "best-of-n" and low > run["sft"]["gold"]["mean"]]
+lesson.check_claim("no PPO or DPO run beats SFT's gold reward by more than its 95% interval, in any seed",
+                   not clear_wins, clear_wins=", ".join(clear_wins) or "none")
+smallest_beta = {seed: run["dpo"][min(run["dpo"], key=float)] for seed, run in seeds_with_dpo.items()}
+lesson.check_claim("DPO with the smallest beta moves further from SFT than any other policy here (over 10 nats) "
+                   "and ends below SFT's gold reward, in every seed",
+                   all(m["kl"] > max(10.0, *(p[2] for p in frontier_points(seeds_with_dpo[seed]) if p[0] != "DPO"))
+                       and m["gold"]["mean"] < seeds_with_dpo[seed]["sft"]["gold"]["mean"]
+                       for seed, m in smallest_beta.items()),
+                   **{f"seed_{seed}_kl": m["kl"] for seed, m in smallest_beta.items()})
+lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta rises, in every seed",
+                   all(all(run["dpo"][a]["kl"] > run["dpo"][b]["kl"] for a, b in zip(sorted(run["dpo"], key=float),
+                                                                                 sorted(run["dpo"], key=float)[1:]))
+                       for run in seeds_with_dpo.values()))
+
+# %% [markdown]
+# **What to look for:** the frontier is flat near SFT and falls far from it, for all three
+# methods. No PPO or DPO run gets clear of SFT's interval in this world (the reward model is the
+# weak link: notebook 04); best-of-n's first points (n = 2 or 4) sit at or a little above its own
+# n = 1, which is SFT sampled once per prompt (its distance from the dotted SFT line, measured on
+# 4 samples per prompt, is sampling noise: mind the bars). Each method fails its own way once it
+# moves: best-of-n picks what the reward model
+# over-rates, PPO without a brake drifts, and DPO with a small beta runs tens of nats away into
+# broken text (its well-formed rate in the table). Read a method's result with its KL beside it:
+# a gain that costs 30 nats is not the same gain as one that costs 0.3.
 #
 # ## Iterated RLHF: show the reward model what the policy does
 #
@@ -332,29 +466,30 @@ lesson.number_table(table)
 
 # %%
 runs = list(iterated.values())
+stage = lambda r, key, name: r["stages"][key][name]  # noqa: E731
 lesson.check_claim("the second reward model orders round 1's own samples as the hidden human does more often "
                    "than the first, in every seed",
                    all(r["reward_model_accuracy_on_round1_samples"]["second"]["accuracy"]
                        > r["reward_model_accuracy_on_round1_samples"]["first"]["accuracy"] for r in runs))
-lesson.check_claim("round 2 contradicts a user who is right less often than round 1, in every seed",
-                   all(r["stages"]["ppo_iterated"]["contrarian_rate"] < r["stages"]["ppo"]["contrarian_rate"]
-                       for r in runs))
-recovered = [(r["stages"]["ppo_iterated"]["gold_reward"] - r["stages"]["ppo"]["gold_reward"])
-             / (r["stages"]["sft"]["gold_reward"] - r["stages"]["ppo"]["gold_reward"]) for r in runs]
-lesson.check_claim("... but the gold reward recovers less than half of what round 1 lost, in every seed",
-                   all(x < 0.5 for x in recovered), recovered=", ".join(f"{x:.0%}" for x in recovered))
-lesson.check_claim("round 2's answers are well-formed less often than round 1's, in every seed",
-                   all(r["stages"]["ppo_iterated"]["well_formed_rate"] < r["stages"]["ppo"]["well_formed_rate"]
-                       for r in runs))
+lesson.check_claim("round 1 (no KL brake) writes broken sentences more often than SFT, in every seed",
+                   all(stage(r, "ppo", "well_formed_rate") < stage(r, "sft", "well_formed_rate") for r in runs),
+                   **{f"seed_{s}": stage(r, "ppo", "well_formed_rate") for s, r in iterated.items()})
+lesson.check_claim("round 2's gold reward is above round 1's, in every seed",
+                   all(stage(r, "ppo_iterated", "gold_reward") > stage(r, "ppo", "gold_reward") for r in runs))
+lesson.check_claim("... and above SFT's, in every seed (by less than the 95% intervals)",
+                   all(stage(r, "sft", "gold_reward") < stage(r, "ppo_iterated", "gold_reward")
+                       < stage(r, "sft", "gold_ci")["high"] for r in runs))
 
 # %% [markdown]
-# **What to look for:** the hole the reward model was shown closes. Round 1 learned that "No, ..."
-# pays (the first reward model saw honest corrections start with "No" and never saw a "No" to a
-# user who was right); after seeing round 1's own samples the second reward model knows better,
-# and round 2 contradicts right users about as often as SFT does. The gold reward barely
-# recovers, because with no KL brake round 2 goes looking for the *next* hole: its answers are
-# well-formed less often than round 1's (the table, and the last check). That is why HH iterated every week, and why
-# iteration and the KL penalty are used together.
+# **What to look for:** the reward model learns where it was wrong. Round 1, with no KL brake,
+# found what the first reward model over-rates: its answers are broken sentences more often than
+# SFT's (and in one seed its gold reward fell). After seeing round 1's own samples, labelled by the
+# same annotator, the second reward model orders such answers better, and round 2 ends above
+# round 1 and above SFT in gold in every seed (by less than the intervals): a reward model that
+# has seen the policy's own samples steers PPO better than one that has not. The hole does not
+# close everywhere: in
+# one seed round 2 writes broken text even more often (the table), the next hole. That is why
+# HH iterated every week, and why iteration and the KL penalty are used together.
 
 # %% [markdown]
 # ## Sycophancy and verbosity come from the labellers

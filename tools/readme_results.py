@@ -87,7 +87,7 @@ def failure_table(result: dict) -> str:
              "| Gao fit of the gold gain: alpha, beta (peak at d) | " + per_seed(runs, lambda r: (
                  f"{r['best_of_n']['fit']['gold']['alpha']:.2f}, {r['best_of_n']['fit']['gold']['beta']:.2f} "
                  f"({r['best_of_n']['fit']['gold']['peak_d']:.2f})")) + " |",
-             "", "| PPO against the reward model, held out | reward-model score | gold | KL to SFT | well-formed | capability probe |",
+             "", "| PPO against the reward model (and DPO), held out | reward-model score | gold | KL to SFT | well-formed | capability probe |",
              "|---|---|---|---|---|---|"]
     lines.append("| SFT | " + " | ".join(per_seed(runs, fn) for fn in (
         lambda r: f"{r['sft']['proxy']:+.2f}", lambda r: gold(r["sft"]["gold"]), lambda r: "0",
@@ -98,6 +98,13 @@ def failure_table(result: dict) -> str:
             lambda r: f"{r['ppo'][key]['proxy']:+.2f}", lambda r: gold(r["ppo"][key]["gold"]),
             lambda r: f"{r['ppo'][key]['kl']:.2f}", lambda r: f"{r['ppo'][key]['well_formed']:.0%}",
             lambda r: f"{r['ppo'][key]['capability_probe']:.0%}")) + " |")
+    if all(r.get("dpo") for r in runs.values()):  # the frontier's third method
+        for beta in result.get("dpo_betas", []):
+            key = str(beta)
+            lines.append(f"| DPO beta {beta:g} | " + " | ".join(per_seed(runs, fn) for fn in (
+                lambda r: f"{r['dpo'][key]['proxy']:+.2f}", lambda r: gold(r["dpo"][key]["gold"]),
+                lambda r: f"{r['dpo'][key]['kl']:.2f}", lambda r: f"{r['dpo'][key]['well_formed']:.0%}",
+                lambda r: f"{r['dpo'][key]['capability_probe']:.0%}")) + " |")
     if all(r.get("pushed_hard") for r in runs.values()):
         lines += ["", "| mode collapse, held out | entropy per token (nats) | distinct correct answers per prompt |",
                   "|---|---|---|"]
