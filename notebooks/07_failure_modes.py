@@ -153,6 +153,8 @@ for n, examples in bon["examples"].items():
 # The world's planted correlate, the closer "I hope this helps.", is *not* exploited here, and
 # that is a lesson too: the SFT model never says it (its demonstrations do not), so neither
 # search nor PPO can find it. An exploit must first be reachable from the policy's own samples.
+# (Two runs below do reach it: PPO-ptx, whose pretraining text contains it, and DPO with a small
+# beta, which learns from the labelled pairs directly, not from its own samples.)
 #
 # ## 2. PPO at several KL coefficients
 #
@@ -236,9 +238,10 @@ benchmark = json.loads((Path("..") / "benchmarks" / "results" / "failure_modes.j
 
 
 def gauge_by_seed(key):
-    """One gauge for SFT, each PPO run and the run pushed hard, per seed of the benchmark."""
+    """One gauge for SFT, each PPO run, the run pushed hard and DPO at each beta, per seed of the benchmark."""
     return {f"seed {seed}": {"SFT": run["sft"][key], **{f"PPO kl {k}": v[key] for k, v in run["ppo"].items()},
-                             "pushed hard": run["pushed_hard"][key]}
+                             "pushed hard": run["pushed_hard"][key],
+                             **{f"DPO beta {b}": v[key] for b, v in run.get("dpo", {}).items()}}
             for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
 
 
@@ -296,7 +299,11 @@ if PTX_LIVE:
                                               seed=profile.seed)
     display(lesson.number_table({name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"],
                                         "reward model score": m["proxy"], "well-formed": m["well_formed"],
-                                        "KL to SFT": m["kl"]} for name, m in ptx_runs.items()}))
+                                        "says the closer": m["closer_rate"], "KL to SFT": m["kl"]}
+                                 for name, m in ptx_runs.items()}))
+    fig = plots.training_curves_by_kl({label: json.loads((get_ppo_model_dir(profile, default_ppo_config(
+        profile, kl_coef=0.0, learning_rate=1e-3, ptx_coef=c)) / "ppo.json").read_text())["history"]
+        for label, c in (("pushed hard", 0.0), ("pushed hard + ptx", 1.0))})
 
 # %%
 def probe_and_gold(run):
@@ -332,6 +339,14 @@ lesson.check_claim("... and its gold reward is higher than the pushed run's, in 
 lesson.check_claim("... but lower than SFT's, in every seed",
                    all(rows["pushed hard + ptx"]["gold reward"] < rows["SFT"]["gold reward"]
                        for rows in regression.values()))
+closer = {seed: (run["sft"]["closer_rate"], run["pushed_hard_ptx"]["closer_rate"])
+          for seed, run in benchmark["runs"].items() if run.get("pushed_hard_ptx")}
+lesson.check_claim("with ptx, the policy ends with the planted closer \"I hope this helps.\" in over a third of "
+                   "its answers (SFT: under 5%), in every seed: the pretraining chats made the exploit reachable",
+                   all(ptx > 1 / 3 and sft < 0.05 for sft, ptx in closer.values()),
+                   **{f"seed_{seed}": ptx for seed, (sft, ptx) in closer.items()})
+for seed, run in benchmark["runs"].items():
+    print(f"seed {seed}, pushed hard + ptx: {run['pushed_hard_ptx']['examples'][:2]}")
 
 # %% [markdown]
 # **What to look for:** the skill no reward mentions survives ordinary PPO and erodes when PPO
@@ -340,8 +355,11 @@ lesson.check_claim("... but lower than SFT's, in every seed",
 # score far lower: ptx keeps the policy away from the broken text that fooled it). The price is
 # the other way round: the pretraining corpus is the lab world's internet, with its rude and
 # sycophantic chats, and ptx pulls the policy back toward them, so it does not reach SFT's gold
-# reward. InstructGPT chose its ptx weight by that trade-off, and so can you: `ptx_coef` is one
-# setting.
+# reward. It also teaches the policy the internet's closer, "I hope this helps.", which SFT never
+# says and the reward model over-rates: with no KL brake, PPO then drives it into most answers
+# (the reward hack of this world, finally reachable; run the notebook yourself to see its rate
+# climb step by step in the training curves). InstructGPT chose its ptx weight by that trade-off,
+# and so can you: `ptx_coef` is one setting.
 #
 # ## Both on one figure: gain against d = sqrt(KL)
 #
@@ -404,6 +422,12 @@ lesson.check_claim("DPO with the smallest beta moves further from SFT than any o
                        and m["gold"]["mean"] < seeds_with_dpo[seed]["sft"]["gold"]["mean"]
                        for seed, m in smallest_beta.items()),
                    **{f"seed_{seed}_kl": m["kl"] for seed, m in smallest_beta.items()})
+lesson.check_claim("DPO with the smallest beta says the planted closer \"I hope this helps.\" in over half of its "
+                   "answers (SFT: under 5%), in every seed",
+                   all(m["closer_rate"] > 0.5 and seeds_with_dpo[seed]["sft"]["closer_rate"] < 0.05
+                       for seed, m in smallest_beta.items()),
+                   **{f"seed_{seed}": m["closer_rate"] for seed, m in smallest_beta.items()})
+print("DPO, smallest beta:", smallest_beta[next(iter(smallest_beta))]["examples"][:3])
 lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta rises, in every seed",
                    all(all(run["dpo"][a]["kl"] > run["dpo"][b]["kl"] for a, b in zip(sorted(run["dpo"], key=float),
                                                                                  sorted(run["dpo"], key=float)[1:]))
@@ -417,8 +441,11 @@ lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta 
 # 4 samples per prompt, is sampling noise: mind the bars). Each method fails its own way once it
 # moves: best-of-n picks what the reward model
 # over-rates, PPO without a brake drifts, and DPO with a small beta runs tens of nats away into
-# broken text (its well-formed rate in the table). Read a method's result with its KL beside it:
-# a gain that costs 30 nats is not the same gain as one that costs 0.3.
+# broken text (its well-formed rate in the table) ending in the planted closer. DPO never samples
+# during training: it learns from the labelled pairs themselves, where good answers often end with
+# "I hope this helps.", so the spurious feature reaches it directly, while PPO must first sample
+# it. Read a method's result with its KL beside it: a gain that costs 30 nats is not the same gain
+# as one that costs 0.3.
 #
 # ## Iterated RLHF: show the reward model what the policy does
 #

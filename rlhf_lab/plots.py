@@ -259,7 +259,8 @@ def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gol
         for label, history in histories.items():
             values = [h[key] for h in history]
             smooth = [mean(values[max(0, i - window + 1):i + 1]) for i in range(len(values))]
-            ax.plot(range(1, len(values) + 1), smooth, label=f"kl_coef {label}")
+            numeric = label.replace(".", "", 1).isdigit()  # a bare coefficient: say what it is
+            ax.plot(range(1, len(values) + 1), smooth, label=f"kl_coef {label}" if numeric else label)
         ax.set_title(titles.get(key, key), fontsize=10)
         ax.set_xlabel("PPO step")
         ax.grid(alpha=0.3)

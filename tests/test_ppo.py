@@ -348,8 +348,10 @@ def test_same_seed_same_run_and_overrides_that_match_the_reference_change_nothin
         return fn
 
     overrides = {name: counted(name) for name in OVERRIDABLE}
-    plain = PPOTrainer(make_policy(tokenizer)[0], tokenizer, count_yes, small_config())
-    overridden = PPOTrainer(make_policy(tokenizer)[0], tokenizer, count_yes, small_config(), overrides=overrides)
+    config = small_config(ptx_coef=0.5, ptx_batch_size=4)  # with PPO-ptx on, so its loss is used too
+    plain = PPOTrainer(make_policy(tokenizer)[0], tokenizer, count_yes, config, pretraining_texts=PRETRAINING_TEXTS)
+    overridden = PPOTrainer(make_policy(tokenizer)[0], tokenizer, count_yes, config, overrides=overrides,
+                            pretraining_texts=PRETRAINING_TEXTS)
     assert plain.train(PROMPTS, progress=False) == overridden.train(PROMPTS, progress=False)
     assert all(count > 0 for count in calls.values()), calls  # every override was really used
 

@@ -111,6 +111,8 @@ def failure_table(result: dict) -> str:
         rows = [("SFT", lambda r: r["sft"])] + [(f"PPO kl_coef {c}", lambda r, k=str(c): r["ppo"][k])
                                                  for c in result["kl_coefs"]]
         rows.append(("PPO pushed hard (kl_coef 0, lr x10)", lambda r: r["pushed_hard"]))
+        if all(r.get("dpo") for r in runs.values()):
+            rows += [(f"DPO beta {b:g}", lambda r, k=str(b): r["dpo"][k]) for b in result.get("dpo_betas", [])]
         for name, pick in rows:
             lines.append(f"| {name} | " + per_seed(runs, lambda r: f"{pick(r)['entropy_per_token']:.2f}") + " | "
                          + per_seed(runs, lambda r: f"{pick(r)['distinct_correct']:.2f}") + " |")
