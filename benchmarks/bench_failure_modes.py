@@ -18,6 +18,7 @@ DPO frontier (gold against KL to SFT). Writes benchmarks/results/failure_modes.j
 """
 
 import argparse
+from dataclasses import replace
 import json
 import os
 import sys
@@ -51,7 +52,7 @@ from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit  # noqa: E402
-from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
@@ -73,7 +74,8 @@ for seed in args.seeds:
     dpo = {}
     for beta in args.dpo_betas:  # the frontier's third method: DPO, one run per beta
         start = time.perf_counter()
-        policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, DPOSettings(beta=beta), progress=False))
+        dpo_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, beta=beta), progress=False)
+        policy, _ = load_adapter_policy(profile, dpo_dir)
         dpo[str(beta)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
                                                 seed=seed * 100 + 9),
                           "seconds": round(time.perf_counter() - start, 1)}

@@ -15,6 +15,7 @@ benchmarks/results/labeller_bias.json.
 """
 
 import argparse
+from dataclasses import replace
 import os
 import sys
 import time
@@ -36,7 +37,7 @@ torch.set_num_threads(2)
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import evaluate_policy, heldout_prompts  # noqa: E402
-from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 
@@ -56,7 +57,7 @@ for seed in args.seeds:
     result = {"sft": {k: metrics[k] for k in KEYS}, "dpo": {}}
     for name, value in LEVELS:
         started = time.perf_counter()
-        policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, DPOSettings(**{name: value}),
+        policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, replace(PLAIN_DPO, **{name: value}),
                                                                    progress=False))
         metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, 4, seed=seed * 100 + 9)
         result["dpo"][f"{name}={value:g}"] = {**{k: metrics[k] for k in KEYS}, "examples": responses[:16:4],

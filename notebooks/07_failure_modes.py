@@ -42,6 +42,7 @@
 
 # %%
 import json
+from dataclasses import replace
 import os
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from rlhf_lab import lesson, models, plots
 from rlhf_lab.config import get_profile
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
-from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy
 from rlhf_lab.stages.iterate import iterate_once
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
@@ -389,8 +390,8 @@ fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward mo
 #
 # The DPO paper (Rafailov et al. 2023, Fig. 2) compares methods by the reward they reach for the
 # KL they spend. Here the same in miniature, from the three-seed benchmark
-# (`benchmarks/bench_failure_modes.py`: PPO at four KL coefficients, DPO at four betas, best-of-n
-# from 1 to 256): the gold reward of each policy against its KL to SFT, on the same held-out prompts.
+# (`benchmarks/bench_failure_modes.py`: PPO at four KL coefficients, plain DPO (`PLAIN_DPO`, no NLL
+# term) at four betas, best-of-n from 1 to 256): the gold reward of each policy against its KL to SFT, on the same held-out prompts.
 
 # %%
 fig = plots.frontier(benchmark["runs"])
@@ -527,7 +528,7 @@ lesson.check_claim("... and above SFT's, in every seed (by less than the 95% int
 # user; `prefers_length`: extra utility per word). Train on their labels and the habit moves into
 # the policy. Agreeing with a wrong claim costs 4 gold points against the honest correction, so
 # `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
-# Each level is one DPO run with the course's settings; only the labels change.
+# Each level is one plain DPO run (`PLAIN_DPO`: beta 0.1, no NLL term); only the labels change.
 #
 # *Under test (CI) the DPO runs are not trained here (about 1.5 min each); the three-seed numbers
 # come from `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell trains
@@ -535,9 +536,9 @@ lesson.check_claim("... and above SFT's, in every seed (by less than the 95% int
 
 # %%
 if not UNDER_TEST:
-    biased_dir = get_dpo_model_dir(profile, DPOSettings(annotator_agreement=6.0))  # trains if missing
+    biased_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, annotator_agreement=6.0))  # trains if missing
     biased_policy, _ = load_adapter_policy(profile, biased_dir)
-    plain_policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile))
+    plain_policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, PLAIN_DPO))
     live = {name: evaluate_ppo_policy(model, tokenizer, world, prompts, reward_model_score, SAMPLES,
                                       seed=profile.seed)
             for name, model in (("DPO, unbiased labeller", plain_policy),

@@ -110,11 +110,11 @@ def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported la
 
 def settings_key(settings) -> dict:
     """A reward-model or DPO settings dataclass as a cache-key dict. The annotator's biases
-    enter only when set, so the keys of unbiased runs (and their caches) stay as they were."""
+    (and DPO's ``sft_weight``) enter only when set, so the keys of unbiased runs (and their caches) stay as they were."""
     from dataclasses import asdict
 
     key = asdict(settings)
-    for name in ANNOTATOR_BIASES:
+    for name in (*ANNOTATOR_BIASES, "sft_weight"):  # (DPO's RPO weight, likewise: only when set)
         if not key.get(name):
             key.pop(name, None)
     return key

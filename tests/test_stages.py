@@ -93,6 +93,34 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
+def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dpo(session_cache, tmp_path):
+    """RPO (the course's DPO): the chosen answers' NLL is added to the DPO loss, so after the same
+    training the chosen answers are more likely than after plain DPO, which may push both down."""
+    import math
+    from dataclasses import replace
+
+    from rlhf_lab.preferences import comparison_rows, settings_key
+    from rlhf_lab.sampling import token_probabilities
+    from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, load_adapter_policy, loss_arguments, train_dpo
+
+    assert loss_arguments(PLAIN_DPO) == {"loss_type": ["sigmoid"]}
+    assert loss_arguments(DPOSettings(sft_weight=0.5)) == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}
+    assert "sft_weight" not in settings_key(PLAIN_DPO)  # plain DPO keeps the cache key it always had
+
+    quick = replace(PLAIN_DPO, epochs=2, pairs=64, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft)
+    rows = comparison_rows(PROFILE, None, 64, 0, quick.annotator_noise)[:24]  # (the first training pairs)
+
+    def chosen_logprob(sft_weight):
+        out = tmp_path / f"w{sft_weight}"
+        train_dpo(PROFILE, replace(quick, sft_weight=sft_weight), out, progress=False)
+        policy, tokenizer = load_adapter_policy(PROFILE, out)
+        return sum(math.log(p) for row in rows
+                   for _, _, p in token_probabilities(policy, tokenizer, row["prompt"], row["chosen"])) / len(rows)
+
+    plain, rpo = chosen_logprob(0.0), chosen_logprob(1.0)
+    assert rpo > plain + 0.1, (plain, rpo)
+
+
 def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp_path):
     from rlhf_lab.stages.dpo import load_adapter_policy
     from rlhf_lab.stages.ppo import default_ppo_config, train_ppo

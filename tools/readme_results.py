@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FAILURE_START, FAILURE_END = "<!-- failure-modes:start -->", "<!-- failure-modes:end -->"
 STAGES = (("base", "base"), ("sft", "SFT"), ("ppo_gold", "PPO on gold (control)"), ("ppo", "PPO (reward model)"),
-          ("dpo", "DPO"), ("best_of_n", "best-of-16 (reward model)"))
+          ("dpo", "DPO (+ chosen NLL: RPO)"), ("best_of_n", "best-of-16 (reward model)"))
 
 
 def pct(ci: dict) -> str:
