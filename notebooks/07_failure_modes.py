@@ -292,19 +292,19 @@ for seed, run in benchmark["runs"].items():
 # %%
 PTX_LIVE = not UNDER_TEST
 if PTX_LIVE:
-    ptx_runs = {"SFT": sft_eval}
+    ptx_runs, ptx_histories = {"SFT": sft_eval}, {}
     for label, ptx_coef in (("pushed hard", 0.0), ("pushed hard + ptx", 1.0)):
         config = default_ppo_config(profile, kl_coef=0.0, learning_rate=1e-3, ptx_coef=ptx_coef)
-        policy, _ = load_adapter_policy(profile, get_ppo_model_dir(profile, config))  # trains if missing
+        directory = get_ppo_model_dir(profile, config)  # trains if missing
+        policy, _ = load_adapter_policy(profile, directory)
         ptx_runs[label] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score, SAMPLES,
                                               seed=profile.seed)
+        ptx_histories[label] = json.loads((directory / "ppo.json").read_text())["history"]
     display(lesson.number_table({name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"],
                                         "reward model score": m["proxy"], "well-formed": m["well_formed"],
                                         "says the closer": m["closer_rate"], "KL to SFT": m["kl"]}
                                  for name, m in ptx_runs.items()}))
-    fig = plots.training_curves_by_kl({label: json.loads((get_ppo_model_dir(profile, default_ppo_config(
-        profile, kl_coef=0.0, learning_rate=1e-3, ptx_coef=c)) / "ppo.json").read_text())["history"]
-        for label, c in (("pushed hard", 0.0), ("pushed hard + ptx", 1.0))})
+    fig = plots.training_curves_by_kl(ptx_histories)
 
 # %%
 def probe_and_gold(run):
