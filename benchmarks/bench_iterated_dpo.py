@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, previous_runs, save  # noqa: E402
+from bench_sweeps import compare_with_sft  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,14 +33,6 @@ from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_pol
 from rlhf_lab.stages.iterate import policy_comparisons  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
-
-
-def compare_with_sft(policy, tokenizer, world, prompts, sft_responses) -> dict:
-    metrics, responses = E.evaluate_policy(policy, tokenizer, world, prompts, 4, seed=1)
-    return {"win_vs_sft": E.win_rate_ci(E.repeat_prompts(prompts, 4), responses, sft_responses),
-            "gold": metrics["gold_ci"], "kl_to_sft": metrics["kl_to_ref"], "well_formed": metrics["well_formed_rate"],
-            "capability_probe": metrics["capability_probe"], "sycophancy": metrics["sycophancy_rate"],
-            "examples": responses[:16:4]}
 
 
 def run_seed(seed: int, rounds: int) -> dict:

@@ -57,8 +57,8 @@ for seed in args.seeds:
     result = {"sft": {k: metrics[k] for k in KEYS}, "dpo": {}}
     for name, value in LEVELS:
         started = time.perf_counter()
-        policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, replace(PLAIN_DPO, **{name: value}),
-                                                                   progress=False))
+        dpo_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, **{name: value}), progress=False)
+        policy, _ = load_adapter_policy(profile, dpo_dir)
         metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, 4, seed=seed * 100 + 9)
         result["dpo"][f"{name}={value:g}"] = {**{k: metrics[k] for k in KEYS}, "examples": responses[:16:4],
                                               "seconds": round(time.perf_counter() - started, 1)}

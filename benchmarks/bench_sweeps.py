@@ -44,7 +44,8 @@ def compare_with_sft(policy, tokenizer, world, prompts, sft_responses) -> dict:
     repeated = E.repeat_prompts(prompts, 4)
     return {"win_vs_sft": E.win_rate_ci(repeated, responses, sft_responses), "gold": metrics["gold_ci"],
             "kl_to_sft": metrics["kl_to_ref"], "well_formed": metrics["well_formed_rate"],
-            "capability_probe": metrics["capability_probe"], "examples": responses[:16:4]}
+            "capability_probe": metrics["capability_probe"], "sycophancy": metrics["sycophancy_rate"],
+            "examples": responses[:16:4]}
 
 
 def run(kind: str, changes: dict) -> dict:

@@ -78,10 +78,21 @@ fig = plots.dpo_curves(dpo_report["history"])
 
 # %% [markdown]
 # **What to look for:** the loss starts at log 2 = 0.69 (policy = reference, no preference yet)
-# plus the chosen answers' NLL, and falls; the *implicit rewards* beta·log(pi/pi_ref) of chosen
-# responses should rise above those of rejected ones (the margin grows). Without the NLL term both
-# often fall: DPO lowers the rejected response's probability faster than it raises the chosen one's.
-#
+# plus the chosen answers' NLL, and falls; the *implicit reward* beta·log(pi/pi_ref) of chosen
+# responses rises, above that of rejected ones (the margin grows). Without the NLL term both often
+# fall: plain DPO lowers the rejected response's probability faster than it raises the chosen one's.
+
+# %%
+last = dpo_report["history"][-10:]  # the last 10 logging steps (one step's batch is noisy)
+mean_of = lambda key: sum(h[key] for h in last) / len(last)  # noqa: E731
+lesson.check_claim("the loss falls", mean_of("loss") < dpo_report["history"][0]["loss"],
+                   first=dpo_report["history"][0]["loss"], last_10=mean_of("loss"))
+lesson.check_claim("the chosen answers' implicit reward rises, above the rejected answers' (the margin grows)",
+                   mean_of("rewards/chosen") > 0 and mean_of("rewards/margins") > 0,
+                   chosen=mean_of("rewards/chosen"), rejected=mean_of("rewards/rejected"),
+                   margin=mean_of("rewards/margins"))
+
+# %% [markdown]
 # ## PPO vs DPO, side by side
 #
 # PPO comes from notebook 05 (trained here first if it is missing: then this cell takes longer).

@@ -184,7 +184,7 @@ def dpo_curves(history: list[dict]):
     left.plot(steps, [h["loss"] for h in history])
     left.set_xlabel("optimizer step")
     left.set_ylabel("DPO loss (nats)")
-    left.set_title("loss (log 2 = 0.69 at the start)", fontsize=10)
+    left.set_title("loss (its DPO part: log 2 = 0.69 at the start)", fontsize=10)
     for key, color in (("rewards/chosen", "tab:green"), ("rewards/rejected", "tab:red"),
                        ("rewards/margins", "tab:blue")):
         if key in history[0]:

@@ -109,8 +109,9 @@ def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported la
 
 
 def settings_key(settings) -> dict:
-    """A reward-model or DPO settings dataclass as a cache-key dict. The annotator's biases
-    (and DPO's ``sft_weight``) enter only when set, so the keys of unbiased runs (and their caches) stay as they were."""
+    """A reward-model or DPO settings dataclass as a cache-key dict. The annotator's biases (and
+    DPO's ``sft_weight``) enter only when set, so the keys of runs without them (and their caches)
+    stay as they were."""
     from dataclasses import asdict
 
     key = asdict(settings)
