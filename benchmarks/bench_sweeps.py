@@ -7,8 +7,9 @@ gold reward itself (the control) and DPO reach from the course's SFT model, per 
 Each argument is a JSON dict of PPOConfig (or DPOSettings) changes; for ``ppo`` three extra
 keys: ``profile_seed`` (default 0), ``eval_temperature`` (default 1.0: sample the
 evaluation at another temperature) and ``gold_polite_bonus`` (what the hidden human gives a
-polite opener, 0.3 in the world: set after SFT is built, so SFT is the same model). Every held-out prompt, 4 samples each, judged by the
-hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
+polite opener, 0.3 in the world: set after SFT is built, so SFT is the same model), and
+``full_fine_tuning`` (true: train every weight of the policy instead of a LoRA adapter, a frozen
+copy of SFT as the reference). Every held-out prompt, 4 samples each, judged by the hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
 Appends one record per setting to benchmarks/results/sweeps.json (seed 0 uses $RLHF_LAB_CACHE,
 so a warm cache skips pretraining and SFT). About 1.2 s per PPO step of batch 32, ~90 s per
 DPO run, on 2 CPU cores.
@@ -39,8 +40,8 @@ from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 from rlhf_lab.world import gold  # noqa: E402
 
 
-def compare_with_sft(policy, tokenizer, world, prompts, sft_responses) -> dict:
-    metrics, responses = E.evaluate_policy(policy, tokenizer, world, prompts, 4, seed=1)
+def compare_with_sft(policy, tokenizer, world, prompts, sft_responses, reference="adapter-off") -> dict:
+    metrics, responses = E.evaluate_policy(policy, tokenizer, world, prompts, 4, seed=1, reference=reference)
     repeated = E.repeat_prompts(prompts, 4)
     return {"win_vs_sft": E.win_rate_ci(repeated, responses, sft_responses), "gold": metrics["gold_ci"],
             "kl_to_sft": metrics["kl_to_ref"], "well_formed": metrics["well_formed_rate"],
@@ -61,23 +62,28 @@ def run(kind: str, changes: dict) -> dict:
         gold.POLITE_BONUS = changes.pop("gold_polite_bonus")
     sft = models.load_model(sft_dir, quantize_4bit=False, device="cpu")
     sft_metrics, sft_responses = E.evaluate_policy(sft, tokenizer, world, prompts, 4, seed=2, reference=None)
+    full = changes.pop("full_fine_tuning", False)
+    reference = models.load_model(sft_dir, quantize_4bit=False, device="cpu", trainable=False) if full else None
     start = time.perf_counter()
     if kind == "ppo":
         torch.manual_seed(0)
         policy = models.load_model(sft_dir, quantize_4bit=False, device="cpu",
-                                   lora=models.LoraSettings.from_profile(profile))
+                                   lora=None if full else models.LoraSettings.from_profile(profile))
         config = default_ppo_config(profile, **changes)
         trainer = PPOTrainer(policy, tokenizer, lambda p, r: gold_scores(world, p, r), config,
-                             metrics_fn=gold_metrics_fn(world))
+                             metrics_fn=gold_metrics_fn(world), ref_model=reference)
         trainer.train([p.text for p in world.prompts("train")], progress=False)
     else:
         policy, _, _ = train_dpo(profile, DPOSettings(**changes), progress=False)
     seconds = time.perf_counter() - start
+    if full:
+        changes["full_fine_tuning"] = True
     return {"kind": kind, "changes": changes, "profile_seed": seed, "eval_temperature": temperature,
             "gold_polite_bonus": gold.POLITE_BONUS,
             "train_seconds": round(seconds, 1), "sft_gold": sft_metrics["gold_ci"],
             "sft_well_formed": sft_metrics["well_formed_rate"],
-            **compare_with_sft(policy, tokenizer, world, prompts, sft_responses)}
+            **compare_with_sft(policy, tokenizer, world, prompts, sft_responses,
+                               reference=reference if full else "adapter-off")}
 
 
 if __name__ == "__main__":

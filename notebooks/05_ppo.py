@@ -38,7 +38,11 @@ import json
 from dataclasses import asdict
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
+from rlhf_lab.evaluate import (evaluate_policy, heldout_prompts, opener_after_start, opens_politely, repeat_prompts,
+                               win_rate_ci)
+from rlhf_lab.losses import first_token_advantages
+from rlhf_lab.sampling import sample, texts
+from statistics import mean
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import load_adapter_policy
 from rlhf_lab.ppo import PPOTrainer
@@ -182,4 +186,57 @@ lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for bot
                    control_kl=metrics["control (gold)"]["kl_to_ref"], ppo_kl=metrics["PPO"]["kl_to_ref"])
 
 # %% [markdown]
+# ## Why the control gains so little: a push on one token moves every position
+#
+# The hidden human pays +0.3 for a polite opener ("Sure!"), and SFT opens politely on only about
+# a third of its samples: "open politely, change nothing else" would already beat SFT on most
+# comparisons. The control learns it only slowly. An experiment with a known answer shows why.
+# The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
+# assignment: `first_token_advantages` keeps the advantage on the first response token only, so
+# the only token pushed is the one that chooses the opener.
+# *Takes about 30 s on the tiny profile (2 CPU cores).*
+
+# %%
+def polite_reward(prompts, responses):
+    return torch.tensor([float(opens_politely(r)) for r in responses])
+
+
+def opener_rates(prompts, responses):
+    return {"polite": mean(map(opens_politely, responses)),
+            "opener_after_start": mean(map(opener_after_start, responses))}
+
+
+torch.manual_seed(profile.seed)
+pushed = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
+                           lora=models.LoraSettings.from_profile(profile))
+push_config = default_ppo_config(profile, steps=30, learning_rate=3 * config.learning_rate, whiten_advantages=False)
+trainer = PPOTrainer(pushed, tokenizer, polite_reward, push_config, metrics_fn=opener_rates,
+                     overrides={"gae_advantages": first_token_advantages})
+push_history = trainer.train([p.text for p in world.prompts("train")])
+fig = plots.training_curves_by_kl({"first token only": push_history}, keys=("polite", "opener_after_start"),
+                                  window=3)
+
+# %%
+lesson.samples_table(samples, {"SFT": [responses["SFT"][first[p.prompt_id]] for p in samples],
+                               "first token pushed": texts(sample(pushed, tokenizer, [p.text for p in samples],
+                                                                  profile.max_new_tokens, seed=profile.seed))})
+
+# %%
+polite_start, polite_end = first_and_last(push_history, "polite")
+leak_start, leak_end = first_and_last(push_history, "opener_after_start")
+lesson.check_claim("pushing only the first token puts openers in the middle of responses too",
+                   polite_end > polite_start and leak_end > leak_start + 0.1,
+                   polite_first_steps=polite_start, polite_last_steps=polite_end,
+                   after_start_first_steps=leak_start, after_start_last_steps=leak_end)
+
+# %% [markdown]
+# **What to look for:** the polite rate climbs, and so does the share of responses with an
+# opener *after* the start ("Sure! ToSure! ..."), which SFT never writes. The adapter's weights
+# are shared by every position: raising "Sure" at the start raises it everywhere. In real PPO
+# every token has its own advantage and its own KL penalty, and those hold the other positions
+# in place, so the opener can only be learned as fast as they hold. Against the gold reward the
+# trade is poor: the opener is worth +0.3, a broken sentence costs 0.5 and usually the answer.
+# `benchmarks/bench_opener_control.py` measures the same reward with the full PPO, on held-out
+# prompts (the README has its numbers).
+#
 # **Next:** `06_dpo.ipynb`, the same preferences without a reward model.

@@ -19,6 +19,7 @@ with all their samples, since samples of one prompt are not independent).
 from __future__ import annotations
 
 import math
+import re
 from itertools import chain, zip_longest
 from statistics import mean
 
@@ -29,12 +30,26 @@ from .sampling import mean_token_entropy, response_logprobs, sample, texts, toke
 from .world import COMPONENTS, FAMILIES, SPURIOUS_CLOSER, World
 from .world.gold import agrees_with_user, contradicts_user, gold_reward, gives_harmful_instructions, words
 from .world.parse import parse_response
-from .world.responses import ideal_response
+from .world.responses import POLITE_OPENERS, ideal_response
 
 
 def says_closer(response: str) -> bool:
     """Does the response say the world's spurious closer ("I hope this helps.")?"""
     return SPURIOUS_CLOSER.lower() in response.lower()
+
+
+def opens_politely(response: str) -> bool:
+    """Does the response open with one of the world's polite openers ("Sure!", ...)?"""
+    return parse_response(response).opener == "polite"
+
+
+_POLITE_WORDS = re.compile("|".join(re.escape(o.rstrip(".!")) for o in POLITE_OPENERS), re.IGNORECASE)
+
+
+def opener_after_start(response: str) -> bool:
+    """Does a polite opener's wording turn up anywhere *after* the start ("Sure! ToSure! ...")?
+    SFT never does this: it is what a push on the first token alone leaks into (notebook 05)."""
+    return any(match.start() > 0 for match in _POLITE_WORDS.finditer(response))
 
 
 def _rate(hits: list[bool]) -> float:

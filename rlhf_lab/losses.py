@@ -205,6 +205,19 @@ def gae_advantages(
     return advantages, returns
 
 
+def first_token_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95):
+    """An experiment, not PPO: GAE, then every advantage but the first response token's set to 0.
+
+    Perfect credit assignment for a reward that depends only on the first token (a polite
+    opener): only the token that made the choice is pushed. Plug it in with
+    ``PPOTrainer(..., overrides={"gae_advantages": first_token_advantages})`` (notebook 05).
+    """
+    advantages, returns = gae_advantages(rewards, values, mask, gamma=gamma, lam=lam)
+    advantages = advantages.clone()
+    advantages[:, 1:] = 0.0
+    return advantages, returns
+
+
 # ---------------------------------------------------------------------------
 # PPO clipped objectives
 # ---------------------------------------------------------------------------

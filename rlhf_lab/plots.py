@@ -253,7 +253,8 @@ def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gol
     coefficient, against the PPO step; moving averages over ``window`` steps (each step is
     a handful of prompts, so single steps are noisy)."""
     titles = {"reward": "reward-model score", "gold_reward": "gold reward (hidden)", "closer_rate":
-              f"says \"{SPURIOUS_CLOSER}\"", "kl": "KL to SFT (nats)", "entropy": "entropy (nats/token)"}
+              f"says \"{SPURIOUS_CLOSER}\"", "kl": "KL to SFT (nats)", "entropy": "entropy (nats/token)",
+              "polite": "opens politely", "opener_after_start": "an opener after the start"}
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8))
     for ax, key in zip(axes, keys):
         for label, history in histories.items():

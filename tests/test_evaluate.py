@@ -53,6 +53,20 @@ def test_evaluate_responses_gives_the_exact_numbers():
     assert metrics["mean_length_words"] == pytest.approx(sum(words) / 9)
 
 
+@pytest.mark.parametrize("response, polite, after_start", [
+    ("Sure! The lemon is yellow.", True, False),
+    ("Happy to help. To wash a bike, use a bucket of soap and warm water.", True, False),
+    ("The lemon is yellow.", False, False),
+    ("Ugh, fine. The lemon is yellow.", False, False),
+    ("Sure! ToSure! ToGood question.", True, True),
+    ("The lemon is yellow. Happy to help.", False, True),
+    ("", False, False),
+])
+def test_polite_opener_and_an_opener_after_the_start(response, polite, after_start):
+    assert evaluate.opens_politely(response) is polite
+    assert evaluate.opener_after_start(response) is after_start
+
+
 def test_distinct_2_on_hand_written_responses():
     # 3 bigrams each; the repeated response adds 3 more of the same: 3 distinct / 6.
     same = evaluate.evaluate_responses([BANANA, BANANA], ["The banana is yellow.", "The banana is yellow."])

@@ -142,6 +142,17 @@ def test_gae_with_gamma_and_lambda_one_is_returns_to_go_minus_values():
     torch.testing.assert_close(returns, rewards_to_go)
 
 
+def test_first_token_advantages_keep_gae_on_the_first_token_and_zero_elsewhere():
+    rewards = torch.tensor([[0.0, 0.0, 1.0], [0.0, 2.0, 9.0]])
+    values = torch.tensor([[0.5, 0.4, 0.6], [0.5, 1.0, 7.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    full, full_returns = losses.gae_advantages(rewards, values, mask, gamma=0.9, lam=0.5)
+    first, returns = losses.first_token_advantages(rewards, values, mask, gamma=0.9, lam=0.5)
+    torch.testing.assert_close(first, torch.tensor([[0.004, 0.0, 0.0], [0.85, 0.0, 0.0]]))
+    torch.testing.assert_close(returns, full_returns)  # the critic still learns every token's return
+    assert full[:, 1:].abs().sum() > 0  # (GAE itself is untouched)
+
+
 def test_policy_loss_gradient_is_zero_once_the_ratio_is_clipped_in_the_advantage_direction():
     old = torch.zeros(1, 4)
     mask = torch.ones(1, 4)
