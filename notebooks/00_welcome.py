@@ -65,7 +65,7 @@ status = rlhf_lab(["doctor"])
 # | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); where it is unsure, token by token; what it does not fix | 1.8 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.2 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 2.2 min |
-# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model | 3.1 min |
+# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model, and why it learns slowly | 3.7 min |
 # | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 2.3 min |
 # | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits), the exploit the reward model falls for, mode collapse measured, capability regression and PPO-ptx, one round of iterated RLHF, sycophancy and verbosity from biased labellers | 18.0 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | not measured yet |
