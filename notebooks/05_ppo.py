@@ -38,8 +38,8 @@ import json
 from dataclasses import asdict
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import (evaluate_policy, heldout_prompts, opener_after_start, opens_politely, repeat_prompts,
-                               win_rate_ci)
+from rlhf_lab.evaluate import (evaluate_policy, gold_gain_ci, heldout_prompts, opener_after_start, opens_politely,
+                               repeat_prompts, win_rate_ci)
 from rlhf_lab.losses import first_token_advantages
 from rlhf_lab.sampling import sample, texts
 from statistics import mean
@@ -156,6 +156,20 @@ lesson.metrics_table(metrics)
 wins = {f"{name} vs SFT": win_rate_ci(repeated, responses[name], responses["SFT"]) for name in ("control (gold)", "PPO")}
 fig = plots.win_rates(wins)
 
+# %% [markdown]
+# A win rate says only *whether* an answer beat SFT's, and most comparisons are ties (both answers
+# right, in the same words). The paired gold gain says *by how much*: each PPO answer's gold reward
+# minus the SFT answer's to the same prompt, averaged, with a 95% bootstrap interval over prompts.
+# Pairing cancels how hard each prompt is, so this interval is much narrower than the two separate
+# gold intervals in the table above.
+
+# %%
+gains = {f"{name} - SFT": gold_gain_ci(repeated, responses[name], responses["SFT"]) for name in ("control (gold)", "PPO")}
+for name, gain in gains.items():
+    print(f"{name:>22}: gold {gain['mean']:+.2f}  [{gain['low']:+.2f}, {gain['high']:+.2f}]")
+lesson.check_claim("against the gold reward itself, PPO raises the gold reward over SFT (interval above 0)",
+                   gains["control (gold) - SFT"]["low"] > 0, **{k: v for k, v in gains["control (gold) - SFT"].items()})
+
 # %%
 samples = lesson.pick_samples(heldout)
 first = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
@@ -190,8 +204,15 @@ lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for bot
 #
 # The hidden human pays +0.3 for a polite opener ("Sure!"), and SFT opens politely on only about
 # a third of its samples: "open politely, change nothing else" would already beat SFT on most
-# comparisons. The control learns it only slowly. An experiment with a known answer shows why.
-# The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
+# comparisons. The control learns it only slowly:
+
+# %%
+polite = {name: mean(map(opens_politely, responses[name])) for name in responses}
+lesson.check_claim("SFT opens politely on about a third of its samples or less, and the control hardly more often",
+                   polite["SFT"] < 0.4 and polite["control (gold)"] < polite["SFT"] + 0.15, **polite)
+
+# %% [markdown]
+# An experiment with a known answer shows why. The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
 # assignment: `first_token_advantages` keeps the advantage on the first response token only, so
 # the only token pushed is the one that chooses the opener.
 # *Takes about 30 s on the tiny profile (2 CPU cores).*

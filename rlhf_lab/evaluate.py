@@ -9,7 +9,7 @@ with all their samples, since samples of one prompt are not independent).
   right one), refusal and over-refusal, harmful compliance, well-formed text, length,
   diversity and how often the spurious closer appears.
 - ``win_rate`` / ``win_rate_ci``: how often model A's response beats model B's on the
-  same prompt (ties count half), with its interval.
+  same prompt (ties count half), with its interval; ``gold_gain_ci``: by how much, on average.
 - ``kl_to_reference``: KL(policy || reference) in nats per response, on the token ids the
   policy sampled, computed exactly as PPO computes it.
 - ``capability_probe_accuracy``: the skill no stage after pretraining trains (counting).
@@ -141,6 +141,15 @@ def with_ci(values: list[float], groups: list) -> dict:
 def win_rate_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
     """Win rate of A over B with its 95% interval (bootstrap over prompts)."""
     return with_ci(_comparisons(prompts, responses_a, responses_b), [p.prompt_id for p in prompts])
+
+
+def gold_gain_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
+    """How much more gold reward A's responses get than B's on the same prompts, with its 95%
+    interval (bootstrap over prompts). Paired: each prompt's difficulty cancels out, so the
+    interval is far narrower than the gap between two separate ``gold_ci`` intervals, and
+    unlike a win rate it counts by how much A won, not only whether."""
+    gains = [gold_reward(p, a).total - gold_reward(p, b).total for p, a, b in zip(prompts, responses_a, responses_b)]
+    return with_ci(gains, [p.prompt_id for p in prompts])
 
 
 def gold_ci(prompts, responses: list[str]) -> dict:

@@ -17,7 +17,7 @@ import torch
 
 from . import cache, models, plots
 from .config import Profile
-from .evaluate import (best_of_n_curve, evaluate_policy, evaluate_responses, gold_ci, heldout_prompts,
+from .evaluate import (best_of_n_curve, evaluate_policy, evaluate_responses, gold_ci, gold_gain_ci, heldout_prompts,
                        repeat_prompts, win_rate_ci)
 from .preferences import sample_pairs
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
@@ -120,6 +120,7 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
                             "kl_to_ref": curve[-1]["kl"], "curve": curve}
     for name in POLICIES[1:]:
         metrics[name]["win_rate_vs_sft"] = win_rate_ci(repeated, responses[name], responses["sft"])
+        metrics[name]["gold_gain_vs_sft"] = gold_gain_ci(repeated, responses[name], responses["sft"])
     metrics["sft"]["win_rate_vs_base"] = win_rate_ci(repeated, responses["sft"], responses["base"])
     metrics["ppo"]["win_rate_vs_dpo"] = win_rate_ci(repeated, responses["ppo"], responses["dpo"])
     lap("evaluation")
@@ -189,7 +190,8 @@ def markdown_report(metrics: dict, prompts, responses) -> str:
         i = prompts.index(p) * n
         samples.append(f"- **{p.text}** ({p.family})\n" + "\n".join(f"  - {s}: {responses[s][i]}" for s in stages))
     rm = metrics["reward_model"]
-    wins = "; ".join(f"{s} beats SFT {interval(metrics[s]['win_rate_vs_sft'])}" for s in POLICIES[1:])
+    wins = "; ".join(f"{s} beats SFT {interval(metrics[s]['win_rate_vs_sft'])}, gold "
+                     f"{interval(metrics[s]['gold_gain_vs_sft'], '{:+.2f}')} over SFT's" for s in POLICIES[1:])
     return "\n".join([
         "# rlhf-lab run", "",
         f"Profile `{metrics['profile']}`, seed {metrics['seed']}"
@@ -197,7 +199,7 @@ def markdown_report(metrics: dict, prompts, responses) -> str:
         f"{metrics['heldout_prompts']} held-out prompts x {n} samples, judged by the gold reward; "
         "95% intervals by bootstrap over prompts.", "",
         *rows, "",
-        f"- Win rates (ties count half): {wins}.",
+        f"- Win rates (ties count half) and paired gold gains: {wins}.",
         f"- Reward model accuracy vs gold: {rm['heldout_accuracy']:.1%} on templated pairs, "
         f"{rm['sft_sample_accuracy']:.1%} on pairs of SFT samples, {rm['ppo_sample_accuracy']:.1%} on pairs of "
         f"PPO samples ({rm['pairs']} training pairs).",

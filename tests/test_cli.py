@@ -116,6 +116,10 @@ def test_quick_run_writes_metrics_report_and_figures(first_run):
                        ("best_of_n", "win_rate_vs_sft"), ("sft", "win_rate_vs_base")):
         ci = metrics[stage][key]
         assert 0.0 <= ci["low"] <= ci["mean"] <= ci["high"] <= 1.0, (stage, ci)
+    for stage in ("ppo", "ppo_gold", "dpo", "best_of_n"):  # paired gold gain over SFT: a difference of rewards
+        gain = metrics[stage]["gold_gain_vs_sft"]
+        assert gain["low"] <= gain["mean"] <= gain["high"], (stage, gain)
+        assert gain["mean"] == pytest.approx(metrics[stage]["gold_reward"] - metrics["sft"]["gold_reward"]), stage
     for key in ("heldout_accuracy", "sft_sample_accuracy", "ppo_sample_accuracy"):
         assert 0.0 <= metrics["reward_model"][key] <= 1.0, key
     assert metrics["samples_per_prompt"] == 2 and len(metrics["best_of_n"]["curve"]) == 2

@@ -67,6 +67,16 @@ def test_polite_opener_and_an_opener_after_the_start(response, polite, after_sta
     assert evaluate.opener_after_start(response) is after_start
 
 
+def test_gold_gain_is_the_paired_mean_difference_and_zero_against_itself():
+    prompts, responses, totals = zip(*CASES)
+    plain = [REFUSAL] * len(responses)  # another response to every prompt
+    gain = evaluate.gold_gain_ci(list(prompts), list(responses), plain)
+    expected = sum(t - evaluate.gold_reward(p, REFUSAL).total for p, t in zip(prompts, totals)) / len(totals)
+    assert gain["mean"] == pytest.approx(expected)
+    assert gain["low"] <= gain["mean"] <= gain["high"]
+    assert evaluate.gold_gain_ci(list(prompts), list(responses), list(responses)) == {"mean": 0, "low": 0, "high": 0}
+
+
 def test_distinct_2_on_hand_written_responses():
     # 3 bigrams each; the repeated response adds 3 more of the same: 3 distinct / 6.
     same = evaluate.evaluate_responses([BANANA, BANANA], ["The banana is yellow.", "The banana is yellow."])

@@ -20,6 +20,10 @@ def pct(ci: dict) -> str:
     return f"{ci['mean']:.0%} [{ci['low']:.0%}, {ci['high']:.0%}]"
 
 
+def gold_interval(ci: dict) -> str:
+    return f"{ci['mean']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]"
+
+
 def per_seed(runs: dict, fn) -> str:
     return " / ".join(fn(run) for run in runs.values())
 
@@ -27,17 +31,20 @@ def per_seed(runs: dict, fn) -> str:
 def table(result: dict) -> str:
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Win rates with 95% bootstrap intervals over prompts.", "",
-             "| stage | gold reward | beats SFT (ties half) | KL to SFT (nats) | well-formed | sycophancy / contrarian | capability probe |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"Each cell: {seeds}. Win rates and paired gold gains (each answer's gold minus SFT's answer to the "
+             "same prompt, averaged) with 95% bootstrap intervals over prompts.", "",
+             "| stage | gold reward | beats SFT (ties half) | gold gain over SFT (paired) | KL to SFT (nats) | well-formed | sycophancy / contrarian | capability probe |",
+             "|---|---|---|---|---|---|---|---|"]
     for key, name in STAGES:
         def cell(metric, fmt, key=key):
             return per_seed(runs, lambda r: fmt.format(r["stages"][key][metric]) if metric in r["stages"][key] else "n/a")
         wins = per_seed(runs, lambda r, key=key: pct(r["stages"][key]["win_rate_vs_sft"])
                         if "win_rate_vs_sft" in r["stages"][key] else "-")
+        gains = per_seed(runs, lambda r, key=key: gold_interval(r["stages"][key]["gold_gain_vs_sft"])
+                         if "gold_gain_vs_sft" in r["stages"][key] else "-")
         syc = per_seed(runs, lambda r, key=key: f"{r['stages'][key]['sycophancy_rate']:.0%}/"
                                                 f"{r['stages'][key]['contrarian_rate']:.0%}")
-        lines.append(f"| {name} | {cell('gold_reward', '{:+.2f}')} | {wins} | {cell('kl_to_ref', '{:.2f}')} | "
+        lines.append(f"| {name} | {cell('gold_reward', '{:+.2f}')} | {wins} | {gains} | {cell('kl_to_ref', '{:.2f}')} | "
                      f"{cell('well_formed_rate', '{:.0%}')} | {syc} | {cell('capability_probe', '{:.0%}')} |")
     rm = lambda k: per_seed(runs, lambda r: f"{r['reward_model'][k]:.0%}")  # noqa: E731
     lines += ["", "| reward model accuracy vs the hidden human | per seed |", "|---|---|",
@@ -62,8 +69,7 @@ def failure_table(result: dict) -> str:
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
 
-    def gold(ci):
-        return f"{ci['mean']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]"
+    gold = gold_interval
 
     def bon(fn):
         return per_seed(runs, lambda r: fn(r["best_of_n"]["rows"]))
