@@ -35,7 +35,7 @@ from rlhf_lab.pipeline import POLICIES, run_pipeline  # noqa: E402
 
 KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "well_formed_rate", "sycophancy_rate", "contrarian_rate",
         "refusal_rate", "over_refusal_rate", "capability_probe", "spurious_closer_rate", "distinct_2",
-        "mean_length_words", "win_rate_vs_sft", "win_rate_vs_base")
+        "mean_length_words", "win_rate_vs_sft", "win_rate_vs_base", "gold_gain_vs_sft")
 
 
 def targets(m: dict, wall: float) -> dict:
@@ -74,6 +74,10 @@ for seed in args.seeds:
     print(f"seed {seed}: {wall:.0f} s; " + "; ".join(
         f"{s} vs SFT {metrics[s]['win_rate_vs_sft']['mean']:.0%}" for s in POLICIES[1:]), flush=True)
 total = time.perf_counter() - started
+pretraining = [run["timings_s"]["pretrain"] for run in runs.values()]
 result = {"machine": machine(), "seeds": args.seeds, "total_seconds": round(total, 1),
-          "all_seeds_within_15_min": total <= 900, "runs": runs}
+          "all_seeds_within_15_min": total <= 900, "runs": runs,
+          "total_seconds_note": f"seeds {', '.join(map(str, args.seeds))} one after another in one process, "
+                                f"{'with the cache already set' if args.keep_cache else 'each from an empty cache'}; "
+                                f"pretraining is {min(pretraining):.0f}-{max(pretraining):.0f} s of each run"}
 save("pipeline" if len(args.seeds) > 1 else f"pipeline_seed{args.seeds[0]}", result)

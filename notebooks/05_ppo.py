@@ -157,11 +157,9 @@ wins = {f"{name} vs SFT": win_rate_ci(repeated, responses[name], responses["SFT"
 fig = plots.win_rates(wins)
 
 # %% [markdown]
-# A win rate says only *whether* an answer beat SFT's, and most comparisons are ties (both answers
+# A win rate says only *whether* an answer beat SFT's, and many comparisons are ties (both answers
 # right, in the same words). The paired gold gain says *by how much*: each PPO answer's gold reward
 # minus the SFT answer's to the same prompt, averaged, with a 95% bootstrap interval over prompts.
-# Pairing cancels how hard each prompt is, so this interval is much narrower than the two separate
-# gold intervals in the table above.
 
 # %%
 gains = {f"{name} - SFT": gold_gain_ci(repeated, responses[name], responses["SFT"]) for name in ("control (gold)", "PPO")}

@@ -145,9 +145,9 @@ def win_rate_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict
 
 def gold_gain_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
     """How much more gold reward A's responses get than B's on the same prompts, with its 95%
-    interval (bootstrap over prompts). Paired: each prompt's difficulty cancels out, so the
-    interval is far narrower than the gap between two separate ``gold_ci`` intervals, and
-    unlike a win rate it counts by how much A won, not only whether."""
+    interval (bootstrap over prompts, each prompt with all its pairs). Unlike a win rate it
+    counts by how much A won, not only whether: a tie adds 0, a right answer against a wrong
+    one adds 2."""
     gains = [gold_reward(p, a).total - gold_reward(p, b).total for p, a, b in zip(prompts, responses_a, responses_b)]
     return with_ci(gains, [p.prompt_id for p in prompts])
 
