@@ -62,7 +62,7 @@ def run(kind: str, changes: dict) -> dict:
         gold.POLITE_BONUS = changes.pop("gold_polite_bonus")
     sft = models.load_model(sft_dir, quantize_4bit=False, device="cpu")
     sft_metrics, sft_responses = E.evaluate_policy(sft, tokenizer, world, prompts, 4, seed=2, reference=None)
-    full = changes.pop("full_fine_tuning", False)
+    full = kind == "ppo" and changes.pop("full_fine_tuning", False)  # DPO: its own TRL trainer, LoRA
     reference = models.load_model(sft_dir, quantize_4bit=False, device="cpu", trainable=False) if full else None
     start = time.perf_counter()
     if kind == "ppo":

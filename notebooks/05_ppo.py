@@ -166,7 +166,7 @@ gains = {f"{name} - SFT": gold_gain_ci(repeated, responses[name], responses["SFT
 for name, gain in gains.items():
     print(f"{name:>22}: gold {gain['mean']:+.2f}  [{gain['low']:+.2f}, {gain['high']:+.2f}]")
 lesson.check_claim("against the gold reward itself, PPO raises the gold reward over SFT (interval above 0)",
-                   gains["control (gold) - SFT"]["low"] > 0, **{k: v for k, v in gains["control (gold) - SFT"].items()})
+                   gains["control (gold) - SFT"]["low"] > 0, **gains["control (gold) - SFT"])
 
 # %%
 samples = lesson.pick_samples(heldout)
@@ -243,6 +243,9 @@ lesson.samples_table(samples, {"SFT": [responses["SFT"][first[p.prompt_id]] for 
 # %%
 polite_start, polite_end = first_and_last(push_history, "polite")
 leak_start, leak_end = first_and_last(push_history, "opener_after_start")
+sft_after_start = mean(map(opener_after_start, responses["SFT"]))
+lesson.check_claim("SFT seldom writes an opener after the start of its answer (under 5% of its samples)",
+                   sft_after_start < 0.05, sft=sft_after_start)
 lesson.check_claim("pushing only the first token puts openers in the middle of responses too",
                    polite_end > polite_start and leak_end > leak_start + 0.1,
                    polite_first_steps=polite_start, polite_last_steps=polite_end,
@@ -250,7 +253,7 @@ lesson.check_claim("pushing only the first token puts openers in the middle of r
 
 # %% [markdown]
 # **What to look for:** the polite rate climbs, and so does the share of responses with an
-# opener *after* the start ("Sure! ToSure! ..."), which SFT never writes. The adapter's weights
+# opener *after* the start ("Sure! ToSure! ..."), which SFT seldom writes. The adapter's weights
 # are shared by every position: raising "Sure" at the start raises it everywhere. In real PPO
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the

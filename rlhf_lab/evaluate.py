@@ -48,7 +48,7 @@ _POLITE_WORDS = re.compile("|".join(re.escape(o.rstrip(".!")) for o in POLITE_OP
 
 def opener_after_start(response: str) -> bool:
     """Does a polite opener's wording turn up anywhere *after* the start ("Sure! ToSure! ...")?
-    SFT never does this: it is what a push on the first token alone leaks into (notebook 05)."""
+    SFT seldom does this (under 1% of its samples): a push on the first token alone leaks into it (notebook 05)."""
     return any(match.start() > 0 for match in _POLITE_WORDS.finditer(response))
 
 
