@@ -230,21 +230,26 @@ def _check_on_problem(on_problem: str) -> None:
 # HH-RLHF
 # ---------------------------------------------------------------------------
 
-_HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+# A turn marker opens the transcript or follows a blank line (HH-RLHF's own rows begin with
+# "\n\nHuman: "; copies often lose the leading blank line, or gain Windows line ends).
+_HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
 
 def parse_hh_transcript(text: str) -> list[dict]:
-    """A transcript ``"\\n\\nHuman: ...\\n\\nAssistant: ..."`` as chat messages.
+    """A transcript ``"\\n\\nHuman: ...\\n\\nAssistant: ..."`` as chat messages (the leading
+    blank line may be missing; Windows line ends are read as plain ones).
 
     Raises ValueError (with the reason) unless it is alternating turns that start with
     Human and end with Assistant. Text inside a turn is kept as is (stripped at the ends).
     """
     if not isinstance(text, str):
         raise ValueError(f"not a string but {type(text).__name__}")
-    parts = _HH_TURN.split(text)
+    parts = _HH_TURN.split(text.replace("\r\n", "\n").lstrip(" \t"))
     if parts[0].strip():
-        raise ValueError(f"text before the first turn marker: {parts[0][:40]!r}")
+        hint = (" (turns must be separated by a blank line: '\\n\\nHuman: ...\\n\\nAssistant: ...')"
+                if re.search(r"(Human|Assistant):", parts[0]) else "")
+        raise ValueError(f"text before the first turn marker: {parts[0][:40]!r}{hint}")
     messages = [{"role": _HH_ROLES[speaker], "content": content.strip()}
                 for speaker, content in zip(parts[1::2], parts[2::2])]
     if not messages:

@@ -107,6 +107,23 @@ def test_parse_transcript_keeps_inner_text():
     assert messages[0]["content"] == "line one\nline two"
 
 
+@pytest.mark.parametrize("text", [
+    "Human: hi there\n\nAssistant: hello",  # a copy without HH's leading blank line
+    "\r\n\r\nHuman: hi there\r\n\r\nAssistant: hello",  # Windows line ends
+    " \n\nHuman: hi there\n\nAssistant: hello",
+])
+def test_parse_transcript_reads_common_copies(text):
+    assert parse_hh_transcript(text) == [{"role": "user", "content": "hi there"},
+                                         {"role": "assistant", "content": "hello"}]
+
+
+def test_parse_transcript_refuses_single_newlines_with_a_hint():
+    with pytest.raises(ValueError, match="blank line"):
+        parse_hh_transcript("\nHuman: hi\nAssistant: hello")
+    # A marker inside a turn is text, not a turn.
+    assert parse_hh_transcript("\n\nHuman: say Human: x\n\nAssistant: ok")[0]["content"] == "say Human: x"
+
+
 UF_GOOD = {
     "prompt": "Name a color.",
     "chosen": [{"role": "user", "content": "Name a color."}, {"role": "assistant", "content": "Blue."}],
