@@ -9,7 +9,8 @@ keys: ``profile_seed`` (default 0), ``eval_temperature`` (default 1.0: sample th
 evaluation at another temperature) and ``gold_polite_bonus`` (what the hidden human gives a
 polite opener, 0.3 in the world: set after SFT is built, so SFT is the same model), and
 ``full_fine_tuning`` (true: train every weight of the policy instead of a LoRA adapter, a frozen
-copy of SFT as the reference). Every held-out prompt, 4 samples each, judged by the hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
+copy of SFT as the reference) and ``no_critic`` (true: advantages without the value head, GAE with
+V = 0 and lambda 1: REINFORCE with the leave-one-out baseline, as RLOO). Every held-out prompt, 4 samples each, judged by the hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
 Appends one record per setting to benchmarks/results/sweeps.json (seed 0 uses $RLHF_LAB_CACHE,
 so a warm cache skips pretraining and SFT). About 1.2 s per PPO step of batch 32, ~90 s per
 DPO run, on 2 CPU cores.
@@ -30,7 +31,7 @@ import torch  # noqa: E402
 
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab import evaluate as E  # noqa: E402
-from rlhf_lab import sampling  # noqa: E402
+from rlhf_lab import losses, sampling  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.ppo import PPOTrainer  # noqa: E402
 from rlhf_lab.stages.dpo import DPOSettings, train_dpo  # noqa: E402
@@ -49,6 +50,12 @@ def compare_with_sft(policy, tokenizer, world, prompts, sft_responses, reference
             "examples": responses[:16:4]}
 
 
+def advantages_without_critic(rewards, values, mask, gamma=1.0, lam=0.95):
+    """Each token's advantage = the (KL-penalised) return still to come, no value baseline:
+    with leave-one-out centred scores this is RLOO's estimator."""
+    return losses.gae_advantages(rewards, torch.zeros_like(values), mask, gamma=1.0, lam=1.0)
+
+
 def run(kind: str, changes: dict) -> dict:
     changes = dict(changes)
     seed = changes.pop("profile_seed", 0)
@@ -63,6 +70,7 @@ def run(kind: str, changes: dict) -> dict:
     sft = models.load_model(sft_dir, quantize_4bit=False, device="cpu")
     sft_metrics, sft_responses = E.evaluate_policy(sft, tokenizer, world, prompts, 4, seed=2, reference=None)
     full = kind == "ppo" and changes.pop("full_fine_tuning", False)  # DPO: its own TRL trainer, LoRA
+    no_critic = kind == "ppo" and changes.pop("no_critic", False)
     reference = models.load_model(sft_dir, quantize_4bit=False, device="cpu", trainable=False) if full else None
     start = time.perf_counter()
     if kind == "ppo":
@@ -71,13 +79,16 @@ def run(kind: str, changes: dict) -> dict:
                                    lora=None if full else models.LoraSettings.from_profile(profile))
         config = default_ppo_config(profile, **changes)
         trainer = PPOTrainer(policy, tokenizer, lambda p, r: gold_scores(world, p, r), config,
-                             metrics_fn=gold_metrics_fn(world), ref_model=reference)
+                             metrics_fn=gold_metrics_fn(world), ref_model=reference,
+                             overrides={"gae_advantages": advantages_without_critic} if no_critic else None)
         trainer.train([p.text for p in world.prompts("train")], progress=False)
     else:
         policy, _, _ = train_dpo(profile, DPOSettings(**changes), progress=False)
     seconds = time.perf_counter() - start
     if full:
         changes["full_fine_tuning"] = True
+    if no_critic:
+        changes["no_critic"] = True
     return {"kind": kind, "changes": changes, "profile_seed": seed, "eval_temperature": temperature,
             "gold_polite_bonus": gold.POLITE_BONUS,
             "train_seconds": round(seconds, 1), "sft_gold": sft_metrics["gold_ci"],
