@@ -426,3 +426,10 @@ def test_every_response_the_world_writes_is_well_formed(world):
     for prompt in every_prompt(world)[::7]:
         for *_, text in dressed_variants(prompt, rng):
             assert parse_response(text).well_formed, text
+
+
+def test_an_unknown_prompt_names_the_closest_ones(world):
+    with pytest.raises(KeyError, match="Did you mean 'What color is the lemon\\?'"):
+        world.prompt_by_text("What colour is the lemon?")
+    with pytest.raises(KeyError, match="world.prompts"):
+        world.prompt_by_text("Write me a poem about the sea, please.")

@@ -14,6 +14,7 @@ corpus (pretraining text and the capability probe).
 
 from __future__ import annotations
 
+import difflib
 import random
 from dataclasses import dataclass
 
@@ -65,7 +66,10 @@ class World:
         try:
             return self._by_text[text]
         except KeyError:
-            raise KeyError(f"{text!r} is not a prompt of this world (seed {self.seed}).") from None
+            close = difflib.get_close_matches(text, list(self._by_text), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else (
+                " The hidden human can judge only the world's own prompts: pick one from world.prompts().")
+            raise KeyError(f"{text!r} is not a prompt of this world (seed {self.seed}).{hint}") from None
 
     # -- the hidden human ------------------------------------------------------
     def gold_reward(self, prompt: Prompt, response: str) -> GoldScore:
