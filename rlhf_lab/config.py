@@ -67,7 +67,7 @@ class Profile:
     preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
     # Where preference pairs come from: "world" (the lab world's simulated human, the default:
     # the hidden human still judges every stage), "hh-rlhf" / "ultrafeedback" (their hub ids),
-    # or a local .jsonl/.parquet file of either (see rlhf_lab.real_data).
+    # or a local .jsonl (.jsonl.gz)/.parquet file of either (see rlhf_lab.real_data).
     preference_data: str = "world"
 
     @property

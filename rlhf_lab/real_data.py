@@ -32,6 +32,7 @@ checkout, or ``$RLHF_LAB_SHARED_DATA``) is found with :func:`shared_data_dir`.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -131,7 +132,8 @@ EXAMPLE_HH_ROWS = [
 def _read_jsonl(path: Path) -> tuple[list, list[RowProblem]]:
     """Rows of a JSONL file; a line that is not a JSON object is a reported row (None)."""
     rows, problems = [], []
-    with open(path, encoding="utf-8") as handle:
+    opener = gzip.open if path.name.endswith(".gz") else open  # HH-RLHF's own files are train.jsonl.gz
+    with opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle):
             if not line.strip():
                 rows.append(None)
@@ -170,7 +172,7 @@ def read_rows(source, *, split: str = "train", data_dir: str | None = None, what
     """
     path = Path(str(source)).expanduser()
     if path.exists():
-        if path.is_file() and path.suffix == ".jsonl":
+        if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
             rows, problems = _read_jsonl(path)
             return rows, problems, str(path)
         import datasets
@@ -187,10 +189,10 @@ def read_rows(source, *, split: str = "train", data_dir: str | None = None, what
             return list(loaded), [], f"{path} [{split}]"
         builder = {".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
         if builder is None:
-            raise DataSourceError(f"{path}: unknown file type {path.suffix!r}; use .jsonl, .json, .parquet "
-                                  f"or a directory saved with Dataset.save_to_disk.")
+            raise DataSourceError(f"{path}: unknown file type {path.suffix!r}; use .jsonl (or HH-RLHF's .jsonl.gz), "
+                                  ".json, .parquet or a directory saved with Dataset.save_to_disk.")
         return list(datasets.load_dataset(builder, data_files=str(path), split="train")), [], str(path)
-    if str(source).startswith((".", "/", "~")) or str(source).endswith((".jsonl", ".json", ".parquet")):
+    if str(source).startswith((".", "/", "~")) or str(source).endswith((".jsonl", ".jsonl.gz", ".json", ".parquet")):
         raise DataSourceError(f"{source}: no such file or directory.")
     import datasets
 

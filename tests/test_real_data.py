@@ -1,6 +1,7 @@
 """Real preference data loaders: HH-RLHF and UltraFeedback binarized, on fixtures and on the
 real HH-RLHF rows in ../shared/data (override with $RLHF_LAB_SHARED_DATA)."""
 
+import gzip
 import json
 import re
 
@@ -196,6 +197,15 @@ def test_real_hh_rows_parse_without_loss(real_hh_file):
                               for m in list(row["prompt"]) + list(row[key]))
             assert squash(rebuilt) == squash(source[key])  # nothing lost, nothing invented
     assert multi_turn >= 20
+
+
+def test_real_hh_rows_from_a_gzipped_file_as_the_dataset_ships_them(real_hh_file, tmp_path):
+    packed = tmp_path / "train.jsonl.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as handle:
+        handle.write(real_hh_file.read_text(encoding="utf-8"))
+    plain, gzipped = load_hh_rlhf(real_hh_file), load_hh_rlhf(packed)
+    assert gzipped.rows_read == plain.rows_read == 40
+    assert list(gzipped.dataset) == list(plain.dataset)
 
 
 def test_real_hh_through_a_chat_template(real_hh_file):
