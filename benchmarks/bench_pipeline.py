@@ -3,6 +3,11 @@ time and quality, with 95% intervals, in one JSON (benchmarks/results/pipeline.j
 
     python benchmarks/bench_pipeline.py                 # seeds 0 1 2
     python benchmarks/bench_pipeline.py --seeds 0       # one seed
+    python benchmarks/bench_pipeline.py --tiny-model 192 6 --seeds 1 2   # a larger tiny model
+
+``--tiny-model HIDDEN LAYERS`` measures the same pipeline on a larger (or smaller) tiny base
+model (intermediate size 3 x HIDDEN, heads of 32 dimensions) and writes
+results/pipeline_<HIDDEN>x<LAYERS>.json, adding to the seeds already there (saved after each seed).
 
 Targets (issue "RLHF that works in the lab world", tiny profile, held-out prompts, judged
 by the hidden human): PPO against the gold reward (control) beats SFT >= 80%; reward-model
@@ -19,18 +24,20 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import machine, save  # noqa: E402
+from _common import machine, previous_runs, save  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 parser.add_argument("--keep-cache", action="store_true", help="use $RLHF_LAB_CACHE instead of a fresh cache")
+parser.add_argument("--tiny-model", type=int, nargs=2, metavar=("HIDDEN", "LAYERS"),
+                    help="another shape of the tiny base model (default: the profile's 128 x 4)")
 args = parser.parse_args()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
 torch.set_num_threads(2)
-from rlhf_lab.config import get_profile  # noqa: E402
+from rlhf_lab.config import TinyModelShape, get_profile  # noqa: E402
 from rlhf_lab.pipeline import POLICIES, run_pipeline  # noqa: E402
 
 KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "well_formed_rate", "sycophancy_rate", "contrarian_rate",
@@ -57,6 +64,25 @@ def targets(m: dict, wall: float) -> dict:
     }
 
 
+def profile_for(seed: int):
+    profile = get_profile("tiny", seed=seed)
+    if args.tiny_model:
+        hidden, layers = args.tiny_model
+        profile = profile.replace(tiny_model=TinyModelShape(hidden_size=hidden, intermediate_size=3 * hidden,
+                                                            num_layers=layers, num_heads=hidden // 32))
+    return profile
+
+
+def save_shaped(runs: dict) -> None:
+    """A larger tiny model's runs, merged with the seeds measured before (each says its cache)."""
+    hidden, layers = args.tiny_model
+    name = f"pipeline_{hidden}x{layers}"
+    merged = {**previous_runs(name), **{str(seed): run for seed, run in runs.items()}}
+    save(name, {"machine": machine(), "tiny_model": {"hidden_size": hidden, "num_layers": layers,
+                                                     "intermediate_size": 3 * hidden, "num_heads": hidden // 32},
+                "runs": dict(sorted(merged.items()))})
+
+
 runs = {}
 started = time.perf_counter()
 for seed in args.seeds:
@@ -64,15 +90,19 @@ for seed in args.seeds:
         os.environ["RLHF_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"bench-pipeline-{seed}-")
     out = tempfile.mkdtemp(prefix=f"bench-run-{seed}-")
     start = time.perf_counter()
-    metrics = run_pipeline(get_profile("tiny", seed=seed), out, progress=False)
+    metrics = run_pipeline(profile_for(seed), out, progress=False)
     wall = time.perf_counter() - start
     runs[seed] = {"wall_seconds": round(wall, 1), "timings_s": metrics["timings_s"],
                   "stages": {s: {k: metrics[s][k] for k in KEYS if k in metrics[s]} for s in ("base",) + POLICIES},
                   "best_of_n_curve": metrics["best_of_n"]["curve"], "reward_model": metrics["reward_model"],
                   "ppo_vs_dpo": metrics["ppo"]["win_rate_vs_dpo"], "targets_met": targets(metrics, wall),
-                  "run_dir": out}
+                  "run_dir": out, "cache": "kept" if args.keep_cache else "empty"}
+    if args.tiny_model:
+        save_shaped(runs)
     print(f"seed {seed}: {wall:.0f} s; " + "; ".join(
         f"{s} vs SFT {metrics[s]['win_rate_vs_sft']['mean']:.0%}" for s in POLICIES[1:]), flush=True)
+if args.tiny_model:
+    sys.exit(0)
 total = time.perf_counter() - started
 pretraining = [run["timings_s"]["pretrain"] for run in runs.values()]
 result = {"machine": machine(), "seeds": args.seeds, "total_seconds": round(total, 1),
