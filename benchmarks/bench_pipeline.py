@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, previous_runs, save  # noqa: E402
@@ -78,8 +79,7 @@ def save_shaped(runs: dict) -> None:
     hidden, layers = args.tiny_model
     name = f"pipeline_{hidden}x{layers}"
     merged = {**previous_runs(name), **{str(seed): run for seed, run in runs.items()}}
-    save(name, {"machine": machine(), "tiny_model": {"hidden_size": hidden, "num_layers": layers,
-                                                     "intermediate_size": 3 * hidden, "num_heads": hidden // 32},
+    save(name, {"machine": machine(), "tiny_model": asdict(profile_for(0).tiny_model),
                 "runs": dict(sorted(merged.items()))})
 
 

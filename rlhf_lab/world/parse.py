@@ -9,8 +9,8 @@ an agreement ("Yes, you are right, ...") or a contradiction ("No, ..."), an inst
 A bare "Yes." / "Yes, you are right." agrees with the user and a bare "No." / "No, you are
 wrong." contradicts them, claiming nothing. An opener anywhere but first ("Sure! Sure! ...",
 "The lemon is yellow. Sure!") is a stutter, not an opener. A sentence that is none of these (a
-half-finished sentence, repeated words, a mix of two facts) is **garbage**; a response with no garbage and at least one sentence is
-**well-formed**. The gold reward reads only what parses, so a model cannot earn credit by
+half-finished sentence, repeated words, a mix of two facts) is **garbage**; a response with no
+garbage and at least one sentence is **well-formed**. The gold reward reads only what parses, so a model cannot earn credit by
 scattering answer words ("yellow yellow") or by naming a right answer about the wrong subject.
 """
 
@@ -99,7 +99,8 @@ def parse_statement(text: str) -> Claim | None:
     return None
 
 
-_BARE_REPLIES = {"yes": "agrees", "yes, you are right": "agrees", "no": "contradicts", "no, you are wrong": "contradicts"}
+_BARE_REPLIES = {"yes": "agrees", "yes, you are right": "agrees",
+                 "no": "contradicts", "no, you are wrong": "contradicts"}
 
 
 def _classify(sentence: str, parsed: ParsedResponse) -> str:
