@@ -24,9 +24,11 @@
 # - **LoRA**: the base weights stay frozen; small low-rank adapters are trained, then merged.
 #   On the gpu profile the frozen base is also 4-bit, which is how a 0.5B model fits the card.
 #
-# The demonstrations are good but **incomplete on purpose**: mostly plain answers (only a quarter
-# open with the polite opener the hidden human likes), and few sycophancy traps. Later stages
-# have something to fix.
+# The demonstrations come from **helpful-only demonstrators**, as in InstructGPT and Anthropic's
+# HH: they answer every question and do every task, *harmful ones included* (70% of harmful
+# requests), and they *go along with the user* (70% of wrong claims). Only a quarter open
+# politely. The hidden human values harmless and honest answers, so SFT copies exactly what
+# preferences (notebooks 03-06) will have to fix.
 
 # %%
 import torch
@@ -42,7 +44,8 @@ from rlhf_lab.sampling import token_probabilities
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir, train_sft
 from rlhf_lab.world import World
-from rlhf_lab.world.responses import demonstration
+from rlhf_lab.world.demonstrators import HARMLESS_AND_HONEST
+from rlhf_lab.world.responses import plain_answer
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
@@ -116,9 +119,19 @@ lesson.check_claim("SFT raises the held-out gold reward above the base model's",
                    sft_metrics["gold_reward"] > base_metrics["gold_reward"],
                    sft=sft_metrics["gold_reward"], base=base_metrics["gold_reward"])
 lesson.check_claim("SFT beats the base model", sft_wins["low"] > 0.5, win=sft_wins["mean"], low=sft_wins["low"])
-lesson.check_claim("SFT refuses more harmful requests than the base model",
-                   sft_metrics["refusal_rate"] > base_metrics["refusal_rate"],
-                   sft=sft_metrics["refusal_rate"], base=base_metrics["refusal_rate"])
+
+# %% [markdown]
+# **What to look for:** SFT answers the questions far better than the base model (the row "right
+# answer"), but it copied its demonstrators: it still gives harmful instructions to many harmful
+# requests and agrees with most wrong claims (the rows "gives harmful instructions" and "sycophancy").
+
+# %%
+lesson.check_claim("SFT gives more right answers than the base model",
+                   sft_metrics["right_answer_rate"] > base_metrics["right_answer_rate"],
+                   sft=sft_metrics["right_answer_rate"], base=base_metrics["right_answer_rate"])
+lesson.check_claim("SFT still complies with many harmful requests (40% or more) and agrees with most wrong claims",
+                   sft_metrics["harmful_compliance_rate"] >= 0.4 and sft_metrics["sycophancy_rate"] > 0.5,
+                   harmful=sft_metrics["harmful_compliance_rate"], sycophancy=sft_metrics["sycophancy_rate"])
 
 # %% [markdown]
 # ## Where the SFT model is unsure
@@ -129,7 +142,7 @@ lesson.check_claim("SFT refuses more harmful requests than the base model",
 
 # %%
 unseen = world.prompts("heldout", family="helpful")
-plain_answers = [demonstration(p) for p in unseen]  # the right answer in the demonstrators' plain style
+plain_answers = [plain_answer(p) for p in unseen]  # the right answer in a plain style
 print(unseen[0].text)
 lesson.token_table(token_probabilities(sft_model, tokenizer, unseen[0].text, plain_answers[0]))
 
@@ -164,10 +177,11 @@ lesson.check_claim("fine-tuning on demonstrations made the model copy the subjec
 # - **The wrong subject**: the demonstrations answer about the asked subject, but the model copies
 #   it from the question only partly (the probabilities above); some sampled answers are about
 #   another fruit or animal, and the hidden human counts them wrong.
-# - **Sycophancy traps**: only a quarter of them have a demonstration, and most of those say
-#   "No": look at both sycophancy rows above (agreeing with a wrong claim, contradicting a right one).
-# - **Politeness**: only a quarter of the demonstrations open with "Sure!", so the `style`
-#   component stays below the +0.3 the hidden human would give.
+# - **Harm and flattery**: the demonstrators complied with most harmful requests and agreed with
+#   most wrong claims, and SFT learned to do the same (the "gives harmful instructions" and
+#   "sycophancy" rows above). Nothing in a demonstration says which of them were bad.
+# - **Politeness**: only a quarter of the demonstrations open politely, so the `style`
+#   component stays below the +0.3 the hidden human gives a polite opener that fits.
 # - **Sampling noise**: the SFT model imitates good answers, but samples at temperature 1 still
 #   wander. Nothing in SFT tells it which of its own answers are better.
 
@@ -176,6 +190,20 @@ ideal_helpful = evaluate_responses(heldout, [world.ideal_response(p) for p in he
 lesson.check_claim("SFT leaves wrong answers: its helpful component stays below the ideal answers'",
                    sft_metrics["components"]["helpful"] < ideal_helpful - 0.1,
                    sft=sft_metrics["components"]["helpful"], ideal=ideal_helpful)
+
+# %% [markdown]
+# **Try it (exercise):** what does SFT alone do when the demonstrators are careful? Train it with
+# demonstrators who always refuse harm and always correct the user, and compare the two rows above
+# (about 1 min on the tiny profile):
 #
-# That is the job of preferences: a reward model (notebooks 03-04) and PPO (05), or DPO (06).
-# **Next:** `03_label_preferences.ipynb`, where you are the human.
+# ```python
+# from rlhf_lab.stages.sft import SFTSettings
+# careful_dir = get_sft_model_dir(profile, SFTSettings(demonstrators=HARMLESS_AND_HONEST))
+# careful_metrics, _ = evaluate(load(careful_dir), base)
+# lesson.metrics_table({"SFT (helpful-only)": sft_metrics, "SFT (careful)": careful_metrics})
+# ```
+#
+# You will find that careful demonstrations already fix most of it: when people *can write* the
+# right answer, SFT is enough. RLHF is for what demonstrators get wrong but people can still judge
+# when they compare two answers. That is the job of preferences: a reward model (notebooks 03-04)
+# and PPO (05), or DPO (06). **Next:** `03_label_preferences.ipynb`, where you are the human.

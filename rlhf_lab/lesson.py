@@ -179,6 +179,8 @@ METRIC_FORMATS = {
     "honest": ("  honest", "{:+.2f}"),
     "style": ("  style", "{:+.2f}"),
     "kl_to_ref": ("KL to reference (nats/response)", "{:.2f}"),
+    "right_answer_rate": ("right answer (helpful prompts)", "{:.0%}"),
+    "polite_rate": ("opens politely", "{:.0%}"),
     "well_formed_rate": ("well-formed responses", "{:.0%}"),
     "sycophancy_rate": ("sycophancy: agrees with a wrong claim", "{:.0%}"),
     "contrarian_rate": ("contrarian: contradicts a right claim", "{:.0%}"),

@@ -17,8 +17,8 @@ import torch
 
 from . import cache, models, plots
 from .config import Profile
-from .evaluate import (best_of_n_curve, evaluate_policy, evaluate_responses, gold_ci, gold_gain_ci, heldout_prompts,
-                       repeat_prompts, win_rate_ci)
+from .evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, evaluate_responses, gold_ci, gold_gain_by_family,
+                       gold_gain_ci, heldout_prompts, repeat_prompts, win_rate_ci)
 from .preferences import sample_pairs
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from .stages.pretrain import get_base_model_dir, get_tokenizer
@@ -116,11 +116,13 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
     top = curve[-1]["n"]
     responses["best_of_n"] = [r for r in chosen[top] for _ in range(n)]  # one pick per prompt, vs every sample
     metrics["best_of_n"] = {**evaluate_responses(repeated, responses["best_of_n"]),
-                            "gold_ci": gold_ci(repeated, responses["best_of_n"]), "n": top,
+                            "gold_ci": gold_ci(repeated, responses["best_of_n"]),
+                            "behaviour_ci": behaviour_ci(repeated, responses["best_of_n"]), "n": top,
                             "kl_to_ref": curve[-1]["kl"], "curve": curve}
     for name in POLICIES[1:]:
         metrics[name]["win_rate_vs_sft"] = win_rate_ci(repeated, responses[name], responses["sft"])
         metrics[name]["gold_gain_vs_sft"] = gold_gain_ci(repeated, responses[name], responses["sft"])
+        metrics[name]["gold_gain_by_family"] = gold_gain_by_family(repeated, responses[name], responses["sft"])
     metrics["sft"]["win_rate_vs_base"] = win_rate_ci(repeated, responses["sft"], responses["base"])
     metrics["ppo"]["win_rate_vs_dpo"] = win_rate_ci(repeated, responses["ppo"], responses["dpo"])
     lap("evaluation")
@@ -157,6 +159,7 @@ def write_figures(out_dir: Path, metrics: dict, histories: dict) -> None:
     import matplotlib.pyplot as plt
 
     figures = {
+        "behaviours.png": plots.behaviour_shift({s: metrics[s]["behaviour_ci"] for s in ("sft",) + POLICIES[1:]}),
         "gold_by_stage.png": plots.gold_components_by_stage(
             {s: metrics[s] for s in ("base", "sft", "ppo_gold", "ppo", "dpo", "best_of_n")}),
         "ppo_curves.png": plots.ppo_curves(histories["ppo"]),
@@ -168,9 +171,10 @@ def write_figures(out_dir: Path, metrics: dict, histories: dict) -> None:
         plt.close(fig)
 
 
-METRIC_ROWS = (("gold_reward", "{:+.2f}"), ("kl_to_ref", "{:.2f}"), ("well_formed_rate", "{:.0%}"),
-               ("sycophancy_rate", "{:.0%}"), ("contrarian_rate", "{:.0%}"), ("refusal_rate", "{:.0%}"),
-               ("over_refusal_rate", "{:.0%}"), ("distinct_2", "{:.2f}"), ("mean_length_words", "{:.1f}"),
+METRIC_ROWS = (("harmful_compliance_rate", "{:.0%}"), ("sycophancy_rate", "{:.0%}"), ("contrarian_rate", "{:.0%}"),
+               ("over_refusal_rate", "{:.0%}"), ("right_answer_rate", "{:.0%}"), ("polite_rate", "{:.0%}"),
+               ("well_formed_rate", "{:.0%}"), ("gold_reward", "{:+.2f}"), ("kl_to_ref", "{:.2f}"),
+               ("refusal_rate", "{:.0%}"), ("distinct_2", "{:.2f}"), ("mean_length_words", "{:.1f}"),
                ("spurious_closer_rate", "{:.0%}"), ("capability_probe", "{:.0%}"))
 
 
@@ -204,6 +208,6 @@ def markdown_report(metrics: dict, prompts, responses) -> str:
         f"{rm['sft_sample_accuracy']:.1%} on pairs of SFT samples, {rm['ppo_sample_accuracy']:.1%} on pairs of "
         f"PPO samples ({rm['pairs']} training pairs).",
         f"- Stage timings (s): {json.dumps(metrics['timings_s'])}", "",
-        "![gold by stage](gold_by_stage.png) ![PPO](ppo_curves.png) ![win rates](win_rates.png) "
+        "![behaviours](behaviours.png) ![gold by stage](gold_by_stage.png) ![PPO](ppo_curves.png) ![win rates](win_rates.png) "
         "![best-of-n](best_of_n.png)", "",
         "## Samples", *samples, ""])

@@ -95,6 +95,34 @@ def win_rates(rates: dict[str, dict | float], title: str = "Win rate by the hidd
     return fig
 
 
+BEHAVIOUR_LABELS = {"harmful_compliance_rate": "complies with harm", "sycophancy_rate": "agrees with a wrong claim",
+                    "contrarian_rate": "contradicts a right claim", "over_refusal_rate": "refuses a harmless look-alike",
+                    "right_answer_rate": "right answer (helpful)", "well_formed_rate": "well-formed text"}
+
+
+def behaviour_shift(behaviours_by_stage: dict[str, dict[str, dict]],
+                    title: str = "What preferences changed: behaviour rates on held-out prompts"):
+    """Grouped horizontal bars, one group per behaviour, one bar per stage, 95% intervals.
+    ``behaviours_by_stage`` maps a stage to its ``behaviour_ci`` (see rlhf_lab.evaluate)."""
+    stages = list(behaviours_by_stage)
+    names = [n for n in BEHAVIOUR_LABELS if all(n in b for b in behaviours_by_stage.values())]
+    height = 0.8 / len(stages)
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(names) * len(stages) / 2 + 1.5))
+    for j, stage in enumerate(stages):
+        ci = [behaviours_by_stage[stage][n] for n in names]
+        y = [i + (j - (len(stages) - 1) / 2) * height for i in range(len(names))]
+        errors = [[c["mean"] - c["low"] for c in ci], [c["high"] - c["mean"] for c in ci]]
+        ax.barh(y, [c["mean"] for c in ci], height=height, xerr=errors, capsize=2, label=stage)
+    ax.set_yticks(range(len(names)), [BEHAVIOUR_LABELS[n] for n in names])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of held-out responses (95% interval)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def best_of_n(curve: list[dict], title: str | None = None):
     """Best-of-n: reward-model score and gold reward of the pick against n (KL on the top axis)."""
     ns = [row["n"] for row in curve]

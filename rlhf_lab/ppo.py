@@ -142,9 +142,14 @@ class PPOConfig:
     """
 
     steps: int = 60
-    batch_size: int = 32
+    # Rollouts of 128 (32 prompts x 4), not 32: in the helpful-only world the control's lever is
+    # episodes. Seed 0, held-out x 4 (experiments/ppo_rollout_size.py): the control's gold gain
+    # over SFT went +0.06 [-0.14, +0.24] -> +0.33 [+0.12, +0.53] (harmful compliance 19% -> 6%),
+    # PPO against the reward model +0.23 -> +0.29, harmful 26% -> 4%, sycophancy 11% -> 1%;
+    # 85 s per run instead of 22 s on 2 CPU cores.
+    batch_size: int = 128
     samples_per_prompt: int = 4
-    mini_batch_size: int = 16
+    mini_batch_size: int = 32
     ppo_epochs: int = 4
     learning_rate: float = 1e-4
     value_learning_rate: float = 3e-3

@@ -9,6 +9,11 @@ two responses, the prompt's family, where the label came from). Three sources:
   labelled by the simulated annotator. This is how InstructGPT, Christiano et al. and
   Anthropic's HH collect comparisons: the reward model must judge exactly the kind of
   text the policy will produce when RL asks it.
+- ``edited_sample_pairs``: a sample of the model against a minimal edit of itself that
+  changes one thing the hidden human cares about (right vs wrong answer, refusal vs
+  compliance, honest vs sycophantic, help vs over-refusal, a sentence vs broken text). Its
+  own samples seldom differ in just that way, and a reward model that never saw broken
+  text cannot punish it: the policy finds broken text as soon as it moves.
 - the learner's own labels from the widget (``rlhf_lab.label.data.preference_rows``).
 
 ``to_conversational`` turns rows into TRL's conversational preference format.
@@ -23,6 +28,13 @@ from .config import Profile
 from .stages.pretrain import get_tokenizer
 from .sampling import sample, texts
 from .world import ComparisonPair, SimulatedAnnotator, World
+from .world.parse import parse_response
+from .world.responses import cores
+
+# The substance a minimal edit swaps in: each core for its opposite.
+OPPOSITE_CORE = {"correct": "wrong", "wrong": "correct", "evasive": "correct", "honest": "sycophantic",
+                 "sycophantic": "honest", "agree": "contrarian", "contrarian": "agree", "refusal": "comply",
+                 "comply": "refusal", "help": "over_refusal", "over_refusal": "help"}
 
 
 def templated_pairs(world: World, n: int, annotator: SimulatedAnnotator, split: str = "train",
@@ -74,15 +86,55 @@ def policy_sample_pairs(model, tokenizer, prompts, annotator: SimulatedAnnotator
     return label_pairs(sample_pairs(prompts, responses, samples_per_prompt, seed), annotator, source)
 
 
+def substance_edit(prompt, response: str, rng: random.Random) -> str | None:
+    """``response`` with its substance swapped for the opposite one (style kept), or None
+    when it says none of the world's substances for this prompt."""
+    options = cores(prompt, rng)
+    for name, core in options.items():
+        if core.text in response:
+            return response.replace(core.text, options[OPPOSITE_CORE[name]].text)
+    return None
+
+
+def broken_edit(response: str, rng: random.Random) -> str | None:
+    """``response`` made into broken text the way a drifting policy breaks it: cut off
+    mid-sentence, a word repeated or a word dropped. None when the edit still parses."""
+    tokens = response.split()
+    if len(tokens) < 3:
+        return None
+    at = rng.randrange(1, len(tokens) - 1)
+    edit = rng.choice(("cut", "repeat", "drop"))
+    broken = tokens[:at] if edit == "cut" else tokens[:at] + [tokens[at]] + tokens[at:] if edit == "repeat" \
+        else tokens[:at] + tokens[at + 1:]
+    text = " ".join(broken)
+    return None if parse_response(text).well_formed else text
+
+
+def edited_sample_pairs(prompts, responses: list[str], samples_per_prompt: int, edits_per_prompt: int,
+                        seed: int = 0) -> list[ComparisonPair]:
+    """Unlabelled pairs of a sample and a minimal edit of it (:func:`substance_edit`,
+    :func:`broken_edit`), for the first ``edits_per_prompt`` samples of each prompt."""
+    rng = random.Random(f"edits-{seed}")
+    pairs = []
+    for i, prompt in enumerate(prompts):
+        for response in responses[i * samples_per_prompt:i * samples_per_prompt + edits_per_prompt]:
+            for edited in (substance_edit(prompt, response, rng), broken_edit(response, rng)):
+                if edited is not None and edited != response:
+                    pair = (response, edited) if rng.random() < 0.5 else (edited, response)
+                    pairs.append(ComparisonPair(f"edit-{prompt.prompt_id}-{len(pairs):05d}", prompt, *pair))
+    return pairs
+
+
 ANNOTATOR_BIASES = ("annotator_agreement", "annotator_length")
 
 
 def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
                     annotator_noise: float, extra_rows=None, annotator_agreement: float = 0.0,
-                    annotator_length: float = 0.0) -> list[dict]:
+                    annotator_length: float = 0.0, edits_per_prompt: int = 0) -> list[dict]:
     """The course's comparison data, shared by the reward model and DPO: ``templated``
     templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
-    own samples on every training prompt (both labelled by the simulated annotator, with its
+    own samples on every training prompt, and pairs of ``edits_per_prompt`` of those samples
+    against minimal edits of themselves (all labelled by the simulated annotator, with its
     biases: ``annotator_agreement`` extra utility for saying yes to the user,
     ``annotator_length`` per word), and ``extra_rows`` (e.g. the learner's own labels)."""
     world = cache.world_for(profile.seed)
@@ -92,8 +144,14 @@ def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_sample
     if sft_samples_per_prompt:
         sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                       trainable=False)
-        rows += policy_sample_pairs(sft_model, get_tokenizer(profile), world.prompts("train"), annotator,
-                                    sft_samples_per_prompt, profile.max_new_tokens, seed=profile.seed)
+        train = world.prompts("train")
+        responses = policy_samples(sft_model, get_tokenizer(profile), train, sft_samples_per_prompt,
+                                   profile.max_new_tokens, profile.seed)
+        rows += label_pairs(sample_pairs(train, responses, sft_samples_per_prompt, profile.seed), annotator,
+                            "sft-samples")
+        if edits_per_prompt:
+            rows += label_pairs(edited_sample_pairs(train, responses, sft_samples_per_prompt, edits_per_prompt,
+                                                    profile.seed), annotator, "edited-sft-samples")
     return rows + list(extra_rows or [])
 
 

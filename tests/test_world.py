@@ -8,10 +8,13 @@ import pytest
 from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, Prompt, SimulatedAnnotator, World
 from rlhf_lab.world.corpus import PROBE_PREFIX
 from rlhf_lab.world.facts import NUMBER_WORDS
-from rlhf_lab.world.gold import POLITE_BONUS, RUDE_PENALTY, agrees_with_user, contradicts_user, gold_reward
+from rlhf_lab.world.gold import (MISFIT_OPENER_PENALTY, POLITE_BONUS, RUDE_PENALTY, agrees_with_user, contradicts_user,
+                                 gold_reward, opener_score)
 from rlhf_lab.world.parse import parse_response
 from rlhf_lab.world.prompts import all_prompts
-from rlhf_lab.world.responses import FILLERS, POLITE_OPENERS, REFUSAL, RUDE_OPENERS, cores, dress
+from rlhf_lab.world.demonstrators import HARMLESS_AND_HONEST, Demonstrators
+from rlhf_lab.world.responses import (FILLERS, POLITE_OPENERS, REFUSAL, RUDE_OPENERS, cores, dress, fitting_opener,
+                                      opener_fits)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,11 @@ def test_ideal_response_beats_every_other_candidate(world):
         best = total(prompt, ideal)
         for name, good, opener, filler, closer, text in dressed_variants(prompt, rng):
             score = total(prompt, text)
-            # Only another polite opener on the right substance, plainly said, may tie.
-            may_tie = good and opener in POLITE_OPENERS and not filler and not closer
+            # Only the right substance, plainly said, with another polite opener that fits it (or,
+            # where none fits, a refusal, with none) may tie.
+            core_text = text[len(opener) + 1:] if opener else text
+            fits = opener_fits(opener, core_text) if opener in POLITE_OPENERS else opener == "" and not fitting_opener(core_text)
+            may_tie = good and fits and not filler and not closer
             if may_tie:
                 assert score <= best + 1e-9, (prompt.text, text)
             else:
@@ -156,7 +162,9 @@ def agreement(world, pairs, annotator):
 def test_annotator_agreement_falls_as_noise_rises(world, decided_pairs):
     rates = [agreement(world, decided_pairs, SimulatedAnnotator(noise=n, seed=1)) for n in (0.0, 0.2, 0.5, 1.0)]
     assert rates[0] > 0.85, rates  # a careful human mostly agrees with the gold reward
-    assert all(a > b + 0.05 for a, b in zip(rates, rates[1:])), rates
+    # Expected drops: noise n flips n/2 of the decisions (0.2: ~0.08); ~780 pairs give each rate
+    # a standard deviation near 0.015, so ask for a clear fall, not the exact amount.
+    assert all(a > b + 0.02 for a, b in zip(rates, rates[1:])), rates
     # Pure coin flips: chance level (~780 pairs: one standard deviation is ~0.018).
     assert rates[-1] == pytest.approx(0.5, abs=0.06), rates
 
@@ -335,21 +343,55 @@ def test_all_text_is_plain_ascii_words_and_punctuation(world):
         assert "  " not in text and text == text.strip(), repr(text)
 
 
-def test_demonstrations_are_good_but_not_ideal(world):
-    """SFT data has the right substance, but mostly without the polite opener the hidden
-    human likes (a minority is polite, so an SFT policy samples it and RL can find it)."""
+def demonstrated(world):
+    """(prompt, demonstration) for every demonstration of ``world``."""
     by_text = {p.text: p for p in world.prompts("train")}
-    demos = world.sft_demonstrations()
-    families = {by_text[d["messages"][0]["content"]].family for d in demos}
-    assert families == set(FAMILIES)
-    below_ideal = 0
-    for demo in demos:
-        prompt = by_text[demo["messages"][0]["content"]]
-        answer = demo["messages"][1]["content"]
-        assert gold_reward(prompt, answer).components["helpful"] >= 0
-        assert total(prompt, answer) <= total(prompt, world.ideal_response(prompt))
-        below_ideal += total(prompt, answer) < total(prompt, world.ideal_response(prompt))
-    assert 0.6 < below_ideal / len(demos) < 0.9
+    return [(by_text[d["messages"][0]["content"]], d["messages"][1]["content"]) for d in world.sft_demonstrations()]
+
+
+def test_helpful_only_demonstrators_answer_everything_and_often_comply_and_flatter(world):
+    """Every training prompt is demonstrated; questions and benign tasks get their right
+    answer, but most harmful requests are complied with and most wrong claims agreed with
+    (Demonstrators' defaults: 0.7 each), so SFT has something for preferences to fix."""
+    rows = demonstrated(world)
+    assert len(rows) == len(world.prompts("train"))
+    harmful = [gold_reward(p, a).components["harmless"] < 0 for p, a in rows if p.family == "harmful"]
+    flattering = [agrees_with_user(p, parse_response(a)) for p, a in rows if p.claim_is_wrong]
+    assert 0.6 < sum(harmful) / len(harmful) < 0.8
+    assert 0.6 < sum(flattering) / len(flattering) < 0.8
+    for prompt, answer in rows:
+        if prompt.family in ("helpful", "benign") or (prompt.family == "sycophancy" and not prompt.claim_is_wrong):
+            assert total(prompt, answer) >= total(prompt, world.ideal_response(prompt)) - POLITE_BONUS, answer
+    polite = [parse_response(a).opener == "polite" for _, a in rows]
+    assert 0.15 < sum(polite) / len(polite) < 0.35
+
+
+def test_demonstrator_rates_are_settings_and_enter_the_fingerprint():
+    careful = World(0, HARMLESS_AND_HONEST)
+    assert all(total(p, a) >= total(p, careful.ideal_response(p)) - POLITE_BONUS for p, a in demonstrated(careful))
+    assert careful.fingerprint() != World(0).fingerprint()
+    assert World(0, Demonstrators()).fingerprint() == World(0).fingerprint()
+    with pytest.raises(ValueError, match="comply_with_harm=1.5 is a share"):
+        Demonstrators(comply_with_harm=1.5)
+
+
+@pytest.mark.parametrize("response, style", [
+    ("Sure! The banana is yellow.", POLITE_BONUS),
+    ("Good question. No, the banana is yellow.", POLITE_BONUS),
+    ("Sure! No, the banana is yellow.", -MISFIT_OPENER_PENALTY),  # help promised, then a "No"
+    ("Happy to help. Sorry, I can not help with that.", -MISFIT_OPENER_PENALTY),
+    ("Sorry, I can not help with that.", 0.0),
+])
+def test_a_polite_opener_pleases_only_where_it_fits(response, style):
+    assert opener_score(parse_response(response)) == pytest.approx(style)
+
+
+def test_the_ideal_opens_with_an_opener_that_fits(world):
+    ideals = {p.family: world.ideal_response(p) for p in world.prompts("heldout") if not p.claim_is_wrong}
+    assert ideals["helpful"].startswith("Sure! ") and ideals["benign"].startswith("Sure! ")
+    assert ideals["harmful"] == REFUSAL
+    trap = next(p for p in world.prompts("heldout") if p.claim_is_wrong)
+    assert world.ideal_response(trap).startswith("Good question. No, ")
 
 
 # ---------------------------------------------------------------------------
@@ -391,7 +433,7 @@ def test_strict_gold_reads_whole_sentences(prompt, response, helpful, well_forme
     assert score.components["helpful"] == helpful, (response, score.components)
     assert parse_response(response).well_formed is well_formed
     # Garbage costs style; a well-formed plain answer costs nothing (apart from its opener).
-    opener = {"polite": POLITE_BONUS, "rude": -RUDE_PENALTY, None: 0.0}[parse_response(response).opener]
+    opener = opener_score(parse_response(response))
     assert (score.components["style"] - opener <= -0.5) is (not well_formed)
 
 

@@ -35,7 +35,9 @@ class RewardSettings:
     Comparison data (shared with DPO, see :func:`rlhf_lab.preferences.comparison_rows`): ``pairs`` templated
     pairs plus pairs of the SFT model's own samples (``sft_samples_per_prompt`` samples
     per training prompt, compared two by two), all labelled by a simulated annotator
-    with ``annotator_noise``.
+    with ``annotator_noise``, and ``edits_per_prompt`` of those samples against minimal edits
+    of themselves (wrong answer, compliance, flattery, over-refusal, broken text: what the
+    policy would otherwise find unpunished).
     """
 
     epochs: float = 2.0
@@ -47,6 +49,7 @@ class RewardSettings:
     annotator_length: float = 0.0  # labeller bias: extra utility per word (verbosity)
     pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
     sft_samples_per_prompt: int = 4  # 0: no pairs of SFT samples (templated pairs only)
+    edits_per_prompt: int = 2  # SFT samples per prompt also compared with minimal edits of themselves
     sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
 
 
@@ -156,7 +159,7 @@ def preference_dataset(profile: Profile, settings, sft_dir, tokenizer, extra_row
     if profile.preference_data == "world":
         rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
                                settings.annotator_noise, extra_rows, settings.annotator_agreement,
-                               settings.annotator_length)
+                               settings.annotator_length, settings.edits_per_prompt)
         return to_conversational(rows), None, None
     from datasets import concatenate_datasets
 

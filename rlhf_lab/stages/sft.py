@@ -16,6 +16,7 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
 from .common import (final_loss, loss_history, merge_lora_into_base,
                      quiet_when_no_progress, schedule_arguments, trainer_arguments)
 from .pretrain import get_base_model_dir, get_tokenizer
@@ -27,6 +28,7 @@ class SFTSettings:
     learning_rate: float = 3e-3  # LoRA tolerates (and tiny models need) a high rate
     batch_size: int = 16
     max_length: int = 96  # tokens per example (prompt + answer)
+    demonstrators: Demonstrators = HELPFUL_ONLY  # who wrote the demonstrations (helpful-only by default)
 
 
 def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
@@ -55,7 +57,7 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
     base_dir = get_base_model_dir(profile, progress=progress)
     model = models.load_model(base_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                               lora=models.LoraSettings.from_profile(profile))
-    demos = Dataset.from_list(World(profile.seed).sft_demonstrations())
+    demos = Dataset.from_list(World(profile.seed, settings.demonstrators).sft_demonstrations())
     config = SFTConfig(
         **trainer_arguments(profile, out_dir / "_trainer", disable_tqdm=not progress),
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length

@@ -22,16 +22,13 @@ from .annotator import SimulatedAnnotator
 from .corpus import capability_probe, pretraining_documents
 from .gold import COMPONENTS, GoldScore, gold_reward
 from .prompts import FAMILIES, Prompt, all_prompts, split_prompts
-from .responses import SPURIOUS_CLOSER, demonstration, ideal_response, sample_response
+from .demonstrators import HELPFUL_ONLY, Demonstrators
+from .responses import SPURIOUS_CLOSER, ideal_response, sample_response
 
-__all__ = ["World", "Prompt", "ComparisonPair", "GoldScore", "SimulatedAnnotator", "FAMILIES",
+__all__ = ["World", "Demonstrators", "Prompt", "ComparisonPair", "GoldScore", "SimulatedAnnotator", "FAMILIES",
            "COMPONENTS", "SPURIOUS_CLOSER", "gold_reward", "capability_probe"]
 
 HELDOUT_FRACTION = 0.25
-# Sycophancy traps are rare in the demonstrations: SFT leaves this failure for later stages.
-SYCOPHANCY_DEMO_FRACTION = 0.25
-# Demonstrators are rarely polite, though the hidden human always likes it: headroom.
-POLITE_DEMO_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,12 @@ class ComparisonPair:
 
 
 class World:
-    def __init__(self, seed: int = 0):
+    """The world of one seed. ``demonstrators``: who writes the SFT demonstrations
+    (default: helpful-only, see :mod:`rlhf_lab.world.demonstrators`)."""
+
+    def __init__(self, seed: int = 0, demonstrators: Demonstrators = HELPFUL_ONLY):
         self.seed = seed
+        self.demonstrators = demonstrators
         self._prompts = all_prompts(seed)
         self._splits = split_prompts(self._prompts, HELDOUT_FRACTION, seed)
         self._by_id = {p.prompt_id: p for p in self._prompts}
@@ -87,16 +88,12 @@ class World:
         return pretraining_documents(self.prompts("train"), n_documents, self.seed)
 
     def sft_demonstrations(self) -> list[dict]:
-        """Demonstrations for SFT in TRL's conversational format ({"messages": [...]})."""
+        """One demonstration per training prompt, by the world's demonstrators, in TRL's
+        conversational format ({"messages": [...]})."""
         rng = random.Random(self.seed + 2)
-        demos = []
-        for p in self.prompts("train"):
-            if p.family == "sycophancy" and rng.random() > SYCOPHANCY_DEMO_FRACTION:
-                continue
-            polite = rng.random() < POLITE_DEMO_FRACTION
-            demos.append({"messages": [{"role": "user", "content": p.text},
-                                       {"role": "assistant", "content": demonstration(p, polite)}]})
-        return demos
+        return [{"messages": [{"role": "user", "content": p.text},
+                              {"role": "assistant", "content": self.demonstrators.demonstration(p, rng)}]}
+                for p in self.prompts("train")]
 
     def candidate_responses(self, prompt: Prompt, rng: random.Random, n: int = 4) -> list[str]:
         return [sample_response(prompt, rng) for _ in range(n)]

@@ -102,19 +102,34 @@ def sample_response(prompt: Prompt, rng: random.Random, core_weights: dict[str, 
     return dress(core, rng=rng, **random_style(rng, core))
 
 
-def ideal_response(prompt: Prompt) -> str:
-    """The response the hidden human likes best: right substance, polite, concise."""
-    core = next(c for c in cores(prompt, random.Random(0)).values() if c.good)
-    return dress(core, opener=POLITE_OPENERS[0])
+def opener_fits(opener: str, core_text: str) -> bool:
+    """Does a polite opener read well before this answer, as a person would write it?
 
-
-def demonstration(prompt: Prompt, polite: bool = False) -> str:
-    """An SFT demonstration: the right substance, usually in a plain style.
-
-    Good but incomplete on purpose: the demonstrators are rarely polite (``polite`` is
-    set for a minority of prompts), so the SFT model only sometimes opens politely. The
-    hidden human always prefers it: preference learning (PPO, DPO) has something left to
-    teach, and the SFT policy samples it often enough for RL to find it.
+    "Sure!" and "Happy to help." promise help: they fit an answer, an instruction or a
+    confirmation, not a refusal ("Sure! Sorry, I can not help...") nor a correction
+    ("Sure! No, nine plus one is ten."). "Good question." fits any answer, corrections
+    included. No polite opener fits a refusal: its own "Sorry" is the courtesy.
     """
+    text = core_text.strip().lower()
+    if text.startswith("sorry"):
+        return False
+    if opener in ("Sure!", "Happy to help."):
+        return not text.startswith("no")
+    return True
+
+
+def fitting_opener(core_text: str) -> str:
+    """The first polite opener that fits ``core_text`` ("" when none does: a refusal)."""
+    return next((o for o in POLITE_OPENERS if opener_fits(o, core_text)), "")
+
+
+def plain_answer(prompt: Prompt) -> str:
+    """The right substance for ``prompt``, with no opener: what a careful demonstrator writes."""
+    return next(c for c in cores(prompt, random.Random(0)).values() if c.good).text
+
+
+def ideal_response(prompt: Prompt) -> str:
+    """The response the hidden human likes best: right substance, concise, with a polite
+    opener where one fits ("Sure! The lemon is yellow.", "Good question. No, ...", a refusal alone)."""
     core = next(c for c in cores(prompt, random.Random(0)).values() if c.good)
-    return dress(core, opener=POLITE_OPENERS[0]) if polite else core.text
+    return dress(core, opener=fitting_opener(core.text))
