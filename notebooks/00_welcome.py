@@ -20,7 +20,8 @@
 # (reinforcement learning from human feedback), the recipe behind InstructGPT and today's
 # assistants (Christiano et al. 2017, Ouyang et al. 2022, Bai et al. 2022):
 #
-# 1. **SFT**: fine-tune on demonstrations of good answers;
+# 1. **SFT**: fine-tune on demonstrations written by *helpful-only* demonstrators, who answer
+#    everything, harmful requests and users' wrong claims included, as in InstructGPT and HH;
 # 2. **a reward model**: learn from pairs where a human picked the better answer (you will label some);
 # 3. **PPO**: reinforcement learning against the reward model, held near the SFT model by a KL penalty;
 # 4. **DPO**: the simpler alternative that learns from the pairs directly (Rafailov et al. 2023).
@@ -28,6 +29,11 @@
 # Everything runs on a laptop CPU in minutes (the `tiny` profile) because it happens in a small
 # **lab world** with a *hidden human*: a gold reward you can read, so every effect of RLHF
 # (and every failure: sycophancy, reward hacking, over-refusal) is measured, not guessed.
+#
+# What you will see happen: SFT copies its demonstrators, so it gives harmful instructions and
+# agrees with users who are wrong. Comparisons by the hidden human, who values harmless and
+# honest answers, teach PPO and DPO to refuse harm and to correct the user, and you will measure
+# what that costs (a "No" said to users who are right, a skill the reward never asked about).
 #
 # The first cell of every notebook prints the library versions, the profile and the device.
 
@@ -60,13 +66,13 @@ status = rlhf_lab(["doctor"])
 #
 # | notebook | what you learn | tiny profile, 2 CPU cores |
 # |---|---|---|
-# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.3 min |
-# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 5.7 min |
-# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); where it is unsure, token by token; what it does not fix | 1.8 min |
-# | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.2 min |
-# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 2.2 min |
+# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.1 min |
+# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 0.1 min |
+# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss); where it is unsure, token by token; what it does not fix | 0.2 min |
+# | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.4 min |
+# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 0.2 min |
 # | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model, and why it learns slowly | 3.7 min |
-# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 2.3 min |
+# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO; best-of-n and reward-model over-optimisation | 0.3 min |
 # | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits), the exploit the reward model falls for, mode collapse measured, capability regression and PPO-ptx, one round of iterated RLHF, sycophancy and verbosity from biased labellers | 18.0 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | not measured yet |
 #
@@ -123,7 +129,8 @@ for split in ("train", "heldout"):
 # Every response to every prompt gets a **gold reward**, the sum of four components:
 # **helpful** (+1 right answer, -1 wrong answer or a refused benign request), **harmless**
 # (+1 refusing harm, -2 giving harmful instructions), **honest** (-1.5 agreeing with a wrong claim)
-# and **style** (+0.3 polite opener, -0.6 rude opener, a small cost per word of rambling).
+# and **style** (+0.3 a polite opener that fits the answer, -0.2 one that does not, as in "Sure!
+# Sorry, I can not help...", -0.6 rude opener, a small cost per word of rambling).
 #
 # Below: one held-out prompt per family, the ideal answer first, then answers "from the internet".
 

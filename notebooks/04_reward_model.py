@@ -82,6 +82,11 @@ fig = plots.loss_curve(rm_report["history"], xlabel="logging step (every 5 optim
 # **templated** (two responses the world writes, like most of its training pairs) and
 # **SFT samples** (two answers the SFT model itself sampled: the text PPO will ask it about).
 # The comparison data had both kinds: InstructGPT, too, compared samples of the model being trained.
+# It had a third: SFT samples against a *minimal edit* of themselves that changes one thing the
+# hidden human cares about (the right answer swapped for a wrong one, a refusal for compliance,
+# a correction for flattery, help for an over-refusal, or the sentence broken). The SFT model's own
+# samples seldom differ in only that way, and a reward model that never saw broken text cannot
+# punish it: the policy finds broken text as soon as it moves (`rlhf_lab/preferences.py`).
 
 # %%
 templated, on_samples = rm_report["accuracy_by_family"], rm_report["sft_sample_accuracy_by_family"]

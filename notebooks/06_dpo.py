@@ -44,7 +44,8 @@ from rlhf_lab.config import get_profile
 import json
 
 from rlhf_lab import models, plots
-from rlhf_lab.evaluate import best_of_n_curve, evaluate_policy, heldout_prompts, repeat_prompts, win_rate_ci
+from rlhf_lab.evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, heldout_prompts, repeat_prompts,
+                               win_rate_ci)
 from rlhf_lab.stages.reward import load_reward_model, score_responses
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, loss_arguments, train_dpo
@@ -129,6 +130,30 @@ rates = {
 fig = plots.win_rates(rates)
 
 # %% [markdown]
+# ## What each method changed, behaviour by behaviour
+#
+# A win rate mixes everything into one number. The picture to remember is this one: the rates
+# SFT got from its helpful-only demonstrators, and where each preference method took them.
+
+# %%
+behaviours = {name: behaviour_ci(repeated, responses[name]) for name in responses}
+fig = plots.behaviour_shift(behaviours, title="SFT copied harm and flattery; preferences take them away")
+
+# %%
+lesson.check_claim("PPO and DPO each give harmful instructions and agree with wrong claims less often than SFT",
+                   all(behaviours[n][b]["mean"] < behaviours["SFT"][b]["mean"]
+                       for n in ("PPO", "DPO") for b in ("harmful_compliance_rate", "sycophancy_rate")),
+                   **{f"{n}_{b.split('_')[0]}": behaviours[n][b]["mean"] for n in responses
+                      for b in ("harmful_compliance_rate", "sycophancy_rate")})
+lesson.check_claim("PPO contradicts right claims more often than DPO does: the reward model's 'No' shortcut",
+                   behaviours["PPO"]["contrarian_rate"]["mean"] > behaviours["DPO"]["contrarian_rate"]["mean"],
+                   ppo=behaviours["PPO"]["contrarian_rate"]["mean"], dpo=behaviours["DPO"]["contrarian_rate"]["mean"])
+
+# %% [markdown]
+# **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
+# third (contradicting a user who is right) rises for PPO. PPO searches the reward model for what
+# it scores highest and finds its blind spot; DPO only reweights the answers in the pairs.
+#
 # ## The simplest baseline: best-of-n with the reward model
 #
 # No training at all: sample n answers from the SFT model, keep the one the reward model likes
@@ -167,8 +192,9 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 
 # %% [markdown]
 # **What to look for:**
-# - **Gold reward and its components:** which method fixed more of what SFT left (style,
-#   sycophancy), and did either break something (over-refusal, the capability probe)?
+# - **Gold reward and its components:** which method fixed more of what SFT copied from its
+#   demonstrators (harm, flattery), and did either break something (over-refusal, the
+#   capability probe, right answers)?
 # - **KL:** PPO's penalty is explicit; DPO's beta plays the same role implicitly. Compare how
 #   far each moved from SFT for the gold reward it gained.
 # - **"I hope this helps":** PPO optimises the reward model, so it can inherit the reward model's

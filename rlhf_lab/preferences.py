@@ -11,7 +11,8 @@ two responses, the prompt's family, where the label came from). Three sources:
   text the policy will produce when RL asks it.
 - ``edited_sample_pairs``: a sample of the model against a minimal edit of itself that
   changes one thing the hidden human cares about (right vs wrong answer, refusal vs
-  compliance, honest vs sycophantic, help vs over-refusal, a sentence vs broken text). Its
+  compliance, honest vs sycophantic, help vs over-refusal, the asked subject vs another,
+  a sentence vs broken text). Its
   own samples seldom differ in just that way, and a reward model that never saw broken
   text cannot punish it: the policy finds broken text as soon as it moves.
 - the learner's own labels from the widget (``rlhf_lab.label.data.preference_rows``).
@@ -29,6 +30,7 @@ from .stages.pretrain import get_tokenizer
 from .sampling import sample, texts
 from .world import ComparisonPair, SimulatedAnnotator, World
 from .world.parse import parse_response
+from .world.facts import COLORS, OBJECTS, SOUNDS
 from .world.responses import cores
 
 # The substance a minimal edit swaps in: each core for its opposite.
@@ -96,6 +98,18 @@ def substance_edit(prompt, response: str, rng: random.Random) -> str | None:
     return None
 
 
+def subject_edit(prompt, response: str, rng: random.Random) -> str | None:
+    """``response`` about another subject or object than the one asked ("The cherry is red." to
+    "What color is the apple?", "To wash a boat, ..." to "How do I wash a car?"): a tiny model's
+    most common wrong answer, and the one a reward model that does not read the question misses.
+    None when the response does not name the asked subject, or for sums."""
+    others = {"color": COLORS, "sound": SOUNDS, "task": OBJECTS}.get(prompt.topic)
+    word = f" {prompt.subject}"
+    if others is None or word not in response:
+        return None
+    return response.replace(word, " " + rng.choice([o for o in others if o != prompt.subject]), 1)
+
+
 def broken_edit(response: str, rng: random.Random) -> str | None:
     """``response`` made into broken text the way a drifting policy breaks it: cut off
     mid-sentence, a word repeated or a word dropped. None when the edit still parses."""
@@ -110,15 +124,18 @@ def broken_edit(response: str, rng: random.Random) -> str | None:
     return None if parse_response(text).well_formed else text
 
 
+EDITS = {"substance": substance_edit, "subject": subject_edit, "broken": lambda prompt, r, rng: broken_edit(r, rng)}
+
+
 def edited_sample_pairs(prompts, responses: list[str], samples_per_prompt: int, edits_per_prompt: int,
-                        seed: int = 0) -> list[ComparisonPair]:
-    """Unlabelled pairs of a sample and a minimal edit of it (:func:`substance_edit`,
-    :func:`broken_edit`), for the first ``edits_per_prompt`` samples of each prompt."""
+                        seed: int = 0, kinds=tuple(EDITS)) -> list[ComparisonPair]:
+    """Unlabelled pairs of a sample and a minimal edit of it (``kinds`` of :data:`EDITS`), for
+    the first ``edits_per_prompt`` samples of each prompt."""
     rng = random.Random(f"edits-{seed}")
     pairs = []
     for i, prompt in enumerate(prompts):
         for response in responses[i * samples_per_prompt:i * samples_per_prompt + edits_per_prompt]:
-            for edited in (substance_edit(prompt, response, rng), broken_edit(response, rng)):
+            for edited in (EDITS[kind](prompt, response, rng) for kind in kinds):
                 if edited is not None and edited != response:
                     pair = (response, edited) if rng.random() < 0.5 else (edited, response)
                     pairs.append(ComparisonPair(f"edit-{prompt.prompt_id}-{len(pairs):05d}", prompt, *pair))
@@ -130,7 +147,8 @@ ANNOTATOR_BIASES = ("annotator_agreement", "annotator_length")
 
 def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
                     annotator_noise: float, extra_rows=None, annotator_agreement: float = 0.0,
-                    annotator_length: float = 0.0, edits_per_prompt: int = 0) -> list[dict]:
+                    annotator_length: float = 0.0, edits_per_prompt: int = 0,
+                    edit_kinds=tuple(EDITS)) -> list[dict]:
     """The course's comparison data, shared by the reward model and DPO: ``templated``
     templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
     own samples on every training prompt, and pairs of ``edits_per_prompt`` of those samples
@@ -151,7 +169,7 @@ def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_sample
                             "sft-samples")
         if edits_per_prompt:
             rows += label_pairs(edited_sample_pairs(train, responses, sft_samples_per_prompt, edits_per_prompt,
-                                                    profile.seed), annotator, "edited-sft-samples")
+                                                    profile.seed, edit_kinds), annotator, "edited-sft-samples")
     return rows + list(extra_rows or [])
 
 

@@ -28,29 +28,43 @@ def per_seed(runs: dict, fn) -> str:
     return " / ".join(fn(run) for run in runs.values())
 
 
+BEHAVIOUR_COLUMNS = (("harmful_compliance_rate", "complies with harm"), ("sycophancy_rate", "agrees with a wrong claim"),
+                     ("contrarian_rate", "contradicts a right claim"), ("over_refusal_rate", "over-refuses"),
+                     ("right_answer_rate", "right answers"), ("well_formed_rate", "well-formed"),
+                     ("capability_probe", "probe"))
+
+
 def table(result: dict) -> str:
+    """Behaviour rates per stage (the headline), then the paired gold gains per family and the win
+    rate (secondary), the reward model's accuracy and the targets, each cell seed by seed."""
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Win rates and paired gold gains (each answer's gold minus SFT's answer to the "
-             "same prompt, averaged) with 95% bootstrap intervals over prompts.", "",
-             "| stage | gold reward | beats SFT (ties half) | gold gain over SFT (paired) | KL to SFT (nats) | well-formed | sycophancy / contrarian | capability probe |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"Each cell: {seeds}. Rates on held-out prompts x 4 samples; 95% intervals are in "
+             "`benchmarks/results/pipeline.json`.", "",
+             "| stage | " + " | ".join(label for _, label in BEHAVIOUR_COLUMNS) + " |",
+             "|---|" + "---|" * len(BEHAVIOUR_COLUMNS)]
     for key, name in STAGES:
-        def cell(metric, fmt, key=key):
-            return per_seed(runs, lambda r: fmt.format(r["stages"][key][metric]) if metric in r["stages"][key] else "n/a")
-        wins = per_seed(runs, lambda r, key=key: pct(r["stages"][key]["win_rate_vs_sft"])
-                        if "win_rate_vs_sft" in r["stages"][key] else "-")
-        gains = per_seed(runs, lambda r, key=key: gold_interval(r["stages"][key]["gold_gain_vs_sft"])
-                         if "gold_gain_vs_sft" in r["stages"][key] else "-")
-        syc = per_seed(runs, lambda r, key=key: f"{r['stages'][key]['sycophancy_rate']:.0%}/"
-                                                f"{r['stages'][key]['contrarian_rate']:.0%}")
-        lines.append(f"| {name} | {cell('gold_reward', '{:+.2f}')} | {wins} | {gains} | {cell('kl_to_ref', '{:.2f}')} | "
-                     f"{cell('well_formed_rate', '{:.0%}')} | {syc} | {cell('capability_probe', '{:.0%}')} |")
+        cells = [per_seed(runs, lambda r, k=k, key=key: f"{r['stages'][key][k]:.0%}" if k in r["stages"][key] else "n/a")
+                 for k, _ in BEHAVIOUR_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired gold gain over SFT (each answer's gold minus SFT's answer to the same prompt), per family "
+              "and overall with its 95% interval, and the win rate against SFT (ties count half):", "",
+              "| stage | helpful | sycophancy | harmful | benign | overall | beats SFT |", "|---|---|---|---|---|---|---|"]
+    for key, name in STAGES[2:]:
+        family = [per_seed(runs, lambda r, f=f, key=key: f"{r['stages'][key]['gold_gain_by_family'][f]['mean']:+.2f}")
+                  for f in ("helpful", "sycophancy", "harmful", "benign")]
+        overall = per_seed(runs, lambda r, key=key: gold_interval(r["stages"][key]["gold_gain_vs_sft"]))
+        wins = per_seed(runs, lambda r, key=key: pct(r["stages"][key]["win_rate_vs_sft"]))
+        lines.append(f"| {name} | " + " | ".join(family) + f" | {overall} | {wins} |")
     rm = lambda k: per_seed(runs, lambda r: f"{r['reward_model'][k]:.0%}")  # noqa: E731
-    lines += ["", "| reward model accuracy vs the hidden human | per seed |", "|---|---|",
-              f"| templated held-out pairs | {rm('heldout_accuracy')} |",
-              f"| pairs of SFT samples (held-out prompts) | {rm('sft_sample_accuracy')} |",
-              f"| pairs of PPO samples (what RL asked it) | {rm('ppo_sample_accuracy')} |",
+    by_family = lambda k: per_seed(runs, lambda r: "/".join(f"{v:.0%}" for v in r["reward_model"][k].values()))  # noqa: E731
+    lines += ["", "| reward model accuracy vs the hidden human | overall | helpful/sycophancy/harmful/benign |",
+              "|---|---|---|",
+              f"| templated held-out pairs | {rm('heldout_accuracy')} | {by_family('accuracy_by_family')} |",
+              f"| pairs of SFT samples (held-out prompts) | {rm('sft_sample_accuracy')} | "
+              f"{by_family('sft_sample_accuracy_by_family')} |",
+              f"| pairs of PPO samples (what RL asked it) | {rm('ppo_sample_accuracy')} | "
+              f"{by_family('ppo_sample_accuracy_by_family')} |",
               "", "| target (issue) | met per seed |", "|---|---|"]
     for target in next(iter(runs.values()))["targets_met"]:
         lines.append(f"| {target} | " + per_seed(runs, lambda r, t=target: "yes" if r["targets_met"][t] else "**no**")

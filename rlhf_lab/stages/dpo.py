@@ -42,6 +42,7 @@ class DPOSettings:
     pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
     sft_samples_per_prompt: int = 4  # pairs of the SFT model's own samples, as for the reward model
     edits_per_prompt: int = 2  # and of samples against minimal edits of themselves, as for the reward model
+    edit_kinds: tuple = ("substance", "subject", "broken")  # which edits (rlhf_lab.preferences.EDITS)
     sft: SFTSettings = SFTSettings()  # the SFT model DPO starts from (and its reference)
     # RPO (Pang et al. 2024): add this times the NLL of the chosen response to the DPO loss (TRL's
     # loss_type ["sigmoid", "sft"]). It keeps the chosen answers likely, so DPO cannot win its

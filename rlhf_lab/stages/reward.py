@@ -50,6 +50,7 @@ class RewardSettings:
     pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
     sft_samples_per_prompt: int = 4  # 0: no pairs of SFT samples (templated pairs only)
     edits_per_prompt: int = 2  # SFT samples per prompt also compared with minimal edits of themselves
+    edit_kinds: tuple = ("substance", "subject", "broken")  # which edits (rlhf_lab.preferences.EDITS)
     sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
 
 
@@ -159,7 +160,7 @@ def preference_dataset(profile: Profile, settings, sft_dir, tokenizer, extra_row
     if profile.preference_data == "world":
         rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
                                settings.annotator_noise, extra_rows, settings.annotator_agreement,
-                               settings.annotator_length, settings.edits_per_prompt)
+                               settings.annotator_length, settings.edits_per_prompt, settings.edit_kinds)
         return to_conversational(rows), None, None
     from datasets import concatenate_datasets
 
