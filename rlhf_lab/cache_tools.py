@@ -125,7 +125,7 @@ class Reachability:
                 return "built by other code (its stage's code changed since)"
         elif entry.stage in cache.STAGE_CODE:
             return "built by an older rlhf_lab (no code fingerprint)"
-        if "world" in settings and settings["world"] not in self.worlds():
+        if "world" in settings and self.seeds and settings["world"] not in self.worlds():
             return "built from another lab world"
         if "corpus" in settings and isinstance(settings.get("seed"), int):
             from .stages.pretrain import corpus_fingerprint
