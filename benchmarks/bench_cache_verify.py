@@ -118,5 +118,6 @@ result = {
 }
 print(f"warm run: median {warm_s} s with the check, {old_s} s with the old one; the check itself "
       f"{verify_s * 1000:.1f} ms per run ({100 * verify_s / warm_s:.3f}% of it). Full re-hash of {len(found)} entries "
-      f"({size / 1e6:.1f} MB): {rehash_s:.3f} s ({result['full_rehash_mb_per_s']} MB/s), then {stat_only_s * 1000:.2f} ms.")
+      f"({size / 1e6:.1f} MB): {rehash_s:.3f} s ({result['full_rehash_mb_per_s']} MB/s), "
+      f"then {stat_only_s * 1000:.2f} ms.")
 save("cache_verify", result)

@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
     mem.add_argument("--no-checkpointing", action="store_true", help="estimate without gradient checkpointing")
     mem.set_defaults(func=cmd_memory)
-    cache_cmd = sub.add_parser("cache", help="list the model cache (stage, key, size, age, reached); --prune, --clear STAGE",
+    cache_cmd = sub.add_parser("cache", help="list the model cache (stage, key, size, age, reached); --prune; --clear",
                                description="List the cached models: stage, key, size, age and whether any "
                                "current setting still reaches them (built by this code, from this world, from "
                                "reached models). Labels are never touched.")
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--prune", action="store_true",
                         help="delete the entries nothing reaches (older code or world, broken) and unfinished builds")
     action.add_argument("--clear", metavar="STAGE", default=None,
-                        help="delete every entry of one stage (base, sft, reward, dpo, ppo); it retrains when next used")
+                        help="delete every entry of one stage (base, sft, reward, dpo, ppo): it retrains on next use")
     cache_cmd.set_defaults(func=cmd_cache)
     return parser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_lab import cache, cache_tools, cli
+from rlhf_lab import cache, cli
 from rlhf_lab.config import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -311,7 +311,8 @@ def test_a_build_that_runs_out_of_disk_leaves_nothing_and_says_what_to_free(cach
     assert "nothing was kept" in message and f"the cache {cache_root} holds" in message
     assert "in 1 entries (base " in message  # how much the cache holds
     assert "rlhf-lab cache --prune" in message and "rlhf-lab cache --clear STAGE" in message
-    assert list((cache_root / "sft").iterdir()) == [cache_root / "sft" / (cache.entry_dir("sft", {"a": 2}).name + ".lock")]
+    lock = cache.entry_dir("sft", {"a": 2}).name + ".lock"
+    assert [p.name for p in (cache_root / "sft").iterdir()] == [lock]  # no entry, no temporary directory
 
 
 # ---------------------------------------------------------------------------
@@ -435,7 +436,8 @@ def test_the_listing_shows_stage_key_size_age_and_what_reaches_it(mixed_cache, c
     for path in mixed_cache["reached"].values():
         assert row_of(text, path).endswith("yes") and "kB" in row_of(text, path)
     assert "no: built by other code (its stage's code changed since)" in row_of(text, mixed_cache["stale_sft"])
-    assert f"no: its sft model sft/{mixed_cache['stale_sft'].name} is unreached" in row_of(text, mixed_cache["stale_reward"])
+    stale_sft = mixed_cache["stale_sft"].name
+    assert f"no: its sft model sft/{stale_sft} is unreached" in row_of(text, mixed_cache["stale_reward"])
     assert "no: broken: model.bin is missing" in row_of(text, mixed_cache["broken"])
     assert "no: built from another lab world" in row_of(text, mixed_cache["other_world"])
     assert "1 unfinished build(s)" in text and "--prune` deletes the 4 unreached entries" in text
