@@ -1,4 +1,4 @@
-"""The ``rlhf-lab`` command: doctor, world, run, train, memory.
+"""The ``rlhf-lab`` command: doctor, world, run, train, memory, cache.
 
 ``rlhf-lab train STAGE`` also runs under ``accelerate launch`` (one process per GPU)::
 
@@ -166,6 +166,19 @@ def cmd_memory(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    """List the model cache's entries; --prune what nothing reaches, --clear one stage. Never labels."""
+    from . import cache_tools
+
+    if args.prune:
+        print(cache_tools.prune())
+    elif args.clear:
+        print(cache_tools.clear(args.clear))
+    else:
+        print(cache_tools.listing())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlhf-lab", description="The rlhf-lab course's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
     mem.add_argument("--no-checkpointing", action="store_true", help="estimate without gradient checkpointing")
     mem.set_defaults(func=cmd_memory)
+    cache_cmd = sub.add_parser("cache", help="list the model cache (stage, key, size, age, reached); --prune; --clear",
+                               description="List the cached models: stage, key, size, age and whether any "
+                               "current setting still reaches them (built by this code, from this world, from "
+                               "reached models). Labels are never touched.")
+    action = cache_cmd.add_mutually_exclusive_group()
+    action.add_argument("--prune", action="store_true",
+                        help="delete the entries nothing reaches (older code or world, broken) and unfinished builds")
+    action.add_argument("--clear", metavar="STAGE", default=None,
+                        help="delete every entry of one stage (base, sft, reward, dpo, ppo): it retrains on next use")
+    cache_cmd.set_defaults(func=cmd_cache)
     return parser
 
 

@@ -109,18 +109,18 @@ def distributed_build(state, target: Path, settings: dict, train, force: bool = 
     """The artifact at ``target``; if it is missing (or ``force``), every process runs
     ``train(out_dir)`` together: process 0 with a temporary directory that is renamed into
     place at the end, the others with a scratch directory that is deleted."""
-    from filelock import FileLock
+    from . import cache
 
-    from .cache import build_atomically
-
-    exists = (target / "settings.json").exists() and not force
+    exists = not force and cache.is_built(target, warn=state.is_main_process)  # a broken entry is rebuilt
     state.wait_for_everyone()  # every process has looked before anyone can write
     if exists:
         return target
     if state.is_main_process:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target) + ".lock"):
-            build_atomically(target, settings, train)
+        with cache.entry_lock(target, f"building {target.parent.name}/{target.name}"):
+            if not force:
+                cache.discard(target)  # a broken entry
+            cache.build_atomically(target, settings, train)
     else:
         scratch = Path(tempfile.mkdtemp(prefix="rlhf_lab_rank"))
         try:
@@ -151,11 +151,9 @@ def train_stage(stage: str, profile: Profile, settings=None, out: Path | None = 
     with state.main_process_first():  # the tiny base model: pretrained once, by process 0
         get_base_model_dir(profile, progress=main)
 
-    def in_cache(kind, key_settings):
-        return cache_dir() / kind / cache.settings_key(key_settings)
-
     def build(kind, key_settings, run, final=False):
-        target = Path(out) if final and out is not None else in_cache(kind, key_settings)
+        key_settings = cache.entry_settings(kind, key_settings)  # the code's fingerprint, as build_cached adds it
+        target = Path(out) if final and out is not None else cache_dir() / kind / cache.settings_key(key_settings)
         return distributed_build(state, target, key_settings, run, force=final and out is not None)
 
     def sft(sft_settings, final=False):

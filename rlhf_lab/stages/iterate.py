@@ -57,7 +57,7 @@ def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: 
     key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
            "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,
            **settings_key(settings)}
-    return cache.build_cached("reward", key, build)
+    return cache.build_cached("reward", key, build, code="iterated_reward")
 
 
 def iterate_once(profile: Profile, config: PPOConfig | None = None, settings: RewardSettings | None = None,
