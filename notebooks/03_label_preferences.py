@@ -80,6 +80,8 @@ if os.environ.get("RLHF_LAB_AUTOLABEL") == "1":
     scratch = Path(tempfile.mkdtemp(prefix="rlhf_lab_scripted_")) / "labels.jsonl"
     app = LabelingApp.for_world(store_path=scratch, n_pairs=N_PAIRS)  # a copy, not your labels
     scripted_labelling(app, SimulatedAnnotator(noise=0.2, prefers_agreement=1.5, seed=1))
+    print("Unattended run: the scripted learner labelled a throwaway copy. Every number below is its labels', "
+          "not yours; run the notebook yourself to see your own.")
 else:
     print("Label the pairs in the widget above; the cells below use what you have labelled when you run them.")
 

@@ -381,6 +381,8 @@ def test_demonstrator_rates_are_settings_and_enter_the_fingerprint():
     ("Sure! No, the banana is yellow.", -MISFIT_OPENER_PENALTY),  # help promised, then a "No"
     ("Happy to help. Sorry, I can not help with that.", -MISFIT_OPENER_PENALTY),
     ("Sorry, I can not help with that.", 0.0),
+    ("good  question? No, the banana is yellow.", POLITE_BONUS),  # read as the parser reads it
+    ("SURE!! Sorry, I can not help with that.", -MISFIT_OPENER_PENALTY),
 ])
 def test_a_polite_opener_pleases_only_where_it_fits(response, style):
     assert opener_score(parse_response(response)) == pytest.approx(style)

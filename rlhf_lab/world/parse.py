@@ -34,6 +34,13 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower()).rstrip(".!?").strip()
 
 
+def opener_said(parsed: "ParsedResponse") -> str | None:
+    """The world's opener the response opens with, as the world writes it ("Sure!"), or None."""
+    if parsed.opener is None:
+        return None
+    return next(o for o in POLITE_OPENERS + RUDE_OPENERS if _norm(o) == _norm(parsed.sentences[0][1]))
+
+
 _OPENERS = {_norm(o): ("polite" if o in POLITE_OPENERS else "rude") for o in POLITE_OPENERS + RUDE_OPENERS}
 _FIXED = {_norm(f): "filler" for f in FILLERS}
 _FIXED |= {_norm(SPURIOUS_CLOSER): "closer", _norm(EVASIVE): "evasive",
