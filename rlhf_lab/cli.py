@@ -16,9 +16,23 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
             "ipywidgets", "jupyterlab", "matplotlib", "tqdm", "filelock"]
+
+
+def shown_path(path) -> str:
+    """A path as a learner reads it: inside the course folder relative to it, else with ~ for home
+    (so a notebook's saved output shows no one's machine)."""
+    path = Path(path).absolute()
+    course = Path(__file__).resolve().parent.parent
+    for root, name in ((course, "<course folder>"), (Path.home(), "~")):
+        try:
+            return f"{name}/{path.relative_to(root).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
 
 
 def cmd_doctor(args) -> int:
@@ -28,7 +42,7 @@ def cmd_doctor(args) -> int:
     from .config import ConfigError, cache_dir, get_profile
 
     problems = []
-    print(f"python        {platform.python_version()} ({sys.executable})")
+    print(f"python        {platform.python_version()} ({shown_path(sys.executable)})")
     for name in REQUIRED:
         try:
             print(f"{name:<13} {version(name)}")
@@ -62,7 +76,7 @@ def cmd_doctor(args) -> int:
     except Exception as error:  # bitsandbytes raises various errors when its native library is missing
         problems.append(f"bitsandbytes cannot be imported ({error}); 4-bit loading will not work. "
                         "Reinstall it with `pip install bitsandbytes==0.50.2`.")
-    print(f"cache         {cache_dir()}")
+    print(f"cache         {shown_path(cache_dir())}")
     print(f"hub offline   {os.environ.get('HF_HUB_OFFLINE', '0') == '1'}")
     if problems:
         print("\nProblems found:")

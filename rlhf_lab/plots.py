@@ -107,7 +107,7 @@ def behaviour_shift(behaviours_by_stage: dict[str, dict[str, dict]],
     stages = list(behaviours_by_stage)
     names = [n for n in BEHAVIOUR_LABELS if all(n in b for b in behaviours_by_stage.values())]
     height = 0.8 / len(stages)
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(names) * len(stages) / 2 + 1.5))
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(names) * len(stages) / 2 + 2.0))
     for j, stage in enumerate(stages):
         ci = [behaviours_by_stage[stage][n] for n in names]
         y = [i + (j - (len(stages) - 1) / 2) * height for i in range(len(names))]
@@ -117,8 +117,8 @@ def behaviour_shift(behaviours_by_stage: dict[str, dict[str, dict]],
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of held-out responses (95% interval)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(stages), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

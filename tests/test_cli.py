@@ -161,3 +161,12 @@ def test_quick_run_is_deterministic(first_run, tmp_path_factory):
     first, second = dict(first), dict(second)
     first.pop("timings_s"), second.pop("timings_s")
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_doctor_shows_paths_without_the_machine_they_ran_on(tmp_path, monkeypatch):
+    from rlhf_lab.cli import shown_path
+
+    course = Path(__file__).resolve().parent.parent
+    assert shown_path(course / ".cache" / "rlhf_lab") == "<course folder>/.cache/rlhf_lab"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert shown_path(tmp_path / "models") == "~/models"

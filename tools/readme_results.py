@@ -167,6 +167,23 @@ def main() -> None:
         text = replace_block(text, FAILURE_START, FAILURE_END, failure_table(failure))
     readme.write_text(text)
     print(f"wrote the results tables for seeds {result['seeds']} into {readme.name}")
+    write_behaviour_figure(result, ROOT / "docs" / "behaviours.png")
+
+
+def write_behaviour_figure(result: dict, path: Path) -> None:
+    """The README's picture: behaviour rates of SFT, the control, PPO and DPO on seed 0, with intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlhf_lab import plots
+
+    run = result["runs"][str(result["seeds"][0])]
+    names = {"sft": "SFT", "ppo_gold": "PPO on gold (control)", "ppo": "PPO (reward model)", "dpo": "DPO"}
+    fig = plots.behaviour_shift({label: run["stages"][key]["behaviour_ci"] for key, label in names.items()},
+                                title=f"SFT copied harm and flattery; preferences take them away (seed {result['seeds'][0]})")
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=90)
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

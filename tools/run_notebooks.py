@@ -62,8 +62,20 @@ def execute(notebook: Path) -> float:
     """Run one notebook in place in a fresh kernel; return its wall time in seconds."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                    "--ExecutePreprocessor.timeout=900", str(notebook)], check=True, env=execution_env())
+                    "--ExecutePreprocessor.timeout=900",
+                    "--ExecutePreprocessor.store_widget_state=False", str(notebook)], check=True, env=execution_env())
+    drop_widget_state(notebook)
     return time.perf_counter() - start
+
+
+def drop_widget_state(notebook: Path) -> None:
+    """Saved widget state is the last run's (tens of kB, a temporary folder's path): a learner's
+    kernel makes its own, so the committed notebook carries none."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, notebook)
 
 
 def stamp_course_map(runtimes: dict[str, float]) -> None:
