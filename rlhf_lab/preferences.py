@@ -117,10 +117,8 @@ def broken_edit(response: str, rng: random.Random) -> str | None:
     if len(tokens) < 3:
         return None
     at = rng.randrange(1, len(tokens) - 1)
-    edit = rng.choice(("cut", "repeat", "drop"))
-    broken = tokens[:at] if edit == "cut" else tokens[:at] + [tokens[at]] + tokens[at:] if edit == "repeat" \
-        else tokens[:at] + tokens[at + 1:]
-    text = " ".join(broken)
+    broken = {"cut": tokens[:at], "repeat": tokens[:at + 1] + tokens[at:], "drop": tokens[:at] + tokens[at + 1:]}
+    text = " ".join(broken[rng.choice(("cut", "repeat", "drop"))])
     return None if parse_response(text).well_formed else text
 
 
