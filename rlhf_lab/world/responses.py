@@ -131,5 +131,6 @@ def plain_answer(prompt: Prompt) -> str:
 def ideal_response(prompt: Prompt) -> str:
     """The response the hidden human likes best: right substance, concise, with a polite
     opener where one fits ("Sure! The lemon is yellow.", "Good question. No, ...", a refusal alone)."""
-    core = next(c for c in cores(prompt, random.Random(0)).values() if c.good)
-    return dress(core, opener=fitting_opener(core.text))
+    answer = plain_answer(prompt)
+    opener = fitting_opener(answer)
+    return f"{opener} {answer}" if opener else answer
