@@ -73,7 +73,7 @@ status = rlhf_lab(["doctor"])
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.2 min |
 # | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; why the control learns slowly | 4.1 min |
 # | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 1.1 min |
-# | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits), the exploit the reward model falls for, mode collapse measured, capability regression and PPO-ptx, one round of iterated RLHF, sycophancy and verbosity from biased labellers | 18.0 min |
+# | `07_failure_modes.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients, Gao et al.'s fits), the exploit the reward model falls for, mode collapse measured, capability regression and PPO-ptx, one round of iterated RLHF, sycophancy and verbosity from biased labellers | 15.9 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | not measured yet |
 #
 # Runtimes: a first run through the course in order on 2 AVX2 CPU cores, each notebook building the stage it is about (the stage times measured by `benchmarks/bench_pipeline.py` plus the notebook's own evaluation); once built, every stage loads from the cache in seconds. Every notebook also runs on its own: a missing base model, SFT model, reward model or policy is built first (and then takes longer). Exercises that implement the math yourself are in `exercises/`.
