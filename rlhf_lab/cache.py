@@ -96,6 +96,8 @@ STAGE_CODE = {
     # PPO against the gold reward has only SFT upstream, so its row names all it trains through.
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
             "overoptimization.py"),
+    # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
+    "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "stages/reward.py", "models.py"),
 }
 # Iterated RLHF's second reward model (stages/iterate.py): a reward model trained on pairs of
 # a policy's samples.

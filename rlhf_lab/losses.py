@@ -219,6 +219,46 @@ def first_token_advantages(rewards, values, mask, gamma: float = 1.0, lam: float
 
 
 # ---------------------------------------------------------------------------
+# Advantages without a critic: a baseline from the other samples of the same prompt
+# ---------------------------------------------------------------------------
+
+
+def _groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(N,) rewards as (N / group_size, group_size): each row the samples of one prompt."""
+    if group_size < 2 or rewards.dim() != 1 or rewards.numel() % group_size:
+        raise ValueError(f"need a 1-D tensor of rewards whose length ({rewards.numel()}) is a multiple of "
+                         f"group_size >= 2 (got group_size={group_size}): a group baseline needs siblings.")
+    return rewards.view(-1, group_size)
+
+
+def leave_one_out_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """RLOO (Ahmadian et al. 2024): each sample's reward minus the mean reward of the *other*
+    ``group_size - 1`` samples of its prompt. The baseline does not contain the sample itself,
+    so it stays an unbiased estimate of the prompt's value; no value head is trained.
+
+    ``rewards``: (N,), grouped contiguously (the samples of prompt 0 first). Returns (N,).
+    """
+    grouped = _groups(rewards, group_size)
+    others_mean = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
+    return (grouped - others_mean).reshape(-1)
+
+
+def group_relative_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True,
+                              eps: float = 1e-4) -> torch.Tensor:
+    """GRPO (Shao et al. 2024): each reward minus its group's mean, divided by the group's
+    standard deviation (unbiased, plus ``eps``) when ``scale``. Scaling makes every prompt
+    push equally hard, however close its samples' rewards were (Dr. GRPO drops it: scale=False).
+
+    ``rewards``: (N,), grouped contiguously. Returns (N,).
+    """
+    grouped = _groups(rewards, group_size)
+    advantages = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale:
+        advantages = advantages / (grouped.std(dim=1, keepdim=True) + eps)
+    return advantages.reshape(-1)
+
+
+# ---------------------------------------------------------------------------
 # PPO clipped objectives
 # ---------------------------------------------------------------------------
 

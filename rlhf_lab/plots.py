@@ -398,3 +398,38 @@ def frontier(runs_by_seed: dict[str, dict], title: str = "Gold reward against KL
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def methods_training(histories: dict[str, list[dict]], title: str = "Training: reward-model score and gold reward per rollout"):
+    """One curve per method: the reward it was trained on (left) and the hidden gold reward (right),
+    against rollouts. ``histories`` maps a method to its per-rollout rows (reward, gold_reward)."""
+    fig, (ax_reward, ax_gold) = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+    for name, history in histories.items():
+        steps = range(1, len(history) + 1)
+        ax_reward.plot(steps, [h["reward"] for h in history], label=name)
+        ax_gold.plot(steps, [h["gold_reward"] for h in history], label=name)
+    ax_reward.set_title("the reward each method was trained on", fontsize=10)
+    ax_gold.set_title("gold reward (hidden from all of them)", fontsize=10)
+    for ax in (ax_reward, ax_gold):
+        ax.set_xlabel("rollout")
+        ax.grid(alpha=0.3)
+    ax_reward.set_ylabel("mean per response")
+    ax_gold.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def seconds_per_episodes(seconds_by_method: dict[str, float], title: str = "Wall time per 1,000 episodes (2 CPU cores)"):
+    """Horizontal bars: training seconds per 1,000 sampled and scored responses, per method."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(seconds_by_method) + 1.2))
+    names = list(seconds_by_method)
+    ax.barh(names, [seconds_by_method[n] for n in names], color="tab:gray")
+    for i, n in enumerate(names):
+        ax.text(seconds_by_method[n], i, f" {seconds_by_method[n]:.1f} s", va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per 1,000 episodes (rollout + updates)")
+    ax.set_xlim(0, 1.25 * max(seconds_by_method.values()))
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -70,6 +70,7 @@ MetricsFn = Callable[[list[str], list[str]], dict]
 OVERRIDABLE = (
     "kl_penalized_rewards",
     "gae_advantages",
+    "leave_one_out_advantages",
     "masked_whiten",
     "ppo_policy_loss",
     "ppo_value_loss",
@@ -230,17 +231,17 @@ class ValueHead(nn.Module):
         return self.mlp(hidden_states.detach().float()).squeeze(-1)
 
 
-def leave_one_out_centered(scores: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-    """Each score minus the mean score of the other responses to the same prompt (a prompt
-    sampled once keeps its score)."""
+def leave_one_out_centered(scores: torch.Tensor, prompts: list[str],
+                           baseline=losses.leave_one_out_advantages) -> torch.Tensor:
+    """Each score minus the mean score of the other responses to the same prompt (RLOO's
+    baseline, ``baseline(group_scores, group_size)``); a prompt sampled once keeps its score."""
     centered = scores.clone()
     groups: dict[str, list[int]] = {}
     for i, prompt in enumerate(prompts):
         groups.setdefault(prompt, []).append(i)
     for members in groups.values():
         if len(members) > 1:
-            group = scores[members]
-            centered[members] = group - (group.sum() - group) / (len(members) - 1)
+            centered[members] = baseline(scores[members], len(members))
     return centered
 
 
@@ -515,8 +516,8 @@ class PPOTrainer:
         kl_coef = self.kl_controller.value
 
         # 3. Per-token rewards: every token pays for its KL; the score lands on the last one.
-        scores = leave_one_out_centered(batch.scores, batch.prompts) if self.config.samples_per_prompt > 1 \
-            else batch.scores
+        scores = leave_one_out_centered(batch.scores, batch.prompts, self.losses.leave_one_out_advantages) \
+            if self.config.samples_per_prompt > 1 else batch.scores
         scores = self.score_norm(scores) if self.config.normalize_scores else scores
         rewards, kl = self.losses.kl_penalized_rewards(
             scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.py"))
 
 
 def cells(notebook):
@@ -19,7 +19,7 @@ def cells(notebook):
 
 
 def test_every_notebook_has_a_source():
-    notebooks = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    notebooks = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb")}
     assert notebooks == {p.stem for p in SOURCES}, "each lesson needs both NN_name.py and NN_name.ipynb"
 
 

@@ -93,6 +93,12 @@ def build() -> dict:
         entries[f"distinct_n/n_{n}"] = entry(distinct_n, texts, n)
     chosen = best_of_n(list(BEST_PROMPTS), FakePolicy().generate, fake_score, n=4)
     entries["best_of_n/n_4"] = {"args": [list(BEST_PROMPTS)], "kwargs": {"n": 4}, "expected": chosen}
+    # Group baselines (RLOO, GRPO): 8 prompts x 4 samples, drawn last so earlier inputs keep their values.
+    group_rewards = randn(32)
+    entries["leave_one_out_advantages/groups_of_4"] = entry(losses.leave_one_out_advantages, group_rewards, 4)
+    entries["group_relative_advantages/groups_of_4"] = entry(losses.group_relative_advantages, group_rewards, 4)
+    entries["group_relative_advantages/unscaled"] = entry(losses.group_relative_advantages, group_rewards, 4,
+                                                           scale=False)
     entries.update(trl_entries(entries))
     return entries
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
-RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
+RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
 
 
 def jupytext(*args: str) -> None:
@@ -38,7 +38,7 @@ def jupytext(*args: str) -> None:
 
 
 def sources(only: str | None) -> list[Path]:
-    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py")) if not only or p.name.startswith(only)]
+    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]*_*.py")) if not only or p.name.startswith(only)]
 
 
 def sync(source: Path) -> Path:

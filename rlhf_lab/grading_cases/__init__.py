@@ -184,6 +184,8 @@ def _registry() -> dict[str, list[Case]]:
         "kl_estimate": kl.KL_ESTIMATE_CASES,
         "kl_penalized_rewards": kl.KL_REWARD_CASES,
         "gae_advantages": advantages.CASES,
+        "leave_one_out_advantages": advantages.RLOO_CASES,
+        "group_relative_advantages": advantages.GRPO_CASES,
         "ppo_policy_loss": ppo.POLICY_CASES,
         "ppo_value_loss": ppo.VALUE_CASES,
         "distinct_n": text.DISTINCT_CASES,

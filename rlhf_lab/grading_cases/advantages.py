@@ -106,3 +106,118 @@ def _closed_form(function):
 
 
 CASES += [_monte_carlo, _td, _padding, _closed_form]
+
+
+# ---------------------------------------------------------------------------
+# Group baselines: leave_one_out_advantages (RLOO), group_relative_advantages (GRPO)
+# ---------------------------------------------------------------------------
+
+
+def _groups(rewards, group_size):
+    return rewards.view(-1, group_size)
+
+
+def _loo_with_self_in_baseline(rewards, group_size):
+    grouped = _groups(rewards, group_size)
+    return (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)
+
+
+def _loo_over_the_batch(rewards, group_size):
+    return rewards - (rewards.sum() - rewards) / (rewards.numel() - 1)
+
+
+RLOO_MISTAKES = [
+    Mistake(_loo_with_self_in_baseline, "that is the group mean with the sample itself in it (GRPO's centring): "
+            "RLOO's baseline is the mean of the OTHER group_size - 1 samples of the same prompt."),
+    Mistake(_loo_over_the_batch, "the baseline runs over the whole batch: average only the other samples of the "
+            "same prompt (consecutive runs of group_size)."),
+]
+
+
+def _grpo_population_std(rewards, group_size, scale=True, eps=1e-4):
+    grouped = _groups(rewards, group_size)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    return (centred / (grouped.std(dim=1, unbiased=False, keepdim=True) + eps) if scale else centred).reshape(-1)
+
+
+def _grpo_batch_std(rewards, group_size, scale=True, eps=1e-4):
+    grouped = _groups(rewards, group_size)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    return (centred / (rewards.std() + eps) if scale else centred).reshape(-1)
+
+
+GRPO_MISTAKES = [
+    Mistake(_grpo_population_std, "use the unbiased standard deviation (divide by group_size - 1), as GRPO and "
+            "TRL do: torch's .std() default."),
+    Mistake(_grpo_batch_std, "divide by each group's own standard deviation, not the whole batch's."),
+]
+
+RLOO_CASES = [
+    golden_case("leave_one_out_advantages/groups_of_4", "8 prompts x 4 samples", ("advantages",),
+                "Reshape to (prompts, group_size); the baseline of a sample is the mean of its siblings.",
+                RLOO_MISTAKES),
+]
+
+GRPO_CASES = [
+    golden_case("group_relative_advantages/groups_of_4", "8 prompts x 4 samples, scaled", ("advantages",),
+                "Centre on the group's mean, then divide by the group's std + eps.", GRPO_MISTAKES),
+    golden_case("group_relative_advantages/unscaled", "the same rewards with scale=False (Dr. GRPO)",
+                ("advantages",), "With scale=False only centre on the group's mean.", GRPO_MISTAKES),
+]
+
+
+def _rewards():
+    return torch.tensor([1.0, 0.0, 2.0, 5.0, -1.0, -1.0, 3.0, -1.0, 0.5, 0.25, 0.0, 0.25])
+
+
+@invariant("each group's advantages sum to 0, and a constant shift of a group's rewards changes nothing")
+def _loo_shift(function):
+    rewards = _rewards()
+    advantages, = outputs(function(rewards, 4), ("advantages",))
+    expect_close(advantages.view(-1, 4).sum(dim=1), torch.zeros(3), "the sum of each group's advantages",
+                 "Against the mean of the others, a group's advantages still add up to zero.")
+    shifted, = outputs(function(rewards + torch.tensor([10.0, -3.0, 7.0]).repeat_interleave(4), 4), ("advantages",))
+    expect_close(shifted, advantages, "the advantages after adding a constant per group",
+                 "The baseline must come from the same prompt's samples only.")
+
+
+@invariant("RLOO's advantage is group_size / (group_size - 1) times the distance to the group mean", kind="formula")
+def _loo_scaling(function):
+    rewards = _rewards()
+    advantages, = outputs(function(rewards, 4), ("advantages",))
+    centred = (rewards.view(-1, 4) - rewards.view(-1, 4).mean(dim=1, keepdim=True)).reshape(-1)
+    expect_close(advantages, centred * 4 / 3, "your advantages vs k/(k-1) x (r - group mean)",
+                 "r_i - mean of the others = k/(k-1) (r_i - mean of all k): check the divisor.")
+
+
+@invariant("groups are consecutive runs of group_size: group_size 2 and 6 work too")
+def _loo_sizes(function):
+    rewards = _rewards()
+    for size in (2, 6):
+        grouped = rewards.view(-1, size)
+        expected = (grouped - (grouped.sum(dim=1, keepdim=True) - grouped) / (size - 1)).reshape(-1)
+        got, = outputs(function(rewards, size), ("advantages",))
+        expect_close(got, expected, f"the advantages with group_size={size}", "Use the group_size argument.")
+
+
+@invariant("scaled advantages have mean 0 and std 1 in every group; scaling the rewards changes nothing")
+def _grpo_normalised(function):
+    rewards = _rewards()
+    advantages, = outputs(function(rewards, 4), ("advantages",))
+    grouped = advantages.view(-1, 4)
+    expect_close(grouped.mean(dim=1), torch.zeros(3), "each group's mean advantage")
+    expect_close(grouped.std(dim=1), torch.ones(3), "each group's std of advantages", atol=1e-3)
+    scaled, = outputs(function(rewards * 5.0, 4), ("advantages",))
+    expect_close(scaled, advantages, "the advantages of rewards x 5", "Divide by the group's std.", atol=1e-3)
+
+
+@invariant("a group whose samples all scored the same gets advantage 0 (and no nan)")
+def _grpo_flat_group(function):
+    rewards = torch.tensor([2.0, 2.0, 2.0, 2.0, 0.0, 1.0, 0.0, 1.0])
+    advantages, = outputs(function(rewards, 4), ("advantages",))
+    expect_close(advantages[:4], torch.zeros(4), "the advantages of a group with equal rewards",
+                 "Add eps to the std before dividing, so 0 / (0 + eps) is 0.")
+
+
+RLOO_CASES += [_loo_shift, _loo_scaling, _loo_sizes]
+GRPO_CASES += [_grpo_normalised, _grpo_flat_group]
