@@ -23,6 +23,20 @@ from pathlib import Path
 PROFILE_ENV = "RLHF_LAB_PROFILE"
 MODEL_ENV = "RLHF_LAB_BASE_MODEL"  # overrides a gpu profile's base model (hub id or local directory)
 CACHE_ENV = "RLHF_LAB_CACHE"
+SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
+
+# Every environment variable the course reads, in one list (the README's table is this one).
+ENVIRONMENT_VARIABLES = {
+    PROFILE_ENV: "the profile: tiny (default), gpu or gpu-1.5b",
+    MODEL_ENV: "a gpu profile's base model: a hub id or a local directory",
+    CACHE_ENV: "where trained models are cached (default: .cache/rlhf_lab/ in the course folder)",
+    SHARED_DATA_ENV: "a folder of downloaded data sets (HH-RLHF, UltraFeedback; default: ../shared/data)",
+    "RLHF_LAB_AUTOLABEL": "1: notebook 03's scripted learner labels the pairs (CI, unattended runs)",
+    "RLHF_LAB_SKIP_E2E": "1: skip the browser test of the labelling widget",
+    "RLHF_LAB_CHROMIUM": "the Chromium binary the browser test drives",
+    "RLHF_LAB_VENV": "course.sh's virtual environment (default: .venv)",
+    "HF_HUB_OFFLINE": "1: never reach the Hugging Face Hub (the tiny profile needs no network)",
+}
 
 
 class ConfigError(ValueError):

@@ -1,17 +1,18 @@
-"""Write the README's results tables from benchmarks/results/pipeline.json (the three-seed run)
-and benchmarks/results/failure_modes.json (over-optimisation, notebook 07).
+"""Write the generated tables of README.md and docs/RESULTS.md from the benchmarks' results files.
 
     python benchmarks/bench_pipeline.py      # measure (seeds 0 1 2)
     python benchmarks/bench_failure_modes.py # measure (seeds 0 1 2)
-    python tools/readme_results.py           # rewrite the blocks between the README's markers
+    python tools/readme_results.py           # rewrite the blocks between the markers
+
+Each generated block is one row of BLOCKS: the file it lives in, its marker name (the block sits
+between `<!-- NAME:start -->` and `<!-- NAME:end -->`), the results file it reads and the function
+that turns that file into markdown. A new table is a new function and a new row.
 """
 
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- results:start -->", "<!-- results:end -->"
-FAILURE_START, FAILURE_END = "<!-- failure-modes:start -->", "<!-- failure-modes:end -->"
 STAGES = (("base", "base"), ("sft", "SFT"), ("ppo_gold", "PPO on gold (control)"), ("ppo", "PPO (reward model)"),
           ("dpo", "DPO (+ chosen NLL: RPO)"), ("best_of_n", "best-of-16 (reward model)"))
 
@@ -34,9 +35,8 @@ BEHAVIOUR_COLUMNS = (("harmful_compliance_rate", "complies with harm"), ("sycoph
                      ("capability_probe", "probe"))
 
 
-def table(result: dict) -> str:
-    """Behaviour rates per stage (the headline), then the paired gold gains per family and the win
-    rate (secondary), the reward model's accuracy and the targets, each cell seed by seed."""
+def behaviour_table(result: dict) -> str:
+    """The README's headline: behaviour rates per stage, each cell seed by seed."""
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
     lines = [f"Each cell: {seeds}. Rates on held-out prompts x 4 samples; 95% intervals are in "
@@ -47,7 +47,14 @@ def table(result: dict) -> str:
         cells = [per_seed(runs, lambda r, k=k, key=key: f"{r['stages'][key][k]:.0%}" if k in r["stages"][key] else "n/a")
                  for k, _ in BEHAVIOUR_COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Paired gold gain over SFT (each answer's gold minus SFT's answer to the same prompt), per family "
+    return "\n".join(lines)
+
+
+def pipeline_details(result: dict) -> str:
+    """docs/RESULTS.md: the paired gold gains per family and the win rate, the reward model's
+    accuracy, the benchmark's targets and its timings, each cell seed by seed."""
+    runs = result["runs"]
+    lines = ["Paired gold gain over SFT (each answer's gold minus SFT's answer to the same prompt), per family "
               "and overall with its 95% interval, and the win rate against SFT (ties count half):", "",
               "| stage | helpful | sycophancy | harmful | benign | overall | beats SFT |", "|---|---|---|---|---|---|---|"]
     for key, name in STAGES[2:]:
@@ -151,7 +158,17 @@ def failure_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, start: str, end: str, body: str) -> str:
+# (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
+BLOCKS = (
+    ("README.md", "results", "pipeline.json", behaviour_table),
+    ("docs/RESULTS.md", "pipeline-details", "pipeline.json", pipeline_details),
+    ("docs/RESULTS.md", "failure-modes", "failure_modes.json", failure_table),
+)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """The text with the block between NAME's markers replaced by body."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     head, rest = text.split(start)
     _, tail = rest.split(end)
     return f"{head}{start}\n{body}\n{end}{tail}"
@@ -159,15 +176,14 @@ def replace_block(text: str, start: str, end: str, body: str) -> str:
 
 def main() -> None:
     results = ROOT / "benchmarks" / "results"
-    result = json.loads((results / "pipeline.json").read_text())
-    readme = ROOT / "README.md"
-    text = replace_block(readme.read_text(), START, END, table(result))
-    if (results / "failure_modes.json").exists() and FAILURE_START in text:
-        failure = json.loads((results / "failure_modes.json").read_text())
-        text = replace_block(text, FAILURE_START, FAILURE_END, failure_table(failure))
-    readme.write_text(text)
-    print(f"wrote the results tables for seeds {result['seeds']} into {readme.name}")
-    write_behaviour_figure(result, ROOT / "docs" / "behaviours.png")
+    for file, name, source, write in BLOCKS:
+        target = ROOT / file
+        text = target.read_text()
+        if f"<!-- {name}:start -->" not in text or not (results / source).exists():
+            continue
+        target.write_text(replace_block(text, name, write(json.loads((results / source).read_text()))))
+        print(f"wrote {file}'s {name} block from benchmarks/results/{source}")
+    write_behaviour_figure(json.loads((results / "pipeline.json").read_text()), ROOT / "docs" / "behaviours.png")
 
 
 def write_behaviour_figure(result: dict, path: Path) -> None:
