@@ -15,6 +15,10 @@ the update), for the capability regression and its fix; DPO at several betas, fo
 DPO frontier (gold against KL to SFT). Writes benchmarks/results/failure_modes.json.
 
     python benchmarks/bench_failure_modes.py --seeds 0 --keep-cache --dpo-only   # add DPO to a seed's run
+
+Target (issue "Notebook 07 on the helpful-only world"): for best-of-n and for PPO at the course's
+learning rate, gold at the largest KL lies below its peak by more than the 95% interval while the
+reward-model score is highest there; PPO-ptx recovers at least half of the probe accuracy PPO lost.
 """
 
 import argparse

@@ -25,6 +25,9 @@ QLoRA steps use bitsandbytes' paged 8-bit AdamW, the full fine-tune torch AdamW 
 states); both use gradient checkpointing and bf16 autocast (fp16 + loss scaling on cards
 without bf16, such as a T4). An out-of-memory step is recorded as "OOM", not a crash.
 Results: benchmarks/results/gpu_memory.json (dry run: gpu_memory_dry_run.json).
+
+Target: every stage of the gpu profile fits an 8 GB card with 4-bit + LoRA, and PPO with every
+role on one shared base needs at most 1.3x the memory of the policy alone.
 """
 
 from __future__ import annotations

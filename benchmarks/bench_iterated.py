@@ -10,6 +10,9 @@ Per seed: SFT, PPO round 1, PPO round 2 (gold with its 95% interval, KL to SFT, 
 rates: contradicting a user who is right, well-formed text, polite openers), and both reward
 models' accuracy on pairs of round 1's samples (what RL asked the first one about). Writes
 benchmarks/results/iterated.json.
+
+Target (issue "Notebook 07 on the helpful-only world"): one round halves the exploited behaviour
+and recovers at least half of the benign gold lost.
 """
 
 import argparse

@@ -12,6 +12,9 @@ DPO run (the course's settings; only the labels change) and, on every held-out p
 samples: the sycophancy rate (agrees with a wrong claim), the contrarian rate (contradicts a
 right one), the mean length in words, gold with its 95% interval, KL to SFT. Writes
 benchmarks/results/labeller_bias.json.
+
+Target (issue "Notebook 07 on the helpful-only world", item 4): sycophancy and length rise with
+the labeller's bias, dose by dose, in every seed.
 """
 
 import argparse

@@ -276,7 +276,7 @@ lesson.check_claim("pushing only the first token puts openers in the middle of r
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the
 # trade is poor: the opener is worth +0.3, a broken sentence costs 0.5 and usually the answer.
-# `benchmarks/bench_opener_control.py` measures the same reward with the full PPO, on held-out
-# prompts (the README has its numbers).
+# `experiments/opener_control.py` measures the same reward with the full PPO, on held-out
+# prompts (`docs/FINDINGS.md` has its numbers).
 #
 # **Next:** `06_dpo.ipynb`, the same preferences without a reward model.

@@ -33,8 +33,8 @@
 # is broken sentences (plain DPO at beta 0.1: 83% of answers well-formed against SFT's 93%, seed 0).
 # The course's DPO therefore adds the chosen answer's negative log-likelihood (Pang et al. 2024,
 # "RPO"; TRL: `loss_type=["sigmoid", "sft"]`), weighted by `sft_weight` = 1, with beta = 0.3. Both
-# were picked by a small sweep (`benchmarks/bench_sweeps.py dpo`, results in
-# `benchmarks/results/sweeps.json`); `PLAIN_DPO` in `rlhf_lab/stages/dpo.py` is the loss above alone.
+# were picked by a small sweep (`experiments/sweeps.py dpo`, results in
+# `experiments/results/sweeps.json`); `PLAIN_DPO` in `rlhf_lab/stages/dpo.py` is the loss above alone.
 
 # %%
 import torch

@@ -27,7 +27,7 @@ from .sft import SFTSettings, get_sft_model_dir
 @dataclass(frozen=True)
 class DPOSettings:
     """How DPO learns; the defaults are what the tiny profile runs. ``beta`` and ``sft_weight`` were
-    chosen by a sweep on seed 0 (``benchmarks/bench_sweeps.py dpo``, results in sweeps.json): plain
+    chosen by a sweep on seed 0 (``experiments/sweeps.py dpo``, results in sweeps.json): plain
     DPO (``sft_weight`` 0) breaks its text at every beta (well-formed 83% vs SFT's 93%, ``beta`` 0.1);
     with the chosen answers' NLL added (RPO) it keeps SFT's well-formed rate and gains gold."""
 

@@ -1,11 +1,11 @@
 """How long the kernel takes to apply one labelling action: the message the browser view sends
 (app.handle_message): save the decision (flush + fsync) and send the new state back to the
 view. Target: under 100 ms per action (median and p95). The browser side, click or key to the
-next pair on screen, is measured by bench_label_browser.py.
+next pair on screen, is measured by label_browser.py.
 
-    python benchmarks/bench_label_click.py [--clicks 200]
+    python experiments/label_click.py [--clicks 200]
 
-Writes benchmarks/results/label_click.json. The store is a real file in a temporary folder
+Writes experiments/results/label_click.json. The store is a real file in a temporary folder
 (on the same disk as the course by default: --dir), so the fsync cost is real. No kernel runs:
 the widget's state message is built but not sent, which a kernel does in the background.
 """

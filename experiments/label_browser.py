@@ -1,12 +1,12 @@
 """Click or key to the next pair, measured in the browser: a real JupyterLab, headless Chromium,
 the labelling widget, an idle kernel. Target: under 100 ms (median and p95).
 
-    python benchmarks/bench_label_browser.py [--actions 60]
+    python experiments/label_browser.py [--actions 60]
 
 For each action the clock starts at the browser's own timestamp of the keydown or click event
 and stops when the next pair's text is in the page and the next frame was painted
 ("shown_ms"); "saved_ms" runs on until the kernel's acknowledgement is back (the decision
-is fsynced in the JSONL). Writes benchmarks/results/label_click_browser.json. Needs Chromium
+is fsynced in the JSONL). Writes experiments/results/label_click_browser.json. Needs Chromium
 (apt-get install -y chromium chromium-driver) and Playwright, as the browser tests do.
 """
 

@@ -1,7 +1,7 @@
 """Does the base model learn to COPY the asked subject? Pretraining variants, each followed by
 the default SFT, measured where the lab world's answers went wrong (notebook 02).
 
-    python benchmarks/bench_pretrain_copy.py '{}' '{"pretrain_steps": 800, "pretrain_batch_size": 16}'
+    python experiments/pretrain_copy.py '{}' '{"pretrain_steps": 800, "pretrain_batch_size": 16}'
 
 Each argument is a JSON dict of profile changes (pretrain_steps, pretrain_batch_size,
 pretrain_lr, seed). Per variant: the mean probability that the base and the SFT model give the
@@ -9,7 +9,7 @@ first token of the asked subject in the ideal answers to held-out helpful questi
 model on its own training demonstrations: `rlhf_lab.evaluate.subject_token_certainty`), and
 SFT's held-out gold reward at temperature 1 (every held-out prompt x 4). Uses $RLHF_LAB_CACHE,
 so a variant already built loads in seconds. Measured in session 5 (seed 0):
-benchmarks/results/sweeps.json, reference_points.pretraining_variants_seed0.
+experiments/results/sweeps.json, reference_points.pretraining_variants_seed0.
 """
 
 import json

@@ -1,7 +1,7 @@
-"""What checking cache entries on load costs a warm `rlhf-lab run` (benchmarks/results/cache_verify.json).
+"""What checking cache entries on load costs a warm `rlhf-lab run` (experiments/results/cache_verify.json).
 
-    python benchmarks/bench_cache_verify.py              # the quick pipeline, a fresh cache
-    python benchmarks/bench_cache_verify.py --full --keep-cache   # the default pipeline, on $RLHF_LAB_CACHE
+    python experiments/cache_verify.py              # the quick pipeline, a fresh cache
+    python experiments/cache_verify.py --full --keep-cache   # the default pipeline, on $RLHF_LAB_CACHE
 
 The pipeline is built once (cold), then run warm ``--runs`` times with today's load check
 (every file stat'ed against the manifest, see rlhf_lab.cache) and as many times with the old

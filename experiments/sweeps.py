@@ -1,8 +1,8 @@
 """Small sweeps behind the issue "RLHF that works in the lab world": what PPO against the
 gold reward itself (the control) and DPO reach from the course's SFT model, per setting.
 
-    python benchmarks/bench_sweeps.py ppo '{"steps": 60}' '{"steps": 60, "learning_rate": 3e-4}'
-    python benchmarks/bench_sweeps.py dpo '{"beta": 0.03}' '{"beta": 0.3}' '{"beta": 1.0}'
+    python experiments/sweeps.py ppo '{"steps": 60}' '{"steps": 60, "learning_rate": 3e-4}'
+    python experiments/sweeps.py dpo '{"beta": 0.03}' '{"beta": 0.3}' '{"beta": 1.0}'
 
 Each argument is a JSON dict of PPOConfig (or DPOSettings) changes; for ``ppo`` three extra
 keys: ``profile_seed`` (default 0), ``eval_temperature`` (default 1.0: sample the
@@ -11,7 +11,7 @@ polite opener, 0.3 in the world: set after SFT is built, so SFT is the same mode
 ``full_fine_tuning`` (true: train every weight of the policy instead of a LoRA adapter, a frozen
 copy of SFT as the reference) and ``no_critic`` (true: advantages without the value head, GAE with
 V = 0 and lambda 1: REINFORCE with the leave-one-out baseline, as RLOO). Every held-out prompt, 4 samples each, judged by the hidden human; win rate against the SFT model's samples with its 95% bootstrap interval.
-Appends one record per setting to benchmarks/results/sweeps.json (seed 0 uses $RLHF_LAB_CACHE,
+Appends one record per setting to experiments/results/sweeps.json (seed 0 uses $RLHF_LAB_CACHE,
 so a warm cache skips pretraining and SFT). About 1.2 s per PPO step of batch 32, ~90 s per
 DPO run, on 2 CPU cores.
 """

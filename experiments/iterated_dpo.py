@@ -3,10 +3,10 @@ trained again (from the same SFT model, with the same settings), the way iterate
 (rlhf_lab/stages/iterate.py) retrains the reward model on the PPO policy's samples. Behind the
 issue "RLHF that works in the lab world": does on-policy preference data lift DPO above SFT?
 
-    RLHF_LAB_CACHE=<seed 0's warm cache> python benchmarks/bench_iterated_dpo.py --seeds 0 --rounds 3
+    RLHF_LAB_CACHE=<seed 0's warm cache> python experiments/iterated_dpo.py --seeds 0 --rounds 3
 
 Every held-out prompt x 4 samples, judged by the hidden human; win rate against SFT's samples
-with its 95% bootstrap interval, per round. Results: benchmarks/results/iterated_dpo.json. About
+with its 95% bootstrap interval, per round. Results: experiments/results/iterated_dpo.json. About
 3 min per round on 2 CPU cores (sampling every training prompt x 4, then DPO).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, previous_runs, save  # noqa: E402
-from bench_sweeps import compare_with_sft  # noqa: E402
+from sweeps import compare_with_sft  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

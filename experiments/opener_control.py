@@ -14,9 +14,9 @@ credit assignment: only the token that chooses the opener is pushed; an override
 ``gae_advantages``). If the leak were advantage noise on the later tokens, the last variant would
 not leak.
 
-    RLHF_LAB_CACHE=<a warm cache> python benchmarks/bench_opener_control.py
+    RLHF_LAB_CACHE=<a warm cache> python experiments/opener_control.py
 
-About 4 minutes on 2 CPU cores with SFT cached. Writes benchmarks/results/opener_control.json.
+About 4 minutes on 2 CPU cores with SFT cached. Writes experiments/results/opener_control.json.
 """
 
 import os

@@ -2,12 +2,12 @@
 on pairs of SFT samples (8 per held-out prompt, what RL asks it about) and on templated held-out
 pairs, overall and by family. Behind the issue "RLHF that works in the lab world" (target 85%).
 
-    RLHF_LAB_CACHE=<a warm cache> python benchmarks/bench_reward_variants.py '{}' '{"lora": null, "learning_rate": 3e-4}' \
+    RLHF_LAB_CACHE=<a warm cache> python experiments/reward_variants.py '{}' '{"lora": null, "learning_rate": 3e-4}' \
         '{"lora": 64}' '{"epochs": 6.0}'
 
 Each argument is a JSON dict of RewardSettings changes, plus ``lora``: null (full fine-tuning)
 or a LoRA rank (alpha = 2 x rank); omitted: the profile's LoRA. One JSON line per variant on
-stdout (record them in benchmarks/results/sweeps.json, reference_points). About 1-3 min each
+stdout (record them in experiments/results/sweeps.json, reference_points). About 1-3 min each
 on 2 CPU cores with SFT cached.
 """
 

@@ -2,7 +2,7 @@
 the training rollouts' gold reward per prompt family and the polite-opener rate logged every step,
 printed as means over blocks of 10 steps. Behind the issue "RLHF that works in the lab world".
 
-    RLHF_LAB_CACHE=<a warm cache> python benchmarks/bench_ppo_families.py '{"steps": 120}'
+    RLHF_LAB_CACHE=<a warm cache> python experiments/ppo_families.py '{"steps": 120}'
 
 The argument is a JSON dict of PPOConfig changes (default: none). About 1 s per step on 2 CPU
 cores with SFT cached. Prints only (the numbers go into the closing note and the README).

@@ -1,6 +1,6 @@
 """Base-model pretraining on this machine, from an empty cache: time, loss, samples.
 
-    python benchmarks/bench_pretrain.py
+    python experiments/pretrain.py
 
 Target (foundation issue): at most 90 s on 2 CPU cores, and the model clearly learns the corpus.
 """

@@ -1,6 +1,6 @@
 """How fast the command line answers: `rlhf-lab --help` and `import rlhf_lab` (median of 5).
 
-    python benchmarks/bench_cli.py
+    python experiments/cli.py
 
 Target (foundation issue): `rlhf-lab --help` under 1 s.
 """
