@@ -19,6 +19,7 @@ tests/exercises checks that both folders are exactly what this script writes.
 
     python tools/make_exercises.py            # write both folders
     python tools/make_exercises.py --execute  # ... and run the solutions, saving outputs
+    python tools/make_exercises.py --execute --only 09  # ... only solutions/09_*
 """
 
 from __future__ import annotations
@@ -81,14 +82,14 @@ def with_outputs(notebook: nbformat.NotebookNode, path: Path) -> nbformat.Notebo
     return notebook
 
 
-def write_all(execute: bool = False) -> None:
+def write_all(execute: bool = False, only: str = "") -> None:
     (ROOT / "exercises").mkdir(exist_ok=True)
     for name, source in NOTEBOOKS.items():
         solution = ROOT / "solutions" / name
         jupytext.write(with_outputs(solution_notebook(source), solution), solution, fmt="ipynb")
         nbformat.write(exercise_notebook(source), ROOT / "exercises" / name)
     print(f"Wrote {len(NOTEBOOKS)} notebooks to exercises/ and solutions/ from solutions/*.py")
-    for name in NOTEBOOKS if execute else ():
+    for name in [n for n in NOTEBOOKS if n.startswith(only)] if execute else ():
         path = ROOT / "solutions" / name
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
@@ -98,4 +99,6 @@ def write_all(execute: bool = False) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--execute", action="store_true", help="run the solution notebooks and keep their outputs")
-    write_all(parser.parse_args().execute)
+    parser.add_argument("--only", default="", help="with --execute: only the notebooks whose name starts with this")
+    arguments = parser.parse_args()
+    write_all(arguments.execute, arguments.only)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pipeline.py      # measure (seeds 0 1 2)
     python benchmarks/bench_failure_modes.py # measure (seeds 0 1 2)
+    python benchmarks/bench_group_rl.py      # measure (seeds 0 1 2)
     python tools/readme_results.py           # rewrite the blocks between the markers
 
 Each generated block is one row of BLOCKS: the file it lives in, its marker name (the block sits
@@ -158,11 +159,33 @@ def failure_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def group_rl_table(result: dict) -> str:
+    """PPO, RLOO, GRPO and GRPO on a verifiable reward (benchmarks/results/group_rl.json), seed by seed."""
+    runs = result["runs"]
+    seeds = " / ".join(f"seed {s}" for s in runs)
+    lines = [f"Each cell: {seeds}. Same SFT model, reward model, prompts and episodes (60 rollouts of 128); "
+             "held-out prompts x 4 samples; times measured side by side in one process.", "",
+             "| method | complies with harm | agrees with a wrong claim | contradicts a right claim | "
+             "gold gain over SFT [95%] | KL to SFT | s per 1,000 episodes |", "|---|---|---|---|---|---|---|"]
+    for label in next(iter(runs.values()))["methods"]:
+        def cell(fn):
+            return per_seed(runs, lambda r: fn(r["methods"][label]))
+
+        rates = [cell(lambda m, k=k: f"{m[k]:.0%}")
+                 for k in ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate")]
+        gain = cell(lambda m: gold_interval(m["gold_gain_vs_sft"]) if "gold_gain_vs_sft" in m else "-")
+        kl = cell(lambda m: f"{m['kl_to_ref']:.2f}")
+        seconds = cell(lambda m: f"{m['seconds_per_1000_episodes']:.1f}" if "seconds_per_1000_episodes" in m else "-")
+        lines.append(f"| {label} | " + " | ".join(rates) + f" | {gain} | {kl} | {seconds} |")
+    return "\n".join(lines)
+
+
 # (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
 BLOCKS = (
     ("README.md", "results", "pipeline.json", behaviour_table),
     ("docs/RESULTS.md", "pipeline-details", "pipeline.json", pipeline_details),
     ("docs/RESULTS.md", "failure-modes", "failure_modes.json", failure_table),
+    ("README.md", "group-rl", "group_rl.json", group_rl_table),
 )
 
 

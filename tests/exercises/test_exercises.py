@@ -81,6 +81,10 @@ def _random_inputs(exercise: str, seed: int):
     if exercise == "ppo_value_loss":
         old = randn(4, 7)
         return (old + 0.4 * randn(4, 7), old, randn(4, 7), mask), {"clip_range_value": 0.25}
+    if exercise == "leave_one_out_advantages":
+        return (randn(24), [2, 3, 4][seed % 3]), {}
+    if exercise == "group_relative_advantages":
+        return (randn(24), [2, 3, 4][seed % 3]), {"scale": seed != 1}
     raise KeyError(exercise)
 
 
