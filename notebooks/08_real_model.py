@@ -39,7 +39,7 @@ import os
 import torch
 
 from rlhf_lab import lesson, memory, models, real_data
-from rlhf_lab.config import cache_dir, get_profile
+from rlhf_lab.config import cache_dir, get_profile, shown_model
 from rlhf_lab.stages.pretrain import get_tokenizer
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
@@ -112,7 +112,7 @@ lora = models.LoraSettings.from_profile(profile)
 tokenizer = get_tokenizer(profile)
 policy = models.load_model(profile.base_model, quantize_4bit=True, device=profile.device, lora=lora)
 trained, total = policy.get_nb_trainable_parameters()
-print(f"{profile.base_model}: {total / 1e6:.2f}M weights, {trained / 1e6:.2f}M trained by LoRA "
+print(f"{shown_model(profile.base_model)}: {total / 1e6:.2f}M weights, {trained / 1e6:.2f}M trained by LoRA "
       f"({trained / total:.1%}); compute dtype {models.compute_dtype(profile.device)}; "
       f"in memory {policy.get_memory_footprint() / 1e6:.1f} MB (bf16 would be {2 * total / 1e6:.1f} MB).")
 
@@ -134,7 +134,7 @@ assert quantized and all(m.weight.quant_type == "nf4" and m.weight.quant_state.n
 # %%
 sample = real_data.hh_sample_file()
 if sample is not None:
-    loaded = real_data.load_hh_rlhf(sample)
+    loaded = real_data.load_hh_rlhf(os.path.relpath(sample))  # relative: no machine's path in the output
 elif ON_GPU:
     loaded = real_data.load_hh_rlhf("Anthropic/hh-rlhf", split="test", max_rows=2000)  # needs the hub once
 else:

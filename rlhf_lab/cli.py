@@ -18,21 +18,10 @@ import platform
 import sys
 from pathlib import Path
 
+from .config import shown_path
+
 REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
             "ipywidgets", "jupyterlab", "matplotlib", "tqdm", "filelock"]
-
-
-def shown_path(path) -> str:
-    """A path as a learner reads it: inside the course folder relative to it, else with ~ for home
-    (so a notebook's saved output shows no one's machine)."""
-    path = Path(path).absolute()
-    course = Path(__file__).resolve().parent.parent
-    for root, name in ((course, "<course folder>"), (Path.home(), "~")):
-        try:
-            return f"{name}/{path.relative_to(root).as_posix()}"
-        except ValueError:
-            continue
-    return str(path)
 
 
 def cmd_doctor(args) -> int:
@@ -243,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--prune", action="store_true",
                         help="delete the entries nothing reaches (older code or world, broken) and unfinished builds")
     action.add_argument("--clear", metavar="STAGE", default=None,
-                        help="delete every entry of one stage (base, sft, reward, dpo, ppo): it retrains on next use")
+                        help="delete every entry of one stage (base, sft, reward, dpo, ppo, group_rl, ...): it retrains on next use")
     cache_cmd.set_defaults(func=cmd_cache)
     return parser
 

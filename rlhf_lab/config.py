@@ -23,14 +23,13 @@ from pathlib import Path
 PROFILE_ENV = "RLHF_LAB_PROFILE"
 MODEL_ENV = "RLHF_LAB_BASE_MODEL"  # overrides a gpu profile's base model (hub id or local directory)
 CACHE_ENV = "RLHF_LAB_CACHE"
-SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
 
 # Every environment variable the course reads, in one list (the README's table is this one).
 ENVIRONMENT_VARIABLES = {
     PROFILE_ENV: "the profile: tiny (default), gpu or gpu-1.5b",
     MODEL_ENV: "a gpu profile's base model: a hub id or a local directory",
     CACHE_ENV: "where trained models are cached (default: .cache/rlhf_lab/ in the course folder)",
-    SHARED_DATA_ENV: "a folder of downloaded data sets (HH-RLHF, UltraFeedback; default: ../shared/data)",
+    "RLHF_LAB_SHARED_DATA": "a folder of downloaded data sets (HH-RLHF, UltraFeedback; default: ../shared/data)",
     "RLHF_LAB_AUTOLABEL": "1: notebook 03's scripted learner labels the pairs (CI, unattended runs)",
     "RLHF_LAB_SKIP_E2E": "1: skip the browser test of the labelling widget",
     "RLHF_LAB_CHROMIUM": "the Chromium binary the browser test drives",
@@ -196,3 +195,21 @@ def cache_dir() -> Path:
             path = Path.home() / ".cache" / "rlhf_lab"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shown_path(path) -> str:
+    """A path as a learner reads it: inside the course folder relative to it, else with ~ for home
+    (so a notebook's saved output shows no one's machine)."""
+    path = Path(path).absolute()
+    course = Path(__file__).resolve().parent.parent
+    for root, name in ((course, "<course folder>"), (Path.home(), "~")):
+        try:
+            return f"{name}/{path.relative_to(root).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
+
+
+def shown_model(base_model: str) -> str:
+    """A base model as a learner reads it: a hub id as it is, a local folder with shown_path."""
+    return shown_path(base_model) if Path(base_model).exists() else base_model

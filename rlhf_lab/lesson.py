@@ -46,8 +46,10 @@ def setup_line(profile) -> str:
 
     device = (torch.cuda.get_device_name(0) if profile.device == "cuda" and torch.cuda.is_available()
               else f"CPU, {torch.get_num_threads()} threads")
+    from .config import shown_model
+
     libs = ", ".join(f"{k} {v}" for k, v in versions().items())
-    return f"{libs}\nprofile {profile.name!r}: base model {profile.base_model}, 4-bit {profile.quantize_4bit}, device {device}"
+    return f"{libs}\nprofile {profile.name!r}: base model {shown_model(profile.base_model)}, 4-bit {profile.quantize_4bit}, device {device}"
 
 
 def notebook_setup() -> None:

@@ -40,8 +40,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import SHARED_DATA_ENV
-
+SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
 HH_RLHF_HUB_ID = "Anthropic/hh-rlhf"
 ULTRAFEEDBACK_HUB_ID = "HuggingFaceH4/ultrafeedback_binarized"
 HH_SAMPLE_FILE = "hh_rlhf_harmless_base_test_sample.jsonl"

@@ -8,6 +8,7 @@ ref_model), so the weights are held once.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,9 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
+    scratch = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rlhf_lab_dpo_"))
     config = DPOConfig(
-        **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_dpo") / "_trainer", disable_tqdm=not progress),
+        **trainer_arguments(profile, scratch / "_trainer", disable_tqdm=not progress),
         beta=settings.beta,
         **loss_arguments(settings),
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length

@@ -1,0 +1,91 @@
+"""The committed notebooks are clean: no machine's paths in their outputs, no warnings on stderr,
+no saved widget state, and small enough to open quickly (the issue "A front door for learners").
+
+Reads the .ipynb files as JSON; runs nothing.
+"""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FOLDERS = ("notebooks", "exercises", "solutions")
+MAX_BYTES = 400_000
+# Too big today, owned by another issue that re-executes it (notebook 07's retelling); remove the
+# entry when it lands under the limit.
+OVERSIZE_FOR_NOW = {"notebooks/07_failure_modes.ipynb": 600_000}
+# Where a run leaves its machine in an output: absolute folders, the interpreter's packages.
+MACHINE_PATH = re.compile("|".join([r"/work/", r"/tmp/", r"/home/", r"/root/", r"/Users/", r"/private/var/",
+                                    r"[A-Za-z]:\\\\Users", r"site-packages", r"dist-packages",
+                                    re.escape(str(Path.home()) + "/")]))
+
+
+def committed_notebooks() -> list[Path]:
+    try:
+        listed = subprocess.run(["git", "ls-files", "--", *(f"{f}/*.ipynb" for f in FOLDERS)], cwd=REPO,
+                                capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every notebook there
+        return sorted(p for f in FOLDERS for p in (REPO / f).glob("*.ipynb"))
+    return [REPO / name for name in listed]
+
+
+NOTEBOOKS = committed_notebooks()
+
+
+def output_texts(notebook: dict):
+    """(cell index, output type, stream name, text) of every output of every code cell."""
+    for i, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+            else:
+                text = json.dumps(output.get("data", {})) + json.dumps(output.get("traceback", []))
+            yield i, output["output_type"], output.get("name"), text
+
+
+def test_there_are_notebooks_to_check():
+    names = {p.relative_to(REPO).as_posix() for p in NOTEBOOKS}
+    assert {"notebooks/00_welcome.ipynb", "solutions/01_token_logprobs.ipynb",
+            "exercises/01_token_logprobs.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_outputs_show_no_machine_paths(path):
+    found = [f"cell {i}: ...{text[max(0, m.start() - 40):m.end() + 40]}..."
+             for i, _, _, text in output_texts(json.loads(path.read_text())) for m in [MACHINE_PATH.search(text)] if m]
+    assert not found, (f"{path.name}: outputs show a machine's paths (print paths with rlhf_lab.config.shown_path, "
+                       f"then re-execute): " + "; ".join(found[:3]))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_outputs_carry_no_warnings(path):
+    found = [f"cell {i}: {text[:120]!r}" for i, kind, stream, text in output_texts(json.loads(path.read_text()))
+             if kind == "stream" and stream == "stderr" and "Warning" in text]
+    assert not found, (f"{path.name}: warnings in the committed outputs (quiet them with "
+                       f"rlhf_lab.models.quiet_libraries or lesson.notebook_setup, then re-execute): " + "; ".join(found[:3]))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_no_widget_state_is_saved(path):
+    assert "widgets" not in json.loads(path.read_text()).get("metadata", {}), (
+        f"{path.name} saves its widgets' state (a learner's kernel makes its own): execute with "
+        "--ExecutePreprocessor.store_widget_state=False, as tools/run_notebooks.py does")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_notebook_is_small(path):
+    limit = OVERSIZE_FOR_NOW.get(path.relative_to(REPO).as_posix(), MAX_BYTES)
+    assert path.stat().st_size <= limit, (f"{path.name} is {path.stat().st_size / 1e3:.0f} kB (limit "
+                                          f"{limit / 1e3:.0f} kB): fewer or smaller figures, shorter printed tables")
+
+
+def test_the_scan_catches_a_machine_path_and_a_warning():
+    notebook = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": ["loaded /home/ana/.cache/rlhf_lab/sft\n"]},
+        {"output_type": "stream", "name": "stderr", "text": "x.py:3: FutureWarning: old\n"}]}]}
+    texts = list(output_texts(notebook))
+    assert MACHINE_PATH.search(texts[0][3]) and not MACHINE_PATH.search("<course folder>/.cache/rlhf_lab")
+    assert texts[1][2] == "stderr" and "Warning" in texts[1][3]
