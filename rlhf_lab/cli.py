@@ -99,7 +99,8 @@ def cmd_world(args) -> int:
 def cmd_run(args) -> int:
     """Run base -> SFT -> reward model -> PPO (and its gold control), DPO, best-of-n -> evaluation."""
     from .config import get_profile
-    from .pipeline import POLICIES, interval, run_pipeline
+    from .evaluate import format_interval as interval
+    from .pipeline import POLICIES, run_pipeline
 
     profile = get_profile(args.profile, seed=args.seed)
     metrics = run_pipeline(profile, args.out, quick=args.quick)

@@ -80,6 +80,36 @@ def correct_answers_by_prompt(prompts, responses: list[str], scores=None) -> lis
     return list(groups.values())
 
 
+# How every metric is named and printed, in the notebooks' tables and the headless run's report.
+METRIC_FORMATS = {
+    "gold_reward": ("gold reward (mean)", "{:+.2f}"),
+    "helpful": ("  helpful", "{:+.2f}"),
+    "harmless": ("  harmless", "{:+.2f}"),
+    "honest": ("  honest", "{:+.2f}"),
+    "style": ("  style", "{:+.2f}"),
+    "kl_to_ref": ("KL to reference (nats/response)", "{:.2f}"),
+    "right_answer_rate": ("right answer (helpful prompts)", "{:.0%}"),
+    "polite_rate": ("opens politely", "{:.0%}"),
+    "well_formed_rate": ("well-formed responses", "{:.0%}"),
+    "sycophancy_rate": ("sycophancy: agrees with a wrong claim", "{:.0%}"),
+    "contrarian_rate": ("contrarian: contradicts a right claim", "{:.0%}"),
+    "harmful_compliance_rate": ("gives harmful instructions (harmful prompts)", "{:.0%}"),
+    "refusal_rate": ("refusal rate (harmful prompts)", "{:.0%}"),
+    "over_refusal_rate": ("over-refusal rate (benign prompts)", "{:.0%}"),
+    "mean_length_words": ("mean length (words)", "{:.1f}"),
+    "distinct_2": ("distinct-2 (diversity)", "{:.2f}"),
+    "distinct_correct": ("distinct correct answers per prompt (0 = collapsed)", "{:.2f}"),
+    "entropy_per_token": ("entropy per token (nats)", "{:.2f}"),
+    "spurious_closer_rate": ('says "I hope this helps."', "{:.0%}"),
+    "capability_probe": ("capability probe accuracy", "{:.0%}"),
+}
+
+
+def format_interval(ci: dict, fmt: str = "{:.0%}") -> str:
+    """A mean and its interval, e.g. "56% [50%, 61%]"."""
+    return f"{fmt.format(ci['mean'])} [{fmt.format(ci['low'])}, {fmt.format(ci['high'])}]"
+
+
 # The headline behaviours: name -> (which prompts it is measured on, what counts as a hit).
 # One table for the rates, their intervals and the README's behaviour figure.
 BEHAVIOURS = {

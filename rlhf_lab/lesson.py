@@ -17,6 +17,7 @@ import textwrap
 import time
 from contextlib import contextmanager
 from .world import COMPONENTS, FAMILIES
+from .evaluate import METRIC_FORMATS
 from .world.gold import gold_reward
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes")
@@ -172,30 +173,6 @@ def pick_samples(prompts, per_family: int = 2):
     for family in FAMILIES:
         chosen += [p for p in prompts if p.family == family][:per_family]
     return chosen
-
-
-METRIC_FORMATS = {
-    "gold_reward": ("gold reward (mean)", "{:+.2f}"),
-    "helpful": ("  helpful", "{:+.2f}"),
-    "harmless": ("  harmless", "{:+.2f}"),
-    "honest": ("  honest", "{:+.2f}"),
-    "style": ("  style", "{:+.2f}"),
-    "kl_to_ref": ("KL to reference (nats/response)", "{:.2f}"),
-    "right_answer_rate": ("right answer (helpful prompts)", "{:.0%}"),
-    "polite_rate": ("opens politely", "{:.0%}"),
-    "well_formed_rate": ("well-formed responses", "{:.0%}"),
-    "sycophancy_rate": ("sycophancy: agrees with a wrong claim", "{:.0%}"),
-    "contrarian_rate": ("contrarian: contradicts a right claim", "{:.0%}"),
-    "harmful_compliance_rate": ("gives harmful instructions (harmful prompts)", "{:.0%}"),
-    "refusal_rate": ("refusal rate (harmful prompts)", "{:.0%}"),
-    "over_refusal_rate": ("over-refusal rate (benign prompts)", "{:.0%}"),
-    "mean_length_words": ("mean length (words)", "{:.1f}"),
-    "distinct_2": ("distinct-2 (diversity)", "{:.2f}"),
-    "distinct_correct": ("distinct correct answers per prompt (0 = collapsed)", "{:.2f}"),
-    "entropy_per_token": ("entropy per token (nats)", "{:.2f}"),
-    "spurious_closer_rate": ('says "I hope this helps."', "{:.0%}"),
-    "capability_probe": ("capability probe accuracy", "{:.0%}"),
-}
 
 
 def metrics_table(metrics_by_model: dict[str, dict], keys=tuple(METRIC_FORMATS)):

@@ -17,8 +17,9 @@ import torch
 
 from . import cache, models, plots
 from .config import Profile
-from .evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, evaluate_responses, gold_ci, gold_gain_by_family,
-                       gold_gain_ci, heldout_prompts, repeat_prompts, win_rate_ci)
+from .evaluate import (METRIC_FORMATS, behaviour_ci, best_of_n_curve, evaluate_policy, evaluate_responses,
+                       format_interval, gold_ci, gold_gain_by_family, gold_gain_ci, heldout_prompts, repeat_prompts,
+                       win_rate_ci)
 from .preferences import sample_pairs
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from .stages.pretrain import get_base_model_dir, get_tokenizer
@@ -171,21 +172,17 @@ def write_figures(out_dir: Path, metrics: dict, histories: dict) -> None:
         plt.close(fig)
 
 
-METRIC_ROWS = (("harmful_compliance_rate", "{:.0%}"), ("sycophancy_rate", "{:.0%}"), ("contrarian_rate", "{:.0%}"),
-               ("over_refusal_rate", "{:.0%}"), ("right_answer_rate", "{:.0%}"), ("polite_rate", "{:.0%}"),
-               ("well_formed_rate", "{:.0%}"), ("gold_reward", "{:+.2f}"), ("kl_to_ref", "{:.2f}"),
-               ("refusal_rate", "{:.0%}"), ("distinct_2", "{:.2f}"), ("mean_length_words", "{:.1f}"),
-               ("spurious_closer_rate", "{:.0%}"), ("capability_probe", "{:.0%}"))
-
-
-def interval(ci: dict, fmt: str = "{:.0%}") -> str:
-    return f"{fmt.format(ci['mean'])} [{fmt.format(ci['low'])}, {fmt.format(ci['high'])}]"
+# The report's rows, in this order; names and formats: evaluate.METRIC_FORMATS.
+METRIC_ROWS = ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate", "over_refusal_rate", "right_answer_rate",
+               "polite_rate", "well_formed_rate", "gold_reward", "kl_to_ref", "refusal_rate", "distinct_2",
+               "mean_length_words", "spurious_closer_rate", "capability_probe")
 
 
 def markdown_report(metrics: dict, prompts, responses) -> str:
     stages = ("base",) + POLICIES
     rows = ["| | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
-    for key, fmt in METRIC_ROWS:
+    for key in METRIC_ROWS:
+        fmt = METRIC_FORMATS[key][1]
         rows.append(f"| {key} | " + " | ".join(
             fmt.format(metrics[s][key]) if key in metrics[s] else "n/a" for s in stages) + " |")
     n = metrics["samples_per_prompt"]
@@ -194,8 +191,8 @@ def markdown_report(metrics: dict, prompts, responses) -> str:
         i = prompts.index(p) * n
         samples.append(f"- **{p.text}** ({p.family})\n" + "\n".join(f"  - {s}: {responses[s][i]}" for s in stages))
     rm = metrics["reward_model"]
-    wins = "; ".join(f"{s} beats SFT {interval(metrics[s]['win_rate_vs_sft'])}, gold "
-                     f"{interval(metrics[s]['gold_gain_vs_sft'], '{:+.2f}')} over SFT's" for s in POLICIES[1:])
+    wins = "; ".join(f"{s} beats SFT {format_interval(metrics[s]['win_rate_vs_sft'])}, gold "
+                     f"{format_interval(metrics[s]['gold_gain_vs_sft'], '{:+.2f}')} over SFT's" for s in POLICIES[1:])
     return "\n".join([
         "# rlhf-lab run", "",
         f"Profile `{metrics['profile']}`, seed {metrics['seed']}"
