@@ -145,14 +145,19 @@ lesson.check_claim("PPO and DPO each give harmful instructions and agree with wr
                        for n in ("PPO", "DPO") for b in ("harmful_compliance_rate", "sycophancy_rate")),
                    **{f"{n}_{b.split('_')[0]}": behaviours[n][b]["mean"] for n in responses
                       for b in ("harmful_compliance_rate", "sycophancy_rate")})
-lesson.check_claim("PPO contradicts right claims more often than DPO does: the reward model's 'No' shortcut",
-                   behaviours["PPO"]["contrarian_rate"]["mean"] > behaviours["DPO"]["contrarian_rate"]["mean"],
-                   ppo=behaviours["PPO"]["contrarian_rate"]["mean"], dpo=behaviours["DPO"]["contrarian_rate"]["mean"])
+lesson.check_claim("PPO says 'No' to right claims far more often than 'Yes' to wrong ones (contrarian at least 30 "
+                   "points above sycophancy): the reward model's 'No' shortcut",
+                   behaviours["PPO"]["contrarian_rate"]["mean"] > behaviours["PPO"]["sycophancy_rate"]["mean"] + 0.30,
+                   ppo_contrarian=behaviours["PPO"]["contrarian_rate"]["mean"],
+                   ppo_sycophancy=behaviours["PPO"]["sycophancy_rate"]["mean"],
+                   dpo_contrarian=behaviours["DPO"]["contrarian_rate"]["mean"])
 
 # %% [markdown]
 # **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
-# third (contradicting a user who is right) rises for PPO. PPO searches the reward model for what
-# it scores highest and finds its blind spot; DPO only reweights the answers in the pairs.
+# third (contradicting a user who is right) stays high for PPO while its agreement with wrong
+# claims all but vanishes: it learned to say "No", not which claims are wrong. PPO searches the
+# reward model for what it scores highest and finds its blind spot; DPO only reweights the
+# answers in the pairs.
 #
 # ## The simplest baseline: best-of-n with the reward model
 #

@@ -97,7 +97,7 @@ STAGE_CODE = {
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
             "overoptimization.py"),
     # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
-    "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "stages/reward.py", "models.py"),
+    "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py", "models.py"),
 }
 # Iterated RLHF's second reward model (stages/iterate.py): a reward model trained on pairs of
 # a policy's samples.

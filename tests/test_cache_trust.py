@@ -131,21 +131,23 @@ def test_the_real_table_follows_the_real_modules(package_copy):
     ppo.write_text("# a new comment\n" + ppo.read_text())
     assert changed() == set()
     ppo.write_text(ppo.read_text() + "\nCHANGED = 1\n")  # code
-    assert changed() == {"ppo"}
+    assert changed() == {"ppo", "group_rl"}  # (RLOO and GRPO take PPO's settings and gold reward from it)
     world = package_copy / "world" / "responses.py"
     world.write_text(world.read_text() + "\nCHANGED = 1\n")
-    assert changed() == {"ppo"}  # the world enters keys as data, not as code
+    assert changed() == {"ppo", "group_rl"}  # the world enters keys as data, not as code
     sft = package_copy / "stages" / "sft.py"
     sft.write_text(sft.read_text() + "\nCHANGED = 1\n")
-    assert changed() == {"ppo", "sft"}  # (and every key built on SFT's, through its key)
+    assert changed() == {"ppo", "group_rl", "sft"}  # (and every key built on SFT's, through its key)
 
 
 # Which rows' code an artifact's key already holds through its upstream keys.
 UPSTREAM_ROWS = {"base": (), "sft": ("base",), "reward": ("sft", "base"), "dpo": ("sft", "base"),
                  "ppo": ("sft", "base"),  # (against the gold reward, PPO's only upstream is SFT)
-                 "iterated_reward": ("ppo", "reward", "sft", "base")}
+                 "iterated_reward": ("ppo", "reward", "sft", "base"),
+                 "group_rl": ("sft", "base")}  # (on the verifiable or gold reward, SFT is its only upstream)
 OWN_MODULE = {"base": "stages/pretrain.py", "sft": "stages/sft.py", "reward": "stages/reward.py",
-              "dpo": "stages/dpo.py", "ppo": "stages/ppo.py", "iterated_reward": "stages/iterate.py"}
+              "dpo": "stages/dpo.py", "ppo": "stages/ppo.py", "iterated_reward": "stages/iterate.py",
+              "group_rl": "stages/group_rl.py"}
 
 
 def package_imports(relative: str) -> set[str]:

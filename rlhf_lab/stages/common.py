@@ -71,6 +71,14 @@ def quiet_when_no_progress(trainer, progress: bool):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     class BarOnlyCallback(ProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            super().on_train_begin(args, state, control, **kwargs)
+            if self.training_bar is not None:
+                # At most one redraw a second: a notebook bar sends a message per redraw, and a
+                # long run's thousands of them overflow the kernel's output queue (nbval then
+                # waits for output that was dropped).
+                self.training_bar.mininterval = 1.0
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             pass
 

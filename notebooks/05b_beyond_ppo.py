@@ -1,0 +1,233 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05b · Beyond PPO: RLOO and GRPO
+#
+# Notebook 05's PPO learns a **critic**: a value head that predicts, token by token, how much
+# reward is still to come. Advantages are "better or worse than the critic expected", which
+# makes each update less noisy, at the price of a second network to train and keep honest.
+#
+# Much of today's practice drops the critic. **RLOO** (Ahmadian et al. 2024, "Back to
+# Basics") and **GRPO** (Shao et al. 2024, DeepSeekMath) sample several responses to each
+# prompt and judge each one against its siblings:
+#
+# | | baseline of a response's reward | KL to SFT | trains |
+# |---|---|---|---|
+# | PPO (ours, `rlhf_lab/ppo.py`) | the value head's prediction, per token (GAE) | in the reward, per token | policy + value head |
+# | RLOO (`trl.RLOOTrainer`) | the mean reward of the *other* samples of the prompt | in the reward, per response | policy |
+# | GRPO (`trl.GRPOTrainer`) | the group's mean, divided by the group's std | in the loss (default: none at all) | policy |
+#
+# Here all three start from the same SFT model, learn from the same reward model on the same
+# training prompts, with the same number of sampled episodes, the same generation length and
+# the same KL weight (set explicitly: GRPO's default `beta` is 0). Then one more run: GRPO on a
+# **verifiable reward**, a checkable right answer instead of a learned judge, as in today's
+# reasoning RL.
+#
+# *Under test (CI) every run gets a reduced budget (12 rollouts instead of 60); the committed
+# notebook shows a learner's full run.*
+
+# %%
+import os
+
+import torch
+
+from rlhf_lab import lesson, losses, plots
+from rlhf_lab.config import get_profile
+from rlhf_lab.evaluate import heldout_prompts
+from rlhf_lab.method_comparison import RUNS, evaluate_side_by_side, train_side_by_side
+from rlhf_lab.stages.group_rl import GroupRLSettings
+from rlhf_lab.stages.ppo import default_ppo_config
+from rlhf_lab.world import World
+
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+lesson.notebook_setup()  # small figures, the libraries' own chatter off
+profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
+print(lesson.setup_line(profile))
+UNDER_TEST = os.environ.get("CI") == "true"  # the reduced budget keeps CI within its time budget
+
+# %% [markdown]
+# ## Two baselines, no critic
+#
+# A rollout holds $k$ samples per prompt. RLOO subtracts the mean of the other $k-1$; GRPO
+# centres on the group's mean and divides by its standard deviation, so every prompt pushes
+# equally hard, however close its samples' rewards were. These are the course's versions
+# (exercise 09 has you write them); the tests check them against what TRL's trainers compute.
+
+# %%
+lesson.show_code(losses.leave_one_out_advantages, "grouped =")
+lesson.show_code(losses.group_relative_advantages, "grouped =")
+
+# %%
+rewards = torch.tensor([1.0, -1.0, -1.0, -1.0, 0.30, 0.31, 0.29, 0.30])
+print("rewards     ", " ".join(f"{r:+.2f}" for r in rewards.tolist()))
+print("RLOO        ", " ".join(f"{a:+.2f}" for a in losses.leave_one_out_advantages(rewards, 4).tolist()))
+print("GRPO        ", " ".join(f"{a:+.2f}" for a in losses.group_relative_advantages(rewards, 4).tolist()))
+
+# %% [markdown]
+# **What to look for.** For the first prompt (one right answer among wrong ones) both baselines
+# agree on the sign. For the second, whose samples differ by 0.01, RLOO's advantages are about
+# 0.01, while GRPO scales them up to about ±1: GRPO treats noise in a flat group as seriously
+# as a real difference.
+#
+# ## The same budget for every method
+#
+# PPO's defaults (notebook 05) set the budget: rollouts of 128 responses (32 prompts × 4),
+# each used for 4 epochs of minibatches of 32, the same learning rate, KL weight and clip.
+# `GroupRLSettings.like_ppo` copies them into TRL's `num_generations`, `num_iterations`,
+# `steps_per_generation` and `beta`.
+
+# %%
+config = default_ppo_config(profile, **({"steps": 12} if UNDER_TEST else {}))
+grpo = GroupRLSettings.like_ppo(config, "grpo")
+print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {config.batch_size} responses "
+      f"({config.samples_per_prompt} per prompt), {config.ppo_epochs} epochs per rollout, "
+      f"lr {config.learning_rate:g}, KL weight {config.kl_coef}, clip {config.clip_range}, "
+      f"{config.max_new_tokens} new tokens at most")
+
+# %% [markdown]
+# ## Train all four
+#
+# Each policy is built once and cached; the times below are the training times measured when
+# it was built (the benchmark `benchmarks/bench_group_rl.py` trains all four in one process).
+# *Takes about 9 min the first time on the tiny profile (2 CPU cores); about 1.5 min under test.*
+
+# %%
+with lesson.stopwatch() as clock:
+    trained = train_side_by_side(profile, config)
+print(f"ready in {clock.seconds:.0f} s")
+histories = {label: report["history"] for label, (_, report) in trained.items()}
+fig = plots.methods_training(histories)
+
+# %%
+def first_and_last(history, key):
+    """Mean of ``key`` over the first and the last fifth of the rollouts."""
+    k = max(1, len(history) // 5)
+    return sum(h[key] for h in history[:k]) / k, sum(h[key] for h in history[-k:]) / k
+
+
+SHORT = {run.label: run.method.upper() + ("_verifiable" if run.reward == "verifiable" else "") for run in RUNS}
+rises = {SHORT[label]: first_and_last(history, "reward") for label, history in histories.items()}
+lesson.check_claim("every method raises the reward it is trained on",
+                   all(last > first for first, last in rises.values()),
+                   **{name: last - first for name, (first, last) in rises.items()})
+
+# %% [markdown]
+# **What to look for.** The left panel is what each method sees (the verifiable reward lives on
+# its own scale, from -1 for a wrong answer to +1 for a right one); the right panel is the
+# hidden human's verdict on the same rollouts. All three methods trained on the reward model
+# climb it; whether the gold reward follows is what the held-out evaluation measures.
+#
+# ## Measured on held-out prompts
+#
+# Four samples per held-out prompt, the same sampling seed for every policy. The gold gain is
+# paired (each answer against SFT's answer to the same prompt), with a 95% bootstrap interval
+# over prompts.
+# *Takes about 1 min on the tiny profile (2 CPU cores).*
+
+# %%
+metrics, responses = evaluate_side_by_side(profile, trained)
+lesson.metrics_table(metrics, keys=("gold_reward", "harmful_compliance_rate", "sycophancy_rate", "contrarian_rate",
+                                    "over_refusal_rate", "right_answer_rate", "well_formed_rate", "kl_to_ref",
+                                    "capability_probe"))
+
+# %%
+for label in trained:
+    gain = metrics[label]["gold_gain_vs_sft"]
+    print(f"{label:>24}: gold gain over SFT {gain['mean']:+.2f} [{gain['low']:+.2f}, {gain['high']:+.2f}]")
+fig = plots.behaviour_shift({label: m["behaviour_ci"] for label, m in metrics.items()},
+                            title="Behaviour rates on held-out prompts (95% intervals)")
+
+# %%
+FROM_PREFERENCES = [run.label for run in RUNS if run.reward == "reward_model"]
+VERIFIABLE = next(run.label for run in RUNS if run.reward == "verifiable")
+sft = metrics["SFT"]
+lesson.check_claim("PPO, RLOO and GRPO on the reward model each comply with harmful requests less often than SFT",
+                   all(metrics[x]["harmful_compliance_rate"] < sft["harmful_compliance_rate"] for x in FROM_PREFERENCES),
+                   sft=sft["harmful_compliance_rate"],
+                   **{SHORT[x]: metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
+lesson.check_claim("... and each agrees with wrong claims less often than SFT",
+                   all(metrics[x]["sycophancy_rate"] < sft["sycophancy_rate"] for x in FROM_PREFERENCES),
+                   sft=sft["sycophancy_rate"], **{SHORT[x]: metrics[x]["sycophancy_rate"] for x in FROM_PREFERENCES})
+
+# %% [markdown]
+# **What to look for.** The rows "gives harmful instructions" and "sycophancy" fall for all
+# three: the lesson of notebook 05 does not depend on the critic. The reward model's blind
+# spot is open to all three as well: the row "contrarian" (the "No" shortcut of notebook 05).
+# How far a run goes down it, and how much gold it gains, differs by method and by seed
+# more than the intervals allow (the README's table has seeds 0-2): with one reward model,
+# the optimiser still decides which of its mistakes get exploited.
+#
+# ## A reward you can check: GRPO on "is the answer right?"
+#
+# The last column learned from no judge at all: +1 for the right answer, -1 for a wrong one or
+# a refusal, 0 on harmful requests (the gold reward's *helpful* component). It cannot be
+# fooled: a wrong claim is wrong whatever the policy writes around it. But it says only what
+# it checks.
+
+# %%
+verifiable = metrics[VERIFIABLE]
+lesson.check_claim("the verifiable reward cuts sycophancy below SFT's",
+                   verifiable["sycophancy_rate"] < sft["sycophancy_rate"],
+                   sft=sft["sycophancy_rate"], verifiable=verifiable["sycophancy_rate"])
+lesson.check_claim("it leaves harmful compliance higher than every reward-model method does",
+                   all(verifiable["harmful_compliance_rate"] > metrics[x]["harmful_compliance_rate"]
+                       for x in FROM_PREFERENCES),
+                   verifiable=verifiable["harmful_compliance_rate"],
+                   **{SHORT[x]: metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
+lesson.check_claim("and it keeps SFT's rate of right answers (within 5 points)",
+                   abs(verifiable["right_answer_rate"] - sft["right_answer_rate"]) <= 0.05,
+                   sft=sft["right_answer_rate"], verifiable=verifiable["right_answer_rate"],
+                   **{SHORT[x]: metrics[x]["right_answer_rate"] for x in FROM_PREFERENCES})
+
+# %%
+world = World(profile.seed)
+heldout = heldout_prompts(world, profile.eval_prompts)
+samples = lesson.pick_samples(heldout, per_family=1)
+first = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
+lesson.samples_table(samples, {label: [responses[label][first[p.prompt_id]] for p in samples] for label in responses})
+
+# %% [markdown]
+# **What to look for.** A verifiable reward teaches exactly what it checks: the right answer,
+# and not agreeing with a wrong claim (that is an answer, and it is wrong). It keeps the right
+# answers SFT gave, where the reward-model runs trade a few of them away (the row "right
+# answer" of the table above), and it moves the policy far less (KL). But harmful requests
+# score 0 whatever the policy does, so nothing pushes it to refuse them. That is why
+# reasoning RL (math, code) uses verifiable rewards and preference RL still needs a learned
+# judge: "harmless" has no checker.
+#
+# ## What each costs: time per 1,000 episodes
+#
+# Training time only (no model loading), on the same machine, divided by the episodes sampled
+# and scored. The benchmark measures the four in one process for seeds 0-2.
+
+# %%
+seconds = {label: report["seconds_per_1000_episodes"] for label, (_, report) in trained.items()}
+fig = plots.seconds_per_episodes(seconds)
+
+# %% [markdown]
+# **What to look for.** Every method pays for the same two things: sampling (generation, one
+# token at a time) and the update passes (4 epochs over each rollout). The critic costs PPO a
+# small value head on features it already computes; TRL's trainers add the machinery of a
+# general library (its data pipeline, one extra log-probability pass per rollout when `beta`
+# > 0). On a real model and a GPU, generation dominates and vLLM is what makes it fast.
+#
+# ## Takeaways
+#
+# - A **critic** gives every token its own baseline; a **group baseline** needs no second
+#   network, only several samples per prompt, which RLHF rollouts draw anyway.
+# - With the same reward model, budget and KL weight, PPO, RLOO and GRPO fix the same
+#   behaviours and inherit the same blind spots: the reward matters more than the optimiser.
+# - A **verifiable reward** cannot be gamed on what it checks, and is silent on what it does not.
