@@ -36,11 +36,13 @@
 # **verifiable reward**, a checkable right answer instead of a learned judge, as in today's
 # reasoning RL.
 #
-# *Under test (CI) every run gets a reduced budget (12 rollouts instead of 60); the committed
-# notebook shows a learner's full run.*
+# *Under test (CI) every run gets a reduced budget (16 rollouts instead of 60, at 4x the learning
+# rate); the committed notebook shows a learner's full run.*
 
 # %%
+import json
 import os
+from pathlib import Path
 
 import torch
 
@@ -90,7 +92,8 @@ print("GRPO        ", " ".join(f"{a:+.2f}" for a in losses.group_relative_advant
 # `steps_per_generation` and `beta`.
 
 # %%
-config = default_ppo_config(profile, **({"steps": 12} if UNDER_TEST else {}))
+# Under test: 16 rollouts at 4x the learning rate, so that 2,048 episodes move the policies visibly.
+config = default_ppo_config(profile, **({"steps": 16, "learning_rate": 4e-4} if UNDER_TEST else {}))
 grpo = GroupRLSettings.like_ppo(config, "grpo")
 print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {config.batch_size} responses "
       f"({config.samples_per_prompt} per prompt), {config.ppo_epochs} epochs per rollout, "
@@ -119,16 +122,18 @@ def first_and_last(history, key):
 
 
 SHORT = {run.label: run.method.upper() + ("_verifiable" if run.reward == "verifiable" else "") for run in RUNS}
-rises = {SHORT[label]: first_and_last(history, "reward") for label, history in histories.items()}
-lesson.check_claim("every method raises the reward it is trained on",
+FROM_PREFERENCES = [run.label for run in RUNS if run.reward == "reward_model"]
+VERIFIABLE = next(run.label for run in RUNS if run.reward == "verifiable")
+rises = {SHORT[label]: first_and_last(histories[label], "reward") for label in FROM_PREFERENCES}
+lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
                    all(last > first for first, last in rises.values()),
                    **{name: last - first for name, (first, last) in rises.items()})
 
 # %% [markdown]
 # **What to look for.** The left panel is what each method sees (the verifiable reward lives on
-# its own scale, from -1 for a wrong answer to +1 for a right one); the right panel is the
-# hidden human's verdict on the same rollouts. All three methods trained on the reward model
-# climb it; whether the gold reward follows is what the held-out evaluation measures.
+# its own scale, from -1 for a wrong answer to +1 for a right one, and climbs slowly); the right
+# panel is the hidden human's verdict on the same rollouts. All three methods trained on the
+# reward model climb it; whether the gold reward follows is what the held-out evaluation measures.
 #
 # ## Measured on held-out prompts
 #
@@ -151,8 +156,6 @@ fig = plots.behaviour_shift({label: m["behaviour_ci"] for label, m in metrics.it
                             title="Behaviour rates on held-out prompts (95% intervals)")
 
 # %%
-FROM_PREFERENCES = [run.label for run in RUNS if run.reward == "reward_model"]
-VERIFIABLE = next(run.label for run in RUNS if run.reward == "verifiable")
 sft = metrics["SFT"]
 lesson.check_claim("PPO, RLOO and GRPO on the reward model each comply with harmful requests less often than SFT",
                    all(metrics[x]["harmful_compliance_rate"] < sft["harmful_compliance_rate"] for x in FROM_PREFERENCES),
@@ -179,9 +182,9 @@ lesson.check_claim("... and each agrees with wrong claims less often than SFT",
 
 # %%
 verifiable = metrics[VERIFIABLE]
-lesson.check_claim("the verifiable reward cuts sycophancy below SFT's",
-                   verifiable["sycophancy_rate"] < sft["sycophancy_rate"],
-                   sft=sft["sycophancy_rate"], verifiable=verifiable["sycophancy_rate"])
+lesson.check_claim("the verifiable reward moves the policy less far from SFT than any reward-model method (KL)",
+                   all(verifiable["kl_to_ref"] < metrics[x]["kl_to_ref"] for x in FROM_PREFERENCES),
+                   verifiable=verifiable["kl_to_ref"], **{SHORT[x]: metrics[x]["kl_to_ref"] for x in FROM_PREFERENCES})
 lesson.check_claim("it leaves harmful compliance higher than every reward-model method does",
                    all(verifiable["harmful_compliance_rate"] > metrics[x]["harmful_compliance_rate"]
                        for x in FROM_PREFERENCES),
@@ -191,6 +194,21 @@ lesson.check_claim("and it keeps SFT's rate of right answers (within 5 points)",
                    abs(verifiable["right_answer_rate"] - sft["right_answer_rate"]) <= 0.05,
                    sft=sft["right_answer_rate"], verifiable=verifiable["right_answer_rate"],
                    **{SHORT[x]: metrics[x]["right_answer_rate"] for x in FROM_PREFERENCES})
+
+# %% [markdown]
+# It cuts sycophancy slowly: over a full run (60 rollouts) on each of seeds 0-2, measured by
+# `benchmarks/bench_group_rl.py` (its results file, read here):
+
+# %%
+benchmark = json.loads((Path("..") / "benchmarks" / "results" / "group_rl.json").read_text())["runs"]
+by_seed = {f"seed {seed}": {"SFT": run["methods"]["SFT"]["sycophancy_rate"],
+                            "verifiable": run["methods"][VERIFIABLE]["sycophancy_rate"]} for seed, run in benchmark.items()}
+lesson.number_table(by_seed, fmt="{:.0%}")
+
+# %%
+lesson.check_claim("over a full run the verifiable reward cuts sycophancy below SFT's, on every seed of the benchmark",
+                   all(s["verifiable"] < s["SFT"] for s in by_seed.values()),
+                   **{f"{k}_{n}": v for k, s in by_seed.items() for n, v in s.items()})
 
 # %%
 world = World(profile.seed)

@@ -98,23 +98,23 @@ def trl_config(profile: Profile, settings: GroupRLSettings, output_dir: Path, pr
     from trl import GRPOConfig, RLOOConfig
 
     steps_per_rollout = settings.batch_size // settings.mini_batch_size
-    arguments = {
+    config_class = GRPOConfig if settings.method == "grpo" else RLOOConfig
+    return config_class(
         **trainer_arguments(profile, output_dir, disable_tqdm=not progress, seed=settings.seed, data_seed=settings.seed,
                             logging_first_step=False,
                             logging_steps=steps_per_rollout * settings.epochs),  # one log row per rollout
-        "per_device_train_batch_size": settings.mini_batch_size,
-        "steps_per_generation": steps_per_rollout,
-        "num_iterations": settings.epochs,
-        "max_steps": settings.steps * steps_per_rollout * settings.epochs,
-        "num_generations": settings.samples_per_prompt,
-        "max_completion_length": settings.max_new_tokens,
-        "temperature": settings.temperature, "top_p": 1.0, "top_k": 0,
-        "learning_rate": settings.learning_rate, "lr_scheduler_type": "constant", "warmup_steps": 0,
-        "max_grad_norm": settings.max_grad_norm,
-        "beta": settings.kl_coef,
-        "epsilon": settings.clip_range,
-    }
-    return GRPOConfig(**arguments) if settings.method == "grpo" else RLOOConfig(**arguments)
+        per_device_train_batch_size=settings.mini_batch_size,
+        steps_per_generation=steps_per_rollout,
+        num_iterations=settings.epochs,
+        max_steps=settings.steps * steps_per_rollout * settings.epochs,
+        num_generations=settings.samples_per_prompt,
+        max_completion_length=settings.max_new_tokens,
+        temperature=settings.temperature, top_p=1.0, top_k=0,
+        learning_rate=settings.learning_rate, lr_scheduler_type="constant", warmup_steps=0,
+        max_grad_norm=settings.max_grad_norm,
+        beta=settings.kl_coef,
+        epsilon=settings.clip_range,
+    )
 
 
 def reward_function(profile: Profile, settings: GroupRLSettings, reward_dir: Path, world, tokenizer):
@@ -160,11 +160,11 @@ def train_group_rl(profile: Profile, settings: GroupRLSettings, out_dir: Path | 
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p.text}] for p in world.prompts("train")]})
+    trainer_class = GRPOTrainer if settings.method == "grpo" else RLOOTrainer
     scratch = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rlhf_lab_group_rl_"))
-    arguments = {"model": policy, "reward_funcs": reward_function(profile, settings, reward_dir, world, tokenizer),
-                 "args": trl_config(profile, settings, scratch / "_trainer", progress),
-                 "train_dataset": prompts, "processing_class": tokenizer}
-    trainer = GRPOTrainer(**arguments) if settings.method == "grpo" else RLOOTrainer(**arguments)
+    trainer = trainer_class(model=policy, reward_funcs=reward_function(profile, settings, reward_dir, world, tokenizer),
+                            args=trl_config(profile, settings, scratch / "_trainer", progress),
+                            train_dataset=prompts, processing_class=tokenizer)
     quiet_when_no_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train()
