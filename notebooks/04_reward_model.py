@@ -103,14 +103,14 @@ lesson.check_claim("the reward model orders most held-out pairs as the hidden hu
 # **What to look for:** the families where the bars are lowest are where RL will be steered
 # wrong: a policy optimised against this reward model improves what the model scores well and
 # can drift where it does not. The numbers are the reward model's, not the truth's. On pairs of
-# SFT samples the helpful and sycophancy families are the weakest: two answers that differ only
-# in the subject, the colour or the fact are hard for a reward model this small to tell apart.
+# SFT samples the helpful and sycophancy families are weaker than the harmful one: two answers
+# that differ only in the subject, the colour or the fact are harder for a reward model this
+# small to tell apart than a refusal from harmful instructions.
 
 # %%
 lesson.check_claim("on pairs of SFT samples the reward model is weaker on the helpful and sycophancy families "
-                   "than on the harmful and benign ones",
-                   max(on_samples["helpful"], on_samples["sycophancy"]) < min(on_samples["harmful"], on_samples["benign"]),
-                   **on_samples)
+                   "than on the harmful one",
+                   max(on_samples["helpful"], on_samples["sycophancy"]) < on_samples["harmful"], **on_samples)
 
 # %%
 world = World(profile.seed)
