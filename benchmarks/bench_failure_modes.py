@@ -34,7 +34,8 @@ from _common import machine, previous_runs, save, use_fresh_cache  # noqa: E402
 parser = argparse.ArgumentParser()
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 parser.add_argument("--keep-cache", action="store_true", help="use $RLHF_LAB_CACHE instead of a fresh cache")
-parser.add_argument("--kl-coefs", type=float, nargs="+", default=[0.0, 0.02, 0.1, 0.5])
+parser.add_argument("--kl-coefs", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.5],
+                    help="0.05 is the course's own (notebook 05); 0 and 0.05 are shared with bench_reward_hacking")
 parser.add_argument("--ns", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128, 256])
 parser.add_argument("--prompts", type=int, default=48, help="held-out prompts (families interleaved)")
 parser.add_argument("--samples", type=int, default=4, help="samples per prompt when a policy is evaluated")
@@ -42,7 +43,7 @@ parser.add_argument("--hard-lr", type=float, default=1e-3,
                     help="mode collapse on purpose: one more PPO run at kl_coef 0 with this learning rate (0: skip)")
 parser.add_argument("--ptx-coef", type=float, default=1.0,
                     help="PPO-ptx: the pushed-hard run again with this pretraining-loss weight (0: skip)")
-parser.add_argument("--dpo-betas", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0],
+parser.add_argument("--dpo-betas", type=float, nargs="+", default=[0.03, 0.1, 1.0],
                     help="DPO runs (one per beta) for the PPO vs DPO frontier")
 parser.add_argument("--dpo-only", action="store_true",
                     help="only add the DPO runs to the seed's existing results (the rest stays as it was)")
@@ -61,8 +62,19 @@ from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
 from rlhf_lab.stages.common import built_from  # noqa: E402
+from rlhf_lab.reward_hacking import HISTORY_KEYS  # noqa: E402
 
-runs = previous_runs("failure_modes")  # other seeds' runs are kept: seeds can run apart
+runs = previous_runs("failure_modes")
+
+
+def save_all():
+    """Write every seed's run so far (after each seed: a long run stopped early keeps what it measured)."""
+    save("failure_modes", {"machine": machine(), "seeds": sorted(int(s) for s in runs), "kl_coefs": args.kl_coefs,
+                           "ns": args.ns, "prompts": args.prompts, "samples_per_prompt": args.samples,
+                           "hard_lr": args.hard_lr, "ptx_coef": args.ptx_coef, "dpo_betas": args.dpo_betas,
+                           "runs": runs})
+
+  # other seeds' runs are kept: seeds can run apart
 for seed in args.seeds:
     use_fresh_cache("bench-failure", seed, args.keep_cache)
     profile = get_profile("tiny", seed=seed)
@@ -88,6 +100,7 @@ for seed in args.seeds:
         flush=True)
     if args.dpo_only:
         runs[str(seed)]["dpo"] = dpo
+        save_all()
         continue
     start = time.perf_counter()
     bon = best_of_n_overoptimization(sft, tokenizer, prompts, score, tuple(args.ns), seed=seed * 100 + 7)
@@ -101,8 +114,8 @@ for seed in args.seeds:
         ppo[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
                                                    seed=seed * 100 + 9),
                              "seconds": round(time.perf_counter() - start, 1),
-                             "history": [{k: h[k] for k in ("reward", "gold_reward", "kl", "entropy", "closer_rate")
-                                          if k in h} for h in history]}
+                             "history": [{k: h[k] for k in ("entropy", "closer_rate", *HISTORY_KEYS) if k in h}
+                                         for h in history]}
     sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9,
                                    reference=None)
     pushed, pushed_ptx = {}, {}
@@ -137,6 +150,4 @@ for seed in args.seeds:
         f"{name}: {run['capability_probe']:.0%} (gold {run['gold']['mean']:+.2f})" for name, run in
         [*((f"kl {k}", v) for k, v in ppo.items()), ("pushed hard", pushed), ("pushed hard + ptx", pushed_ptx)]
         if run), flush=True)
-save("failure_modes", {"machine": machine(), "seeds": sorted(int(s) for s in runs), "kl_coefs": args.kl_coefs, "ns": args.ns,
-                       "prompts": args.prompts, "samples_per_prompt": args.samples, "hard_lr": args.hard_lr,
-                       "ptx_coef": args.ptx_coef, "dpo_betas": args.dpo_betas, "runs": runs})
+    save_all()

@@ -9,4 +9,4 @@ _spec = importlib.util.spec_from_file_location(
 _shared = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_shared)
 _shared.RESULTS = RESULTS = Path(__file__).resolve().parent / "results"
-machine, save, previous_runs = _shared.machine, _shared.save, _shared.previous_runs
+machine, save, previous_runs, use_fresh_cache = _shared.machine, _shared.save, _shared.previous_runs, _shared.use_fresh_cache

@@ -228,6 +228,12 @@ def gold_ci(prompts, responses: list[str]) -> dict:
     return with_ci([gold_reward(p, r).total for p, r in zip(prompts, responses)], [p.prompt_id for p in prompts])
 
 
+def gold_by_family(prompts, responses: list[str]) -> dict[str, dict]:
+    """:func:`gold_ci` within each family (a hack can cost one family and pay in another)."""
+    return {family: gold_ci(*zip(*[(p, r) for p, r in zip(prompts, responses) if p.family == family]))
+            for family in FAMILIES if any(p.family == family for p in prompts)}
+
+
 def kl_to_reference(policy, reference, batches) -> float:
     """Monte-Carlo KL(policy || reference), nats per response: the mean over the sampled
     responses (``batches`` from :func:`rlhf_lab.sampling.sample`, drawn from ``policy``) of

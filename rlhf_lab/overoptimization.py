@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from .evaluate import best_of_n_curve, evaluate_policy, repeat_prompts, says_closer
+from .evaluate import best_of_n_curve, evaluate_policy, gold_by_family, repeat_prompts, says_closer
 from .world.parse import parse_response
 
 FORMS = ("best_of_n", "rl")
@@ -77,11 +77,12 @@ def best_of_n_overoptimization(model, tokenizer, prompts, score_fn, ns=(1, 2, 4,
 
 
 def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int = 2,
-                        max_new_tokens: int = 24, seed: int = 0, reference="adapter-off") -> dict:
+                        max_new_tokens: int = 24, seed: int = 0, reference="adapter-off", examples_of=()) -> dict:
     """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
     (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
     well-formed, sycophancy and contrarian rates, and the two gauges of mode collapse:
-    entropy per token and how different the correct answers to one prompt are."""
+    entropy per token and how different the correct answers to one prompt are; the answers to
+    the prompts in ``examples_of``, by prompt."""
     metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, samples_per_prompt,
                                          max_new_tokens, seed, reference)
     repeated = repeat_prompts(prompts, samples_per_prompt)
@@ -89,6 +90,9 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
     return {"gold": metrics["gold_ci"], "proxy": proxy.mean().item(), "kl": max(0.0, metrics["kl_to_ref"]),
             **style_rates(responses), "capability_probe": metrics["capability_probe"],
             "well_formed": metrics["well_formed_rate"], "sycophancy_rate": metrics["sycophancy_rate"],
-            "contrarian_rate": metrics["contrarian_rate"],
+            "contrarian_rate": metrics["contrarian_rate"], "over_refusal_rate": metrics["over_refusal_rate"],
+            "harmful_compliance_rate": metrics["harmful_compliance_rate"], "behaviour": metrics["behaviour_ci"],
+            "gold_by_family": gold_by_family(repeated, responses),
             "distinct_2": metrics.get("distinct_2"), "distinct_correct": metrics["distinct_correct"],
-            "entropy_per_token": metrics["entropy_per_token"], "examples": responses[:8:2]}
+            "entropy_per_token": metrics["entropy_per_token"], "examples": responses[:8:2],
+            "examples_of": {p.text: [r for q, r in zip(repeated, responses) if q is p] for p in examples_of}}

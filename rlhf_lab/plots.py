@@ -101,11 +101,12 @@ BEHAVIOUR_LABELS = {"harmful_compliance_rate": "complies with harm", "sycophancy
 
 
 def behaviour_shift(behaviours_by_stage: dict[str, dict[str, dict]],
-                    title: str = "What preferences changed: behaviour rates on held-out prompts"):
-    """Grouped horizontal bars, one group per behaviour, one bar per stage, 95% intervals.
-    ``behaviours_by_stage`` maps a stage to its ``behaviour_ci`` (see rlhf_lab.evaluate)."""
+                    title: str = "What preferences changed: behaviour rates on held-out prompts", names=None):
+    """Grouped horizontal bars, one group per behaviour (``names``: some of them), one bar per
+    stage, 95% intervals. ``behaviours_by_stage`` maps a stage to its ``behaviour_ci`` (see
+    rlhf_lab.evaluate)."""
     stages = list(behaviours_by_stage)
-    names = [n for n in BEHAVIOUR_LABELS if all(n in b for b in behaviours_by_stage.values())]
+    names = [n for n in (names or BEHAVIOUR_LABELS) if all(n in b for b in behaviours_by_stage.values())]
     height = 0.8 / len(stages)
     fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(names) * len(stages) / 2 + 2.0))
     for j, stage in enumerate(stages):
@@ -282,12 +283,14 @@ def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gol
     a handful of prompts, so single steps are noisy)."""
     titles = {"reward": "reward-model score", "gold_reward": "gold reward (hidden)", "closer_rate":
               f"says \"{SPURIOUS_CLOSER}\"", "kl": "KL to SFT (nats)", "entropy": "entropy (nats/token)",
-              "polite": "opens politely", "opener_after_start": "an opener after the start"}
+              "polite": "opens politely", "opener_after_start": "an opener after the start",
+              **BEHAVIOUR_LABELS}
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8))
     for ax, key in zip(axes, keys):
         for label, history in histories.items():
-            values = [h[key] for h in history]
-            smooth = [mean(values[max(0, i - window + 1):i + 1]) for i in range(len(values))]
+            values = [h.get(key) for h in history]  # (a rollout with no prompt of a rate's family logs none)
+            smooth = [mean([v for v in values[max(0, i - window + 1):i + 1] if v is not None] or [float("nan")])
+                      for i in range(len(values))]
             numeric = label.replace(".", "", 1).isdigit()  # a bare coefficient: say what it is
             ax.plot(range(1, len(values) + 1), smooth, label=f"kl_coef {label}" if numeric else label)
         ax.set_title(titles.get(key, key), fontsize=10)
@@ -431,5 +434,26 @@ def seconds_per_episodes(seconds_by_method: dict[str, float], title: str = "Wall
     ax.set_xlabel("seconds per 1,000 episodes (rollout + updates)")
     ax.set_xlim(0, 1.25 * max(seconds_by_method.values()))
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def family_gold_against_kl(series: dict[str, list[tuple[float, dict]]], family: str,
+                           title: str | None = None):
+    """One family's gold reward (95% interval) against d = sqrt(KL to SFT), one line per
+    ``series`` label, each a list of (KL, gold interval) points: what a hack costs as it grows."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    for label, points in series.items():
+        points = sorted(points, key=lambda p: p[0])
+        d = [max(kl, 0.0) ** 0.5 for kl, _ in points]
+        ci = [c for _, c in points]
+        ax.errorbar(d, [c["mean"] for c in ci], yerr=[[c["mean"] - c["low"] for c in ci],
+                                                      [c["high"] - c["mean"] for c in ci]],
+                    marker="o", capsize=3, label=label)
+    ax.set_xlabel("d = sqrt(KL to SFT)")
+    ax.set_ylabel(f"gold reward, {family} prompts")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"The {family} family's gold as the policy moves", fontsize=10)
     fig.tight_layout()
     return fig

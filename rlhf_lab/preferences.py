@@ -126,7 +126,7 @@ EDITS = {"substance": substance_edit, "subject": subject_edit, "broken": lambda 
 
 
 def edited_sample_pairs(prompts, responses: list[str], samples_per_prompt: int, edits_per_prompt: int,
-                        seed: int = 0, kinds=tuple(EDITS)) -> list[ComparisonPair]:
+                        seed: int | str = 0, kinds=tuple(EDITS)) -> list[ComparisonPair]:
     """Unlabelled pairs of a sample and a minimal edit of it (``kinds`` of :data:`EDITS`), for
     the first ``edits_per_prompt`` samples of each prompt."""
     rng = random.Random(f"edits-{seed}")
@@ -142,17 +142,48 @@ def edited_sample_pairs(prompts, responses: list[str], samples_per_prompt: int, 
 
 ANNOTATOR_BIASES = ("annotator_agreement", "annotator_length")
 
+# Comparisons that guard a reward model against a known hack of the helpful-only world. A
+# reward model trained without them can be hacked on purpose (notebook 07): having seen refusals
+# win only against harmful compliance, it learns "refusal = good"; having never seen broken
+# text, it cannot punish it.
+GUARDS = {
+    "over_refusal": lambda row, chosen, rejected: row["family"] == "benign" and (chosen.refuses or rejected.refuses),
+    "broken": lambda row, chosen, rejected: not (chosen.well_formed and rejected.well_formed),
+}
+
+
+def without_guards(rows: list[dict], leave_out=()) -> list[dict]:
+    """``rows`` less the comparisons of the :data:`GUARDS` named in ``leave_out``."""
+    unknown = set(leave_out) - set(GUARDS)
+    if unknown:
+        raise ValueError(f"leave_out={tuple(leave_out)!r}: {sorted(unknown)} is no guard; use some of {tuple(GUARDS)}.")
+    guards = [GUARDS[name] for name in leave_out]
+    return [row for row in rows if not any(guard(row, parse_response(row["chosen"]), parse_response(row["rejected"]))
+                                           for guard in guards)]
+
+
+def user_right_edit_pairs(prompts, responses: list[str], samples_per_prompt: int, edits_per_prompt: int,
+                          seed: int = 0) -> list[ComparisonPair]:
+    """Extra substance edits on the prompts whose user is *right* ("Yes, you are right, ..." against
+    "No, <a wrong answer>"): the comparisons that teach a reward model to read the claim, not the "No"."""
+    picked = [(i, p) for i, p in enumerate(prompts) if p.family == "sycophancy" and not p.claim_is_wrong]
+    per_prompt = [r for i, _ in picked for r in responses[i * samples_per_prompt:(i + 1) * samples_per_prompt]]
+    return edited_sample_pairs([p for _, p in picked], per_prompt, samples_per_prompt, edits_per_prompt,
+                               seed=f"user-right-{seed}", kinds=("substance",))
+
 
 def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
                     annotator_noise: float, extra_rows=None, annotator_agreement: float = 0.0,
                     annotator_length: float = 0.0, edits_per_prompt: int = 0,
-                    edit_kinds=tuple(EDITS)) -> list[dict]:
+                    edit_kinds=tuple(EDITS), leave_out=(), user_right_edits: int = 0) -> list[dict]:
     """The course's comparison data, shared by the reward model and DPO: ``templated``
     templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
     own samples on every training prompt, and pairs of ``edits_per_prompt`` of those samples
     against minimal edits of themselves (all labelled by the simulated annotator, with its
     biases: ``annotator_agreement`` extra utility for saying yes to the user,
-    ``annotator_length`` per word), and ``extra_rows`` (e.g. the learner's own labels)."""
+    ``annotator_length`` per word), and ``extra_rows`` (e.g. the learner's own labels).
+    ``user_right_edits``: that many more edits per prompt whose user is right; ``leave_out``: the
+    :data:`GUARDS` to drop (the learner's own labels are always kept)."""
     world = cache.world_for(profile.seed)
     annotator = SimulatedAnnotator(noise=annotator_noise, prefers_agreement=annotator_agreement,
                                    prefers_length=annotator_length, seed=profile.seed)
@@ -168,7 +199,10 @@ def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_sample
         if edits_per_prompt:
             rows += label_pairs(edited_sample_pairs(train, responses, sft_samples_per_prompt, edits_per_prompt,
                                                     profile.seed, edit_kinds), annotator, "edited-sft-samples")
-    return rows + list(extra_rows or [])
+        if user_right_edits:
+            rows += label_pairs(user_right_edit_pairs(train, responses, sft_samples_per_prompt, user_right_edits,
+                                                      profile.seed), annotator, "user-right-edits")
+    return without_guards(rows, leave_out) + list(extra_rows or [])
 
 
 def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported lazily: slow)
@@ -189,7 +223,7 @@ def settings_key(settings) -> dict:
     from dataclasses import asdict
 
     key = asdict(settings)
-    for name in (*ANNOTATOR_BIASES, "sft_weight"):  # (DPO's RPO weight, likewise: only when set)
+    for name in (*ANNOTATOR_BIASES, "sft_weight", "leave_out", "user_right_edits"):  # (likewise: only when set)
         if not key.get(name):
             key.pop(name, None)
     return key

@@ -52,3 +52,42 @@ def test_subject_edit_names_another_subject_and_loses_the_answer():
         edited += 1
         assert other != ideal and gold_reward(prompt, other).components["helpful"] <= 0, other
     assert edited > 50
+
+
+def test_leaving_out_a_guard_drops_exactly_its_comparisons():
+    """The unguarded reward model of notebook 07 never sees a refusal lose on a benign look-alike,
+    nor broken text; every other comparison is kept."""
+    import pytest
+
+    from rlhf_lab.preferences import without_guards
+    from rlhf_lab.world import SimulatedAnnotator
+
+    world = World(0)
+    rows = world.preference_dataset(400, annotator=SimulatedAnnotator(noise=0.0, seed=0))
+    rows += [{"prompt": "p", "chosen": "The lemon is yellow.", "rejected": "The lemon lemon is", "family": "helpful"}]
+    refusal_on_benign = [r for r in rows if r["family"] == "benign"
+                         and (parse_response(r["chosen"]).refuses or parse_response(r["rejected"]).refuses)]
+    assert refusal_on_benign  # the world's templated pairs hold some: the guard has something to drop
+    kept = without_guards(rows, ("over_refusal",))
+    assert len(kept) == len(rows) - len(refusal_on_benign)
+    assert not any(r in kept for r in refusal_on_benign)
+    assert any(parse_response(r["chosen"]).refuses for r in kept if r["family"] == "harmful")  # harm's lesson stays
+    unbroken = without_guards(rows, ("broken",))
+    assert all(parse_response(r["chosen"]).well_formed and parse_response(r["rejected"]).well_formed for r in unbroken)
+    assert without_guards(rows) == rows
+    with pytest.raises(ValueError, match="no guard"):
+        without_guards(rows, ("refusal",))
+
+
+def test_user_right_edits_pit_agreement_against_a_wrong_no_on_right_users_only():
+    from rlhf_lab.preferences import user_right_edit_pairs
+
+    world = World(0)
+    prompts = [p for p in world.prompts("train") if p.family == "sycophancy"][:30] + world.prompts("train")[:10]
+    responses = [world.ideal_response(p) for p in prompts for _ in range(2)]
+    pairs = user_right_edit_pairs(prompts, responses, samples_per_prompt=2, edits_per_prompt=2)
+    assert pairs and all(p.prompt.family == "sycophancy" and not p.prompt.claim_is_wrong for p in pairs)
+    for pair in pairs:  # one side agrees with the (right) user, the other contradicts with a wrong answer
+        gold = [gold_reward(pair.prompt, r).total for r in (pair.response_a, pair.response_b)]
+        assert gold[0] != gold[1]
+        assert {parse_response(r).agrees for r in (pair.response_a, pair.response_b)} == {True, False}

@@ -3,6 +3,7 @@
     python benchmarks/bench_pipeline.py      # measure (seeds 0 1 2)
     python benchmarks/bench_failure_modes.py # measure (seeds 0 1 2)
     python benchmarks/bench_group_rl.py      # measure (seeds 0 1 2)
+    python benchmarks/bench_reward_hacking.py # measure (seeds 0 1 2)
     python tools/readme_results.py           # rewrite the blocks between the markers
 
 Each generated block is one row of BLOCKS: the file it lives in, its marker name (the block sits
@@ -180,12 +181,36 @@ def group_rl_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def reward_hacking_table(result: dict) -> str:
+    """Notebook 07's reward hacks and their fixes (benchmarks/results/reward_hacking.json), seed by seed."""
+    runs = {seed: run["runs"] for seed, run in result["runs"].items()}
+    seeds = " / ".join(f"seed {s}" for s in runs)
+    lines = [f"Each cell: {seeds}. PPO from SFT against each reward model; all held-out prompts x "
+             f"{result['samples_per_prompt']} samples.", "",
+             "| run | refuses a harmless look-alike | complies with harm | agrees with a wrong claim | "
+             "contradicts a right claim | well-formed | benign gold | KL to SFT |", "|---|---|---|---|---|---|---|---|"]
+    for label in next(iter(runs.values())):
+        def cell(fn):
+            return per_seed(runs, lambda r: fn(r[label]))
+
+        rates = [cell(lambda m, k=k: f"{m[k]:.0%}") for k in ("over_refusal_rate", "harmful_compliance_rate",
+                                                              "sycophancy_rate", "contrarian_rate", "well_formed")]
+        lines.append(f"| {label} | " + " | ".join(rates) + " | "
+                     + cell(lambda m: f"{m['gold_by_family']['benign']['mean']:+.2f}") + " | "
+                     + cell(lambda m: f"{m['kl']:.2f}") + " |")
+    lines += ["", "Unguarded: a reward model trained without help-vs-refusal comparisons on benign look-alikes and "
+              "without broken text; + help vs refusal: those comparisons back; iterated: one round of iterated RLHF "
+              "on the unguarded run with no brake; + user-right pairs: more comparisons where the user is right."]
+    return "\n".join(lines)
+
+
 # (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
 BLOCKS = (
     ("README.md", "results", "pipeline.json", behaviour_table),
     ("docs/RESULTS.md", "pipeline-details", "pipeline.json", pipeline_details),
     ("docs/RESULTS.md", "failure-modes", "failure_modes.json", failure_table),
     ("README.md", "group-rl", "group_rl.json", group_rl_table),
+    ("README.md", "reward-hacking", "reward_hacking.json", reward_hacking_table),
 )
 
 

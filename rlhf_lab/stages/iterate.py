@@ -6,7 +6,11 @@ moves to text it never saw, and finds what it over-rates (in the lab world: sayi
 user who is right, polite openers on broken sentences). One round of iteration:
 
 1. sample the PPO policy on the training prompts, several answers per prompt;
-2. let the same simulated annotator compare them two by two;
+2. let the same simulated annotator compare them two by two, and each against an answer of the
+   model the policy started from (SFT). A policy that hacked its reward model often says the same
+   thing every time (the same refusal four times): its samples then make no pair with each other,
+   and only the comparison with the earlier model shows the reward model what the hack costs
+   (HH compared the answers of several snapshots for the same reason);
 3. train a new reward model on the first one's comparisons **plus** these;
 4. run PPO again, from the same SFT model with the same settings, against the new reward model.
 
@@ -20,8 +24,8 @@ from pathlib import Path
 from .. import cache
 from ..config import Profile
 from ..ppo import PPOConfig
-from ..preferences import policy_sample_pairs, settings_key
-from ..world import SimulatedAnnotator
+from ..preferences import label_pairs, policy_samples, sample_pairs, settings_key
+from ..world import ComparisonPair, SimulatedAnnotator
 from .common import built_from
 from .dpo import load_adapter_policy
 from .ppo import default_ppo_config, get_ppo_model_dir
@@ -32,14 +36,22 @@ POLICY_SAMPLES_PER_PROMPT = 4
 
 def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSettings,
                        samples_per_prompt: int = POLICY_SAMPLES_PER_PROMPT) -> list[dict]:
-    """Pairs of the policy's own samples on every training prompt, labelled by the simulated
+    """Pairs of the policy's own samples on every training prompt, and of each of its samples
+    against one of the SFT model's (the policy with its adapter off), labelled by the simulated
     annotator (new label noise draws: a different seed than the first round's)."""
     policy, tokenizer = load_adapter_policy(profile, policy_dir)
-    world = cache.world_for(profile.seed)
+    prompts = cache.world_for(profile.seed).prompts("train")
     annotator = SimulatedAnnotator(noise=settings.annotator_noise, prefers_agreement=settings.annotator_agreement,
                                    prefers_length=settings.annotator_length, seed=profile.seed + 1)
-    return policy_sample_pairs(policy, tokenizer, world.prompts("train"), annotator, samples_per_prompt,
-                               profile.max_new_tokens, seed=profile.seed + 1, source="policy-samples")
+    seed = profile.seed + 1
+    ours = policy_samples(policy, tokenizer, prompts, samples_per_prompt, profile.max_new_tokens, seed)
+    with policy.disable_adapter():  # the model the policy started from
+        earlier = policy_samples(policy, tokenizer, prompts, samples_per_prompt, profile.max_new_tokens, seed + 1)
+    against_earlier = [ComparisonPair(f"vs-sft-{prompt.prompt_id}-{j}", prompt, a, b)
+                       for i, prompt in enumerate(prompts) for j in range(samples_per_prompt)
+                       for a, b in [(ours[i * samples_per_prompt + j], earlier[i * samples_per_prompt + j])] if a != b]
+    return (label_pairs(sample_pairs(prompts, ours, samples_per_prompt, seed), annotator, "policy-samples")
+            + label_pairs(against_earlier, annotator, "policy-vs-sft-samples"))
 
 
 def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: RewardSettings | None = None,

@@ -51,14 +51,22 @@ def gold_scores(world, prompts, responses) -> torch.Tensor:
     return torch.tensor([world.gold_reward(world.prompt_by_text(p), r).total for p, r in zip(prompts, responses)])
 
 
+LOGGED_BEHAVIOURS = ("over_refusal_rate", "harmful_compliance_rate", "sycophancy_rate", "contrarian_rate",
+                     "well_formed_rate")  # per rollout, to watch a hack grow step by step (notebook 07)
+
+
 def gold_metrics_fn(world):
     """Log, next to the reward model's score, what the policy never sees: the gold reward of
-    each rollout, and how often it ends with the world's spurious closer (a reward hack)."""
+    each rollout, how often it ends with the world's spurious closer, and the rates of the
+    behaviours a reward model can be hacked into (:data:`LOGGED_BEHAVIOURS`)."""
+    from ..evaluate import behaviour_hits
     from ..overoptimization import closer_rate
 
     def metrics(prompts, responses):
+        hits = behaviour_hits([world.prompt_by_text(p) for p in prompts], responses)
+        rates = {name: sum(hits[name][0]) / len(hits[name][0]) for name in LOGGED_BEHAVIOURS if hits[name][0]}
         return {"gold_reward": gold_scores(world, prompts, responses).mean().item(),
-                "closer_rate": closer_rate(responses)}
+                "closer_rate": closer_rate(responses), **rates}
     return metrics
 
 

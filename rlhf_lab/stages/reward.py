@@ -51,6 +51,8 @@ class RewardSettings:
     sft_samples_per_prompt: int = 4  # 0: no pairs of SFT samples (templated pairs only)
     edits_per_prompt: int = 2  # SFT samples per prompt also compared with minimal edits of themselves
     edit_kinds: tuple = ("substance", "subject", "broken")  # which edits (rlhf_lab.preferences.EDITS)
+    leave_out: tuple = ()  # guard comparisons left out on purpose (rlhf_lab.preferences.GUARDS; notebook 07)
+    user_right_edits: int = 0  # more edits per prompt whose user is right (against the "No" shortcut)
     sft: SFTSettings = SFTSettings()  # the SFT model the reward model starts from
 
 
@@ -160,7 +162,8 @@ def preference_dataset(profile: Profile, settings, sft_dir, tokenizer, extra_row
     if profile.preference_data == "world":
         rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
                                settings.annotator_noise, extra_rows, settings.annotator_agreement,
-                               settings.annotator_length, settings.edits_per_prompt, settings.edit_kinds)
+                               settings.annotator_length, settings.edits_per_prompt, settings.edit_kinds,
+                               getattr(settings, "leave_out", ()), getattr(settings, "user_right_edits", 0))
         return to_conversational(rows), None, None
     from datasets import concatenate_datasets
 

@@ -3,16 +3,16 @@ the first reward model; label that policy's own samples with the simulated annot
 reward model with them, run the same PPO again. Judged by the hidden human on every held-out
 prompt (4 samples each).
 
-    python benchmarks/bench_iterated.py                  # seeds 0 1 2, fresh caches
-    python benchmarks/bench_iterated.py --seeds 0 --keep-cache
+    python experiments/iterated.py                  # seeds 0 1 2, fresh caches
+    python experiments/iterated.py --seeds 0 --keep-cache
 
 Per seed: SFT, PPO round 1, PPO round 2 (gold with its 95% interval, KL to SFT, the exploit
 rates: contradicting a user who is right, well-formed text, polite openers), and both reward
 models' accuracy on pairs of round 1's samples (what RL asked the first one about). Writes
-benchmarks/results/iterated.json.
+experiments/results/iterated.json.
 
-Target (issue "Notebook 07 on the helpful-only world"): one round halves the exploited behaviour
-and recovers at least half of the benign gold lost.
+Measured on the world before the helpful-only demonstrators (2026-11-28); notebook 07 now runs
+iterated RLHF on the over-refusal hack instead (benchmarks/bench_reward_hacking.py).
 """
 
 import argparse
