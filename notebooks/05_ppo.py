@@ -89,13 +89,7 @@ print(lesson.ready_line("PPO control (gold reward)", clock.seconds, control_repo
 fig = plots.ppo_curves(control_report["history"], title="Control: PPO on the gold reward itself")
 
 # %%
-def first_and_last(history, key):
-    """Mean of ``key`` over the first and the last fifth of the steps."""
-    k = max(1, len(history) // 5)
-    return sum(h[key] for h in history[:k]) / k, sum(h[key] for h in history[-k:]) / k
-
-
-start, end = first_and_last(control_report["history"], "gold_reward")
+start, end = lesson.first_and_last(control_report["history"], "gold_reward")
 lesson.check_claim("the optimiser works: against the gold reward, PPO's training reward rises", end > start,
                    first_steps=start, last_steps=end)
 
@@ -114,7 +108,7 @@ print(lesson.ready_line("PPO policy", clock.seconds, ppo_report["seconds"]))
 fig = plots.ppo_curves(history)
 
 # %%
-start, end = first_and_last(history, "reward")
+start, end = lesson.first_and_last(history, "reward")
 lesson.check_claim("against the reward model, the reward model's score rises", end > start,
                    first_steps=start, last_steps=end)
 
@@ -260,8 +254,8 @@ lesson.samples_table(samples, {"SFT": [responses["SFT"][first[p.prompt_id]] for 
                                                                   profile.max_new_tokens, seed=profile.seed))})
 
 # %%
-polite_start, polite_end = first_and_last(push_history, "polite")
-leak_start, leak_end = first_and_last(push_history, "opener_after_start")
+polite_start, polite_end = lesson.first_and_last(push_history, "polite")
+leak_start, leak_end = lesson.first_and_last(push_history, "opener_after_start")
 sft_after_start = mean(map(opener_after_start, responses["SFT"]))
 lesson.check_claim("SFT seldom writes an opener after the start of its answer (under 5% of its samples)",
                    sft_after_start < 0.05, sft=sft_after_start)

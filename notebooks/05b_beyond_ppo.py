@@ -115,16 +115,10 @@ histories = {label: report["history"] for label, (_, report) in trained.items()}
 fig = plots.methods_training(histories)
 
 # %%
-def first_and_last(history, key):
-    """Mean of ``key`` over the first and the last fifth of the rollouts."""
-    k = max(1, len(history) // 5)
-    return sum(h[key] for h in history[:k]) / k, sum(h[key] for h in history[-k:]) / k
-
-
 SHORT = {run.label: run.method.upper() + ("_verifiable" if run.reward == "verifiable" else "") for run in RUNS}
 FROM_PREFERENCES = [run.label for run in RUNS if run.reward == "reward_model"]
 VERIFIABLE = next(run.label for run in RUNS if run.reward == "verifiable")
-rises = {SHORT[label]: first_and_last(histories[label], "reward") for label in FROM_PREFERENCES}
+rises = {SHORT[label]: lesson.first_and_last(histories[label], "reward") for label in FROM_PREFERENCES}
 lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
                    all(last > first for first, last in rises.values()),
                    **{name: last - first for name, (first, last) in rises.items()})

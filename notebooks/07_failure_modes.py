@@ -761,8 +761,21 @@ lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta 
 # %% [markdown]
 # ## Your turn: predict, then run
 #
-# Before you run it, write down what you expect: with `kl_coef=1.0` (a strong brake), will the
-# held-out KL be above or below 0.5 nats? Will the share of polite openers be above or below SFT's? Then set
-# `KL_COEFS = (1.0,)` in the first cell, rerun the notebook, and compare with the table above.
-# (About 1.5 min on the tiny profile.) The solutions of exercises 07 (diversity) and 08
-# (best-of-n) use the same pieces: `rlhf_lab.diversity` and `rlhf_lab.evaluate.best_of_n_curve`.
+# Before you run it, write down what you expect: against the unguarded reward model of section 1,
+# does a strong KL brake (`kl_coef=0.5`, ten times the course's) stop the over-refusal hack, or
+# only slow it? Set `TRY_IT = True` and run the cell (one PPO run, about 2 min on the tiny profile),
+# then compare its rate and its per-step curve with section 1's. Next, label a few benign
+# look-alikes yourself in notebook 03 (help beats a refusal) and ask whether your labels alone
+# would make a guard. The solutions of exercises 07 (diversity) and 08 (best-of-n) use this
+# notebook's pieces: `rlhf_lab.diversity` and `rlhf_lab.evaluate.best_of_n_curve`.
+
+# %%
+TRY_IT = False
+if TRY_IT:
+    strong_dir = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=0.5), reward_hacking.UNGUARDED)
+    strong = reward_hacking.judge(load_adapter_policy(profile, strong_dir)[0], tokenizer, world, prompts_all,
+                                  reward_model_score, SAMPLES, profile.seed, policy_dir=strong_dir)
+    print(f"refuses a benign look-alike: SFT {study['SFT']['over_refusal_rate']:.0%}, kl_coef 0.05 "
+          f"{study[COURSE_BRAKED]['over_refusal_rate']:.0%}, kl_coef 0.5 {strong['over_refusal_rate']:.0%}")
+    fig = plots.training_curves_by_kl({"kl_coef 0.05": study[COURSE_BRAKED]["history"],
+                                       "kl_coef 0.5": strong["history"]}, keys=("reward", "over_refusal_rate"))
