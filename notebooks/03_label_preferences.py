@@ -28,17 +28,19 @@
 # busy and lists your waiting actions: each is saved, in order, as soon as the kernel is free.
 
 # %%
-import torch
-
-from rlhf_lab import lesson
-from rlhf_lab.config import get_profile
+from collections import Counter
 import os
 import tempfile
 from pathlib import Path
 
 from IPython.display import HTML, display
+import torch
 
-from rlhf_lab.label import LabelingApp
+from rlhf_lab import lesson
+from rlhf_lab.config import get_profile
+from rlhf_lab.label import LabelingApp, merge_with_simulated, yours
+from rlhf_lab.label.scripted import scripted_labelling
+from rlhf_lab.world import SimulatedAnnotator
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
@@ -74,9 +76,6 @@ app
 
 # %%
 if os.environ.get("RLHF_LAB_AUTOLABEL") == "1":
-    from rlhf_lab.label.scripted import scripted_labelling
-    from rlhf_lab.world import SimulatedAnnotator
-
     scratch = Path(tempfile.mkdtemp(prefix="rlhf_lab_scripted_")) / "labels.jsonl"
     app = LabelingApp.for_world(store_path=scratch, n_pairs=N_PAIRS)  # a copy, not your labels
     scripted_labelling(app, SimulatedAnnotator(noise=0.2, prefers_agreement=1.5, seed=1))
@@ -124,10 +123,6 @@ print(mine)
 # here the simulated annotator plays the other labellers:
 
 # %%
-from collections import Counter
-
-from rlhf_lab.label import merge_with_simulated
-
 merged = merge_with_simulated(app.store, app.world, n_simulated=200)
 print(Counter(merged["source"]), "->", merged.column_names)
 merged[0]
@@ -156,8 +151,6 @@ merged[0]
 # scripted learner's labels are used instead of yours.
 
 # %%
-from rlhf_lab.label import yours
-
 TRAIN_YOUR_MODEL = False  # set to True, then run this cell
 UNATTENDED = os.environ.get("RLHF_LAB_AUTOLABEL") == "1"  # the course's tests: the scripted learner's labels
 
