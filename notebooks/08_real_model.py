@@ -35,12 +35,21 @@
 
 # %%
 import os
+import tempfile
+from pathlib import Path
 
+import bitsandbytes as bnb
+from datasets import Dataset
 import torch
+from trl import RewardConfig, SFTConfig, SFTTrainer
 
 from rlhf_lab import lesson, memory, models, real_data
 from rlhf_lab.config import cache_dir, get_profile, shown_model
+from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.shared_base import load_shared_base
+from rlhf_lab.stages.common import merge_lora_into_base, quiet_when_no_progress, record_lineage, trainer_arguments
 from rlhf_lab.stages.pretrain import get_tokenizer
+from rlhf_lab.stages.reward import make_reward_trainer_class
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()
@@ -117,8 +126,6 @@ print(f"{shown_model(profile.base_model)}: {total / 1e6:.2f}M weights, {trained 
       f"in memory {policy.get_memory_footprint() / 1e6:.1f} MB (bf16 would be {2 * total / 1e6:.1f} MB).")
 
 # %%
-import bitsandbytes as bnb
-
 quantized = [m for m in policy.modules() if isinstance(m, bnb.nn.Linear4bit)]
 assert quantized and all(m.weight.quant_type == "nf4" and m.weight.quant_state.nested for m in quantized)
 
@@ -160,14 +167,6 @@ train_pairs, test_pairs = real_data.train_test_split(loaded, test_fraction=0.25,
 # *SFT on the chosen conversations:*
 
 # %%
-import tempfile
-from pathlib import Path
-
-from datasets import Dataset
-from trl import RewardConfig, SFTConfig, SFTTrainer
-
-from rlhf_lab.stages.common import merge_lora_into_base, quiet_when_no_progress, record_lineage, trainer_arguments
-
 STEPS = 200 if ON_GPU else 3
 work = Path(tempfile.mkdtemp(prefix="rlhf-lab-08-"))
 prompts = [row["prompt"][-1]["content"] for row in test_pairs][:8]
@@ -193,8 +192,6 @@ print(f"SFT: {STEPS} steps in {clock.seconds:.0f} s, final loss {sft.state.log_h
 # *The reward model on the real pairs, with its held-out accuracy on the test split:*
 
 # %%
-from rlhf_lab.stages.reward import make_reward_trainer_class
-
 reward = models.load_model(sft_dir, kind="reward", quantize_4bit=True, device=profile.device, lora=lora,
                            tokenizer=tokenizer)
 with lesson.stopwatch() as clock:
@@ -218,9 +215,6 @@ del rm, reward, sft, policy
 # head reads the policy's hidden states. Our PPO trainer (notebook 05) takes it as it is.
 
 # %%
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
-from rlhf_lab.shared_base import load_shared_base
-
 shared = load_shared_base(profile, reward_dir, sft_dir=sft_dir, tokenizer=tokenizer)
 reward_adapter_before = shared.reward_adapter_state()
 config = PPOConfig(steps=STEPS // 4 if ON_GPU else 2, batch_size=16 if ON_GPU else 4, mini_batch_size=4,
