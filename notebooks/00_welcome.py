@@ -38,10 +38,14 @@
 # The first cell of every notebook prints the library versions, the profile and the device.
 
 # %%
+import random
+
 import torch
 
 from rlhf_lab import lesson
-from rlhf_lab.config import get_profile
+from rlhf_lab.cli import main as rlhf_lab
+from rlhf_lab.config import PROFILES, get_profile
+from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, SimulatedAnnotator, World
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
@@ -56,8 +60,6 @@ print(lesson.setup_line(profile))
 # or a list of problems, each with what to do. *Takes about 2 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
-from rlhf_lab.cli import main as rlhf_lab
-
 status = rlhf_lab(["doctor"])
 
 # %% [markdown]
@@ -95,8 +97,6 @@ status = rlhf_lab(["doctor"])
 # Models are cached in `$RLHF_LAB_CACHE` (default `.cache/rlhf_lab` in the course folder).
 
 # %%
-from rlhf_lab.config import PROFILES
-
 for name, p in PROFILES.items():
     print(f"{name:>4}: base {p.base_model}, device {p.device}, 4-bit {p.quantize_4bit}, "
           f"LoRA r={p.lora_r}, {p.preference_pairs} preference pairs, {p.eval_prompts} eval prompts")
@@ -117,8 +117,6 @@ for name, p in PROFILES.items():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rlhf_lab.world import FAMILIES, World
-
 world = World(profile.seed)
 for split in ("train", "heldout"):
     counts = {family: len(world.prompts(split, family)) for family in FAMILIES}
@@ -136,8 +134,6 @@ for split in ("train", "heldout"):
 # Below: one held-out prompt per family, the ideal answer first, then answers "from the internet".
 
 # %%
-import random
-
 rng = random.Random(profile.seed)
 rows = []
 for family in FAMILIES:
@@ -162,8 +158,6 @@ lesson.gold_table(rows)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rlhf_lab.world import SimulatedAnnotator
-
 pairs = [p for p in world.comparison_pairs(1000, "train", seed=1) if world.gold_preference(p) != "tie"]
 for noise in (0.0, 0.3, 0.5, 1.0):
     annotator = SimulatedAnnotator(noise=noise, seed=0)
@@ -183,8 +177,6 @@ for noise in (0.0, 0.3, 0.5, 1.0):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rlhf_lab.world import SPURIOUS_CLOSER
-
 rows = world.preference_dataset(2000, "train", SimulatedAnnotator(noise=0.1, seed=0), seed=0)
 for side in ("chosen", "rejected"):
     share = sum(SPURIOUS_CLOSER in r[side] for r in rows) / len(rows)
