@@ -172,6 +172,8 @@ lesson.check_claim("... and already at the course's brake (kl_coef 0.05) it refu
                    "allows, in every seed",
                    all(r[COURSE_BRAKED]["over_refusal_rate"] > r["SFT"]["behaviour"]["over_refusal_rate"]["high"]
                        for r in hacking.values()), **per_seed(lambda r: r[COURSE_BRAKED]["over_refusal_rate"]))
+
+# %%
 lesson.check_claim("the weakest brake moves the policy further from SFT than the course's, and leaves more sentences "
                    "broken than SFT, in every seed",
                    all(r[HACKED]["kl"] > r[COURSE_BRAKED]["kl"] and r[HACKED]["well_formed"] < r["SFT"]["well_formed"]
@@ -666,6 +668,8 @@ lesson.check_claim(f"with its usual learning rate PPO changes only a few of the 
                    "most 6), at every KL coefficient and seed", max(braked) <= 6, largest_change_in_items=max(braked))
 lesson.check_claim("pushed hard, PPO loses at least 10 points of the probe, in every seed",
                    min(lost.values()) >= 0.10, **{s.replace(" ", "_"): v for s, v in lost.items()})
+
+# %%
 lesson.check_claim("PPO-ptx wins back at least half of what was lost, in every seed",
                    min(won_back.values()) >= 0.5, **{s.replace(" ", "_"): v for s, v in won_back.items()})
 lesson.check_claim("... and its gold reward is higher than the pushed run's, in every seed",
@@ -730,6 +734,8 @@ lesson.check_claim("PPO's best gold is above DPO's best at any beta, in every se
 lesson.check_claim("... and above SFT's, in every seed",
                    all(b["PPO"] > seeds_with_dpo[seed]["sft"]["gold"]["mean"] for seed, b in best.items()),
                    **{f"seed_{seed}": b["PPO"] - seeds_with_dpo[seed]["sft"]["gold"]["mean"] for seed, b in best.items()})
+
+# %%
 smallest_beta = {seed: run["dpo"][min(run["dpo"], key=float)] for seed, run in seeds_with_dpo.items()}
 lesson.check_claim("DPO with the smallest beta moves further from SFT than any other policy here (over 5 nats) "
                    "and ends below SFT's gold reward, in every seed",

@@ -204,6 +204,23 @@ def reward_hacking_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def labeller_bias_table(result: dict) -> str:
+    """DPO on labels of biased simulated labellers (benchmarks/results/labeller_bias.json), seed by seed."""
+    runs = result["runs"]
+    seeds = " / ".join(f"seed {s}" for s in runs)
+    lines = [f"Each cell: {seeds}. Plain DPO (beta 0.1, no NLL term) per labeller; all held-out prompts x 4 samples.",
+             "", "| labeller | agrees with a wrong claim | contradicts a right claim | mean length (words) | gold | "
+             "KL to SFT |", "|---|---|---|---|---|---|"]
+    rows = [("SFT (no DPO)", lambda r: r["sft"])] + [(level, lambda r, k=level: r["dpo"][k])
+                                                     for level in next(iter(runs.values()))["dpo"]]
+    for name, pick in rows:
+        lines.append(f"| {name} | " + " | ".join(per_seed(runs, fn) for fn in (
+            lambda r: f"{pick(r)['sycophancy_rate']:.0%}", lambda r: f"{pick(r)['contrarian_rate']:.0%}",
+            lambda r: f"{pick(r)['mean_length_words']:.1f}", lambda r: f"{pick(r)['gold_reward']:+.2f}",
+            lambda r: f"{pick(r)['kl_to_ref']:.2f}")) + " |")
+    return "\n".join(lines)
+
+
 # (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
 BLOCKS = (
     ("README.md", "results", "pipeline.json", behaviour_table),
@@ -211,6 +228,7 @@ BLOCKS = (
     ("docs/RESULTS.md", "failure-modes", "failure_modes.json", failure_table),
     ("README.md", "group-rl", "group_rl.json", group_rl_table),
     ("README.md", "reward-hacking", "reward_hacking.json", reward_hacking_table),
+    ("docs/RESULTS.md", "labeller-bias", "labeller_bias.json", labeller_bias_table),
 )
 
 
