@@ -226,7 +226,7 @@ BLOCKS = (
     ("README.md", "results", "pipeline.json", behaviour_table),
     ("docs/RESULTS.md", "pipeline-details", "pipeline.json", pipeline_details),
     ("docs/RESULTS.md", "failure-modes", "failure_modes.json", failure_table),
-    ("README.md", "group-rl", "group_rl.json", group_rl_table),
+    ("docs/RESULTS.md", "group-rl", "group_rl.json", group_rl_table),
     ("README.md", "reward-hacking", "reward_hacking.json", reward_hacking_table),
     ("docs/RESULTS.md", "labeller-bias", "labeller_bias.json", labeller_bias_table),
 )
