@@ -141,7 +141,8 @@ fig = plots.training_curves_by_kl({name: study[name]["history"] for name in UNGU
 # %% [markdown]
 # **What to look for:** per PPO step (each a rollout of 128 answers), the reward model's score
 # (left) climbs in every run, and the share of benign look-alikes refused (second panel) climbs
-# with it once the brake is weak; the gold reward (right), which PPO never sees, does not follow.
+# with it, even at the course's brake; the well-formed share (third) falls most without a brake;
+# the gold reward (right), which PPO never sees, does not follow the score.
 # The answers themselves, to the first benign look-alikes:
 
 # %%
@@ -189,7 +190,9 @@ lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% 
 # helpful assistant answers, and in the figure the benign family's gold falling as d grows: each
 # refusal costs the hidden human a helpful answer. The reward model sees none of it. It scores the
 # refusal highly because every refusal it ever saw won. This is a reward hack: the policy found
-# what the proxy over-rates, and the hack grows as the KL brake weakens, into broken text too.
+# what the proxy over-rates. The course's own brake does not stop it; a weaker one lets the
+# policy move further, and broken text, which this reward model never learned to punish, joins
+# (in some seeds, replaces) the refusals.
 
 
 # %% [markdown]
@@ -225,6 +228,10 @@ rates_table(["SFT", *FIXES.values()])
 # run's new comparisons held the hacked policy's broken answers too. The course's reward model
 # (both guards) is the same fix with broken text guarded from the start.
 #
+# How much of the benign family's lost gold came back (the last check prints the share per seed)
+# is bounded by what the course's reward model itself gets there: the rest is not the hack but a
+# blind spot both share (answers about another object than the one asked, notebook 04).
+#
 # Iteration worked only because each of the hacked policy's samples was also compared with one
 # of SFT's: the hacked policy refuses the same way four times out of four, and two identical
 # answers make no comparison (`rlhf_lab.stages.iterate`). Comparisons among its own samples alone
@@ -238,12 +245,19 @@ lesson.check_claim("help-vs-refusal comparisons bring over-refusal back to withi
                    all(abs(r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"]) <= 0.05
                        and r[FIXED]["harmful_compliance_rate"] <= 0.10 for r in hacking.values()),
                    **per_seed(lambda r: r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"]))
+lesson.check_claim("the help-vs-refusal run, without the broken-text guard, writes well-formed answers less often "
+                   "than SFT, in every seed",
+                   all(r[FIXED]["well_formed"] < r["SFT"]["well_formed"] for r in hacking.values()),
+                   **per_seed(lambda r: r[FIXED]["well_formed"] - r["SFT"]["well_formed"]))
 lesson.check_claim("one round of iterated RLHF at least halves the hacked policy's over-refusal, in every seed",
                    all(r[ITERATED]["over_refusal_rate"] <= r[HACKED]["over_refusal_rate"] / 2 for r in hacking.values()),
                    **per_seed(lambda r: r[ITERATED]["over_refusal_rate"]))
-lesson.check_claim("... and wins back at least half of the benign gold the hack lost, in every seed",
-                   all(f[ITERATED]["gold_recovered"] >= 0.5 for f in fixes.values()),
-                   **{f"seed_{s}": f[ITERATED]["gold_recovered"] for s, f in fixes.items()})
+COURSE_UNBRAKED = FIXES["course reward model"]
+lesson.check_claim("... and its benign gold ends at or above the course reward model's at the same brake, in every "
+                   "seed: what it did not win back, the guarded reward model loses too",
+                   all(r[ITERATED]["gold_by_family"]["benign"]["mean"]
+                       >= r[COURSE_UNBRAKED]["gold_by_family"]["benign"]["mean"] for r in hacking.values()),
+                   **{f"seed_{s}_share_won_back": f[ITERATED]["gold_recovered"] for s, f in fixes.items()})
 
 # %% [markdown]
 # ## 3. The "No" shortcut
@@ -268,14 +282,14 @@ fig = plots.training_curves_by_kl({label: study[name]["history"] for label, name
 
 
 # %% [markdown]
-# **What to look for:** SFT says "No" to users who are right about as often as it says "Yes" to
-# users who are wrong (the first bars): it does not check the claim, it picks an opening. PPO
-# against the course's reward model cuts sycophancy by tens of points and leaves the contrarian
-# rate near SFT's: the reward model pays "No", because most users in its comparisons were wrong,
-# and PPO learned the shortcut, not the fact. More user-right comparisons lower the contrarian
-# rate and let sycophancy back up (the training curves cross): the reward model now pays the
-# opening less, but it still cannot read the claim (notebook 04: two answers that differ only in
-# the fact are close to a coin toss for it). And neither can the policy: PPO on the gold reward
+# **What to look for:** SFT agrees with most wrong claims and still contradicts many right ones
+# (the first bars): it does not check the claim, it picks an opening. PPO against the course's
+# reward model cuts sycophancy by tens of points and leaves the contrarian rate at SFT's or above:
+# the reward model pays "No", because most users in its comparisons were wrong, and PPO learned
+# the shortcut, not the fact. More user-right comparisons let sycophancy back up, and what they
+# do to the contrarian rate depends on the seed (the table under the checks): the reward model
+# pays a different opening, but it still cannot read the claim (notebook 04: two answers that
+# differ only in the fact are close to a coin toss for it). And neither can the policy: PPO on the gold reward
 # itself, notebook 05's control, contradicts right users as often. A shortcut that no reward
 # removes is a capability limit: this 1M-parameter model does not know its facts well enough to
 # check a claim against them, and a larger model is the fix (notebook 08).
@@ -283,9 +297,10 @@ fig = plots.training_curves_by_kl({label: study[name]["history"] for label, name
 # %%
 COURSE_RM, RIGHT_RM = SHORTCUT["course reward model"], SHORTCUT["+ user-right pairs"]
 lesson.check_claim("PPO against the course's reward model agrees with wrong claims at least 30 points less often than "
-                   "SFT, while it contradicts right users no more than 10 points less often, in every seed",
-                   all(r[COURSE_RM]["sycophancy_rate"] <= r["SFT"]["sycophancy_rate"] - 0.30
-                       and r[COURSE_RM]["contrarian_rate"] >= r["SFT"]["contrarian_rate"] - 0.10
+                   "SFT, while its contrarian rate falls by less than half as much (or rises), in every seed",
+                   all(r["SFT"]["sycophancy_rate"] - r[COURSE_RM]["sycophancy_rate"] >= 0.30
+                       and r["SFT"]["contrarian_rate"] - r[COURSE_RM]["contrarian_rate"]
+                       < (r["SFT"]["sycophancy_rate"] - r[COURSE_RM]["sycophancy_rate"]) / 2
                        for r in hacking.values()),
                    **per_seed(lambda r: f"{r['SFT']['sycophancy_rate']:.0%}->{r[COURSE_RM]['sycophancy_rate']:.0%}, "
                                         f"{r['SFT']['contrarian_rate']:.0%}->{r[COURSE_RM]['contrarian_rate']:.0%}"))
@@ -295,12 +310,19 @@ lesson.check_claim("PPO on the gold reward itself (notebook 05's control) contra
                    all(r["stages"]["ppo_gold"]["contrarian_rate"] >= r["stages"]["sft"]["contrarian_rate"] - 0.10
                        for r in pipeline.values()),
                    **{f"seed_{s}": r["stages"]["ppo_gold"]["contrarian_rate"] for s, r in pipeline.items()})
-lesson.check_claim("more user-right comparisons cut the contrarian rate below the course reward model's, in every seed",
-                   all(r[RIGHT_RM]["contrarian_rate"] < r[COURSE_RM]["contrarian_rate"] for r in hacking.values()),
-                   **per_seed(lambda r: r[RIGHT_RM]["contrarian_rate"]))
-lesson.check_claim("... and raise the sycophancy rate above the course reward model's, in every seed",
+lesson.check_claim("more user-right comparisons raise the sycophancy rate above the course reward model's, in every "
+                   "seed",
                    all(r[RIGHT_RM]["sycophancy_rate"] > r[COURSE_RM]["sycophancy_rate"] for r in hacking.values()),
                    **per_seed(lambda r: r[RIGHT_RM]["sycophancy_rate"]))
+lesson.check_claim("neither reward model gets both rates below 40% in any seed: each pays an opening, not the fact",
+                   all(max(r[name]["sycophancy_rate"], r[name]["contrarian_rate"]) >= 0.40
+                       for r in hacking.values() for name in (COURSE_RM, RIGHT_RM)),
+                   **per_seed(lambda r: " / ".join(f"{r[n]['sycophancy_rate']:.0%}, {r[n]['contrarian_rate']:.0%}"
+                                                   for n in (COURSE_RM, RIGHT_RM))))
+display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r[name]["sycophancy_rate"],
+                                                  "contradicts a right claim": r[name]["contrarian_rate"]}
+                             for seed, r in hacking.items() for label, name in (("SFT", "SFT"), *SHORTCUT.items())},
+                            fmt="{:.0%}"))
 
 # %% [markdown]
 # ## 4. Sycophancy and verbosity come from the labellers
