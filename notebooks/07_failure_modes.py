@@ -551,20 +551,24 @@ fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward mo
 
 # %% [markdown]
 # **What to look for:** in both methods the distance between the blue and the green points is
-# the reward model's error, and it grows with KL. PPO at the course's learning rate does not get
-# far, though: even with no brake, 60 rollouts take it only a nat or two from SFT, where its gold
-# is still at its best. The benchmark says the same in every seed (next cell). PPO over-optimises
-# when it moves further: against the unguarded reward model of section 1 (7 nats, the benign
-# family's gold falling with d) and pushed with a 10x learning rate (section 6).
+# the reward model's error, and it grows with KL. PPO at the course's learning rate often does not
+# get far: in two seeds of the benchmark, even with no brake, 60 rollouts take it less than 2 nats
+# from SFT, where its gold is still at its best. In the third it moves more than 3 nats, and there
+# its gold at the largest KL falls below the peak by more than the interval while the reward
+# model's score is highest (next cell). PPO over-optimises whenever it moves far: against the
+# unguarded reward model of section 1, and pushed with a 10x learning rate (section 6).
 
 # %%
 ppo_bench = {f"seed_{seed}": past_the_peak(sorted(run["ppo"].values(), key=lambda m: m["kl"]),
                                            gold=lambda m: m["gold"]["mean"], high=lambda m: m["gold"]["high"],
                                            proxy=lambda m: m["proxy"]) for seed, run in benchmark["runs"].items()}
 largest_kl = {f"seed_{seed}": max(m["kl"] for m in run["ppo"].values()) for seed, run in benchmark["runs"].items()}
-lesson.check_claim("at the course's learning rate, PPO's gold at its largest KL is not below its peak by more than "
-                   "the 95% interval in any seed, and no brake takes it past 3 nats from SFT",
-                   not any(fell for fell, _ in ppo_bench.values()) and max(largest_kl.values()) < 3, **largest_kl)
+lesson.check_claim("at the course's learning rate, PPO's gold at its largest KL falls below its peak by more than the "
+                   "95% interval, with the reward model's score highest there, in exactly the seeds where it moves "
+                   "more than 3 nats", all((fell and highest) == (largest_kl[seed] > 3)
+                                           for seed, (fell, highest) in ppo_bench.items()),
+                   **{seed: f"KL {largest_kl[seed]:.1f}, past the peak: {fell and highest}"
+                      for seed, (fell, highest) in ppo_bench.items()})
 # %% [markdown]
 # ## 6. Mode collapse? Measured, not assumed
 #
@@ -590,12 +594,13 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** the entropy barely moves: 60 PPO steps sharpen some tokens and loosen
-# others. The variety of *right* answers, where collapse would show first, does not shrink
-# either. The benchmark (three seeds, 4 samples per prompt) has the same, together with one run
-# pushed hard on purpose: no KL brake and a 10x learning rate.
+# others. The variety of *right* answers, where collapse would show first, moves by a few
+# hundredths either way (with 4 samples per prompt it is a noisy gauge: few prompts have two right
+# answers). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
+# of section 5's check): there its entropy doubled, a policy wandering, not collapsing. It also
+# has one run pushed hard on purpose: no KL brake and a 10x learning rate.
 
 # %%
-
 
 def gauge_by_seed(key):
     """One gauge for SFT, each PPO run, the run pushed hard and DPO at each beta, per seed of the benchmark."""
@@ -612,23 +617,26 @@ print("entropy per token (nats):")
 display(lesson.number_table(entropy, fmt="{:.2f}"))
 
 # %%
-shrink = max(row["SFT"] - value for row in collapse.values() for name, value in row.items() if name.startswith("PPO"))
-lesson.check_claim("at the usual learning rate no PPO run collapses the right answers: their variety stays within "
-                   "0.05 of SFT's or above, at every KL coefficient and seed", shrink <= 0.05, largest_drop=shrink)
+sharpest = min(value / row["SFT"] for row in entropy.values() for name, value in row.items() if name.startswith("PPO"))
+lesson.check_claim("at the usual learning rate no PPO run collapses: its entropy per token stays above 70% of SFT's, "
+                   "at every KL coefficient and seed", sharpest > 0.7, lowest_share_of_sft=sharpest)
 well_formed = {seed: run["pushed_hard"]["well_formed"] for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
 lesson.check_claim("pushed hard, the policy leaves sentences behind: fewer than half of its answers are "
                    "well-formed, in every seed", max(well_formed.values()) < 0.5,
                    **{f"seed_{seed}": v for seed, v in well_formed.items()})
+lesson.check_claim("... and it does not collapse either: its entropy per token is above SFT's, in every seed",
+                   all(row["pushed hard"] > row["SFT"] for row in entropy.values()),
+                   **{seed.replace(" ", "_"): row["pushed hard"] / row["SFT"] for seed, row in entropy.items()})
 for seed, run in benchmark["runs"].items():
     print(f"seed {seed}, pushed hard: {run['pushed_hard']['examples'][:2]}")
 
 # %% [markdown]
 # No collapse at the usual learning rate, then, in any seed. Pushed much harder, the policy runs
-# tens of nats away from SFT into text that is no sentence, which the reward model still scores
-# well: in one seed it repeats one phrase to every prompt (a collapse, onto nonsense: its entropy
-# is SFT's or lower), in the others it wanders (entropy two to three times SFT's). Collapse onto
-# one *good* answer, as reported for large models, needs a reward model that reliably likes that
-# answer; this one likes broken text first. The KL penalty guards against both.
+# tens of nats away from SFT into text that is no sentence (stuttered openers glued to pieces of
+# instructions), which the reward model still scores well, and it wanders rather than collapses:
+# its entropy is at or above SFT's. Collapse onto one *good* answer, as reported for large models,
+# needs a reward model that reliably likes that answer; this one likes broken text first. The KL
+# penalty guards against both.
 
 # %% [markdown]
 # ## 7. Capability regression, and PPO-ptx
@@ -692,13 +700,10 @@ lesson.check_claim("pushed hard, PPO loses at least 10 points of the probe, in e
                    min(lost.values()) >= 0.10, **{s.replace(" ", "_"): v for s, v in lost.items()})
 
 # %%
-lesson.check_claim("PPO-ptx wins back at least half of what was lost, in every seed",
-                   min(won_back.values()) >= 0.5, **{s.replace(" ", "_"): v for s, v in won_back.items()})
+lesson.check_claim("PPO-ptx wins back about half or more of what was lost (at least 40%), in every seed",
+                   min(won_back.values()) >= 0.4, **{s.replace(" ", "_"): v for s, v in won_back.items()})
 lesson.check_claim("... and its gold reward is higher than the pushed run's, in every seed",
                    all(rows["pushed hard + ptx"]["gold reward"] > rows["pushed hard"]["gold reward"]
-                       for rows in regression.values()))
-lesson.check_claim("... but lower than SFT's, in every seed",
-                   all(rows["pushed hard + ptx"]["gold reward"] < rows["SFT"]["gold reward"]
                        for rows in regression.values()))
 closer = {seed: (run["sft"]["closer_rate"], run["pushed_hard_ptx"]["closer_rate"])
           for seed, run in benchmark["runs"].items() if run.get("pushed_hard_ptx")}
@@ -711,16 +716,15 @@ for seed, run in benchmark["runs"].items():
 
 # %% [markdown]
 # **What to look for:** the skill no reward mentions survives ordinary PPO and erodes when PPO
-# is pushed far from SFT; the pretraining term holds most of it in place, and it also holds the
-# text together, so the gold reward is far better than the pushed run's (and the reward model's
-# score far lower: ptx keeps the policy away from the broken text that fooled it). The price is
-# the other way round: the pretraining corpus is the lab world's internet, with its rude and
-# sycophantic chats, and ptx pulls the policy back toward them, so it does not reach SFT's gold
-# reward. It also teaches the policy the internet's closer, "I hope this helps.", which SFT never
-# says and the reward model over-rates: with no KL brake, PPO then drives it into most answers
-# (the reward hack of this world, finally reachable; run the notebook yourself to see its rate
-# climb step by step in the training curves). InstructGPT chose its ptx weight by that trade-off,
-# and so can you: `ptx_coef` is one setting.
+# is pushed far from SFT; the pretraining term holds about half of it or more in place, and it
+# also holds the text together, so the gold reward is far better than the pushed run's (and the
+# reward model's score far lower: ptx keeps the policy away from the broken text that fooled it).
+# The price: the pretraining corpus is the lab world's internet, with its rude and sycophantic
+# chats, and ptx pulls the policy back toward them. It also teaches the policy the internet's
+# closer, "I hope this helps.", which SFT never says and the reward model over-rates: with no KL
+# brake, PPO then drives it into a third or more of the answers (a reward hack made reachable; the
+# training curves above show its rate climb step by step). InstructGPT chose its ptx weight by
+# such trade-offs, and so can you: `ptx_coef` is one setting.
 
 # %% [markdown]
 # ## 8. PPO, DPO and best-of-n on one frontier
@@ -750,10 +754,7 @@ def frontier_points(run):
 seeds_with_dpo = {seed: run for seed, run in benchmark["runs"].items() if run.get("dpo")}
 best = {seed: {method: max(p[3] for p in frontier_points(run) if p[0] == method) for method in ("PPO", "DPO")}
         for seed, run in seeds_with_dpo.items()}
-lesson.check_claim("PPO's best gold is above DPO's best at any beta, in every seed",
-                   all(b["PPO"] > b["DPO"] for b in best.values()),
-                   **{f"seed_{seed}": b["PPO"] - b["DPO"] for seed, b in best.items()})
-lesson.check_claim("... and above SFT's, in every seed",
+lesson.check_claim("PPO's best gold over the brakes tried is above SFT's, in every seed",
                    all(b["PPO"] > seeds_with_dpo[seed]["sft"]["gold"]["mean"] for seed, b in best.items()),
                    **{f"seed_{seed}": b["PPO"] - seeds_with_dpo[seed]["sft"]["gold"]["mean"] for seed, b in best.items()})
 
@@ -777,8 +778,8 @@ lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta 
                        for run in seeds_with_dpo.values()))
 
 # %% [markdown]
-# **What to look for:** PPO's points sit above SFT's dotted line at a nat or two: in the
-# helpful-only world the preferences have something to teach, and PPO learns it for little KL.
+# **What to look for:** PPO's best point sits above SFT's dotted line in every seed: in the
+# helpful-only world the preferences have something to teach. Further out, its gold falls.
 # best-of-n gains at small n and falls past its peak; DPO stays near SFT at a large beta and, with
 # a small beta, runs far away into broken text (its well-formed rate in the table) ending in the
 # planted closer. DPO never samples during training: it learns from the labelled pairs
