@@ -53,7 +53,7 @@ def setup_line(profile) -> str:
     return f"{libs}\nprofile {profile.name!r}: base model {shown_model(profile.base_model)}, 4-bit {profile.quantize_4bit}, device {device}"
 
 
-def notebook_setup() -> None:
+def notebook_setup(dpi: int = DPI) -> None:
     """Small figures, and notebook output kept to what the lesson is about: our progress
     bars and summaries. Hides the libraries' own weight-loading and dataset-mapping bars
     and their deprecation notices (they say nothing about RLHF)."""
@@ -64,8 +64,8 @@ def notebook_setup() -> None:
     import matplotlib.pyplot as plt
     import transformers
 
-    plt.rcParams["figure.dpi"] = DPI
-    plt.rcParams["savefig.dpi"] = DPI
+    plt.rcParams["figure.dpi"] = dpi  # (a notebook with many figures passes a lower one: smaller files)
+    plt.rcParams["savefig.dpi"] = dpi
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*kernels.*")
