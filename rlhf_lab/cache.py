@@ -95,7 +95,7 @@ STAGE_CODE = {
     "dpo": ("stages/dpo.py", "stages/reward.py", "preferences.py", "sampling.py", "real_data.py"),
     # PPO against the gold reward has only SFT upstream, so its row names all it trains through.
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
-            "overoptimization.py"),
+            "overoptimization.py", "evaluate.py"),  # (evaluate: the behaviours logged per rollout)
     # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
     "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py", "models.py"),
 }
