@@ -53,13 +53,13 @@ for seed in args.seeds:
     start = time.perf_counter()
     dirs = reward_hacking.train_study(profile, progress=False)
     train_seconds = time.perf_counter() - start
-    reward_model, _ = load_reward_model(profile, get_reward_model_dir(profile, progress=False))
+    reward_dir = get_reward_model_dir(profile, progress=False)  # the course's reward model (cached by the study)
+    reward_model, _ = load_reward_model(profile, reward_dir)
 
     def score(users, texts):  # the course's reward model, the same judge for every run
         return score_responses(reward_model, tokenizer, users, texts)
 
-    sft = models.load_model(built_from(get_reward_model_dir(profile, progress=False)), quantize_4bit=False,
-                            device="cpu")
+    sft = models.load_model(built_from(reward_dir), quantize_4bit=False, device="cpu")
     judged = reward_hacking.judge_study(profile, sft, tokenizer, world, prompts, score, dirs, args.samples)
     hacked = judged[reward_hacking.unguarded_label(reward_hacking.WEAKEST)]
     fixes = {name: reward_hacking.halved_and_recovered(judged["SFT"], hacked, judged[name])
