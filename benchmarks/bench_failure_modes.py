@@ -60,7 +60,8 @@ from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_p
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
-from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
+from rlhf_lab.scoring import score_responses  # noqa: E402
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model  # noqa: E402
 from rlhf_lab.stages.common import built_from  # noqa: E402
 from rlhf_lab.reward_hacking import HISTORY_KEYS  # noqa: E402
 

@@ -206,7 +206,7 @@ class Runner:
         from rlhf_lab.ppo import PPOConfig, PPOTrainer
         from rlhf_lab.shared_base import load_shared_base
         from rlhf_lab.stages.common import record_lineage
-        from rlhf_lab.stages.reward import score_responses
+        from rlhf_lab.scoring import score_responses
 
         a = self.args
         # prompts of about max_length / 2 tokens (a word and a number are about two tokens)

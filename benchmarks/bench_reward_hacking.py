@@ -42,7 +42,8 @@ from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
 from rlhf_lab.stages.common import built_from  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
-from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses  # noqa: E402
+from rlhf_lab.scoring import score_responses  # noqa: E402
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model  # noqa: E402
 
 runs = previous_runs("reward_hacking")
 for seed in args.seeds:

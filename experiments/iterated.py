@@ -42,7 +42,9 @@ from rlhf_lab.stages.dpo import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.iterate import iterate_once  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
-from rlhf_lab.stages.reward import load_reward_model, pair_accuracy, sample_pairs_of  # noqa: E402
+from rlhf_lab.reward_checks import sample_pairs_of  # noqa: E402
+from rlhf_lab.scoring import pair_accuracy  # noqa: E402
+from rlhf_lab.stages.reward import load_reward_model  # noqa: E402
 
 def targets(stages: dict) -> dict:
     """The issue's targets. The exploit is what round 1 added over SFT: contradicting a user who

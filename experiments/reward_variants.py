@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from rlhf_lab import cache, models  # noqa: E402
+from rlhf_lab import cache, models, reward_checks, scoring  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.stages import reward  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
@@ -45,7 +45,7 @@ def main(variants: list[dict]) -> None:
     tokenizer, world = get_tokenizer(profile), cache.world_for(profile.seed)
     sft = models.load_model(get_sft_model_dir(profile, progress=False), quantize_4bit=False, device="cpu",
                             trainable=False)
-    sample_pairs = reward.sample_pairs_of(sft, tokenizer, world.prompts("heldout"), 8, profile.max_new_tokens, seed=7)
+    sample_pairs = reward_checks.sample_pairs_of(sft, tokenizer, world.prompts("heldout"), 8, profile.max_new_tokens, seed=7)
     templated = world.comparison_pairs(400, "heldout", seed=7)
     original = reward.models.load_model
     for changes in variants:
@@ -58,8 +58,8 @@ def main(variants: list[dict]) -> None:
                                                     measure_quality=False)
         finally:
             reward.models.load_model = original
-        on_samples, on_templated = reward.pair_accuracy(model, tokenizer, sample_pairs), \
-            reward.pair_accuracy(model, tokenizer, templated)
+        on_samples, on_templated = scoring.pair_accuracy(model, tokenizer, sample_pairs), \
+            scoring.pair_accuracy(model, tokenizer, templated)
         print(json.dumps({"lora": lora, **changes, "sec": round(time.perf_counter() - start),
                           "sft_sample": round(on_samples["accuracy"], 3), "n": on_samples["pairs"],
                           "sft_by_family": {k: round(v, 2) for k, v in on_samples["by_family"].items()},

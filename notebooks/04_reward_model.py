@@ -30,8 +30,9 @@ from pathlib import Path
 
 from rlhf_lab import plots
 from rlhf_lab.losses import bradley_terry_loss
-from rlhf_lab.stages.reward import (closer_effect, get_reward_model_dir, load_reward_model,
-                                    make_reward_trainer_class, reward_report, score_responses)
+from rlhf_lab.reward_checks import closer_effect
+from rlhf_lab.scoring import score_responses
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, make_reward_trainer_class, reward_report
 from rlhf_lab.world import World
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores

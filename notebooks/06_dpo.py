@@ -46,7 +46,8 @@ import json
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, heldout_prompts, repeat_prompts,
                                win_rate_ci)
-from rlhf_lab.stages.reward import load_reward_model, score_responses
+from rlhf_lab.scoring import score_responses
+from rlhf_lab.stages.reward import load_reward_model
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, loss_arguments, train_dpo
 from rlhf_lab.stages.ppo import get_ppo_model_dir

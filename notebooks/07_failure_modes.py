@@ -56,7 +56,8 @@ from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_p
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, score_responses
+from rlhf_lab.scoring import score_responses
+from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 

@@ -89,15 +89,17 @@ STAMP = "verified.json"  # every file's size and mtime when its checksum was las
 # repeat the base model's, a reward model's need not repeat SFT's.
 STAGE_CODE = {
     "base": ("stages/pretrain.py",),  # tokenizer, model config, pretraining loop
-    "sft": ("stages/sft.py", "stages/common.py", "models.py"),  # TRL SFT, LoRA, merging
-    "reward": ("stages/reward.py", "preferences.py", "losses.py", "sampling.py", "real_data.py",
-               "label/data.py", "label/store.py"),  # pairs (and the learner's labels), Bradley-Terry
-    "dpo": ("stages/dpo.py", "stages/reward.py", "preferences.py", "sampling.py", "real_data.py"),
+    "sft": ("stages/sft.py", "stages/common.py", "models.py", "chat.py", "sampling.py"),  # TRL SFT, LoRA, merging
+    "reward": ("stages/reward.py", "stages/comparisons.py", "preferences.py", "losses.py", "sampling.py",
+               "real_data.py", "scoring.py", "reward_checks.py", "label/data.py", "label/store.py"),
+    # (pairs and the learner's labels, Bradley-Terry)
+    "dpo": ("stages/dpo.py", "stages/comparisons.py", "preferences.py", "sampling.py", "real_data.py"),
     # PPO against the gold reward has only SFT upstream, so its row names all it trains through.
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
-            "overoptimization.py", "evaluate.py"),  # (evaluate: the behaviours logged per rollout)
+            "scoring.py", "overoptimization.py", "evaluate.py"),  # (evaluate: the behaviours logged per rollout)
     # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
-    "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py", "models.py"),
+    "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py",
+                 "scoring.py", "models.py"),
 }
 # Iterated RLHF's second reward model (stages/iterate.py): a reward model trained on pairs of
 # a policy's samples.

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .chat import prompt_text  # noqa: F401  (models.prompt_text: the name the exercises use)
 from .config import Profile
+from .sampling import model_device, sample, texts  # noqa: F401  (models.model_device)
 
 
 def quiet_libraries() -> None:
@@ -240,26 +242,14 @@ def add_lora(model, lora: LoraSettings, kind: str = "causal_lm", quantized: bool
     return get_peft_model(model, config)
 
 
-def model_device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
 # ---------------------------------------------------------------------------
 # Prompts and sampling
 # ---------------------------------------------------------------------------
-
-
-def prompt_text(tokenizer, user_text: str) -> str:
-    """The chat-formatted prompt, ending where the assistant starts to speak."""
-    return tokenizer.apply_chat_template([{"role": "user", "content": user_text}], tokenize=False,
-                                         add_generation_prompt=True)
 
 
 def generate(model, tokenizer, user_texts: list[str], max_new_tokens: int = 24, do_sample: bool = True,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 64, chat: bool = True) -> list[str]:
     """Responses to ``user_texts`` (chat-formatted unless ``chat=False``), decoded and stripped:
     pure sampling at ``temperature``, or greedy with ``do_sample=False`` (see rlhf_lab.sampling)."""
-    from .sampling import sample, texts
-
     return texts(sample(model, tokenizer, user_texts, max_new_tokens, temperature, greedy=not do_sample,
                         seed=seed, batch_size=batch_size, chat=chat))

@@ -24,8 +24,8 @@ from .preferences import sample_pairs
 from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
 from .stages.pretrain import get_base_model_dir, get_tokenizer
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
-from .stages.reward import RewardSettings, get_reward_model_dir, load_reward_model, pair_accuracy, reward_report
-from .stages.reward import score_responses
+from .scoring import pair_accuracy, score_responses
+from .stages.reward import RewardSettings, get_reward_model_dir, load_reward_model, reward_report
 from .stages.sft import SFTSettings, get_sft_model_dir
 
 POLICIES = ("sft", "ppo_gold", "ppo", "dpo", "best_of_n")

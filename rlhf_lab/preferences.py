@@ -214,16 +214,3 @@ def to_conversational(rows) -> "Dataset":  # noqa: F821 (datasets is imported la
         "chosen": [{"role": "assistant", "content": r["chosen"]}],
         "rejected": [{"role": "assistant", "content": r["rejected"]}],
     } for r in rows])
-
-
-def settings_key(settings) -> dict:
-    """A reward-model or DPO settings dataclass as a cache-key dict. The annotator's biases (and
-    DPO's ``sft_weight``) enter only when set, so the keys of runs without them (and their caches)
-    stay as they were."""
-    from dataclasses import asdict
-
-    key = asdict(settings)
-    for name in (*ANNOTATOR_BIASES, "sft_weight", "leave_out", "user_right_edits"):  # (likewise: only when set)
-        if not key.get(name):
-            key.pop(name, None)
-    return key

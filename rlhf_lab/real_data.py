@@ -40,6 +40,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .chat import conversation_text
+
 SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
 HH_RLHF_HUB_ID = "Anthropic/hh-rlhf"
 ULTRAFEEDBACK_HUB_ID = "HuggingFaceH4/ultrafeedback_binarized"
@@ -411,8 +413,7 @@ def train_test_split(loaded: LoadedPreferences, test_fraction: float = 0.1, seed
 
 def conversation_texts(tokenizer, dataset, which: str) -> list[str]:
     """prompt + chosen (or rejected) of every row, written with the tokenizer's chat template."""
-    return [tokenizer.apply_chat_template(list(row["prompt"]) + list(row[which]), tokenize=False)
-            for row in dataset]
+    return [conversation_text(tokenizer, list(row["prompt"]) + list(row[which])) for row in dataset]
 
 
 def preference_accuracy(reward_model, tokenizer, dataset, batch_size: int = 16, max_length: int = 512) -> dict:
@@ -421,29 +422,13 @@ def preference_accuracy(reward_model, tokenizer, dataset, batch_size: int = 16, 
     Long conversations are cut from the left to ``max_length`` tokens, so the final turns
     (where chosen and rejected differ) are always seen.
     """
-    import torch
+    from .scoring import score_with  # imports torch: only when a reward model is scored
 
-    from .models import model_device
-
-    reward_model.eval()
-    device = model_device(reward_model)
-    side = tokenizer.truncation_side
-    tokenizer.truncation_side = "left"
-    scores = {}
-    try:
-        with torch.no_grad():
-            for which in ("chosen", "rejected"):
-                texts, out = conversation_texts(tokenizer, dataset, which), []
-                for i in range(0, len(texts), batch_size):
-                    enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, truncation=True,
-                                    max_length=max_length, add_special_tokens=False).to(device)
-                    out.append(reward_model(**enc).logits.squeeze(-1).float().cpu())
-                scores[which] = torch.cat(out) if out else torch.zeros(0)
-    finally:
-        tokenizer.truncation_side = side
-    wins = (scores["chosen"] > scores["rejected"]).float()
+    chosen, rejected = (score_with(reward_model, tokenizer, conversation_texts(tokenizer, dataset, which),
+                                   batch_size, max_length) for which in ("chosen", "rejected"))
+    wins = (chosen > rejected).float()
     return {"accuracy": wins.mean().item() if len(wins) else float("nan"), "pairs": len(wins),
-            "mean_margin": (scores["chosen"] - scores["rejected"]).mean().item() if len(wins) else float("nan")}
+            "mean_margin": (chosen - rejected).mean().item() if len(wins) else float("nan")}
 
 
 # ---------------------------------------------------------------------------
@@ -490,7 +475,7 @@ def fit_to_length(dataset, tokenizer, max_length: int):
     alone is too long)."""
 
     def length(messages) -> int:
-        text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+        text = conversation_text(tokenizer, messages)
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     kept, too_long = [], []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .chat import prompt_text
 from .losses import entropy_from_logits, masked_token_logprobs
 
 GenerateFn = Callable[[list[str]], list[str]]
@@ -34,8 +35,7 @@ def model_device(model) -> torch.device:
 def chat_prompts(tokenizer, user_texts: list[str], chat: bool = True) -> dict[str, torch.Tensor]:
     """Left-padded ``input_ids`` / ``attention_mask`` of the prompts, ending where the
     assistant starts to speak (``chat=False``: the raw texts, e.g. the capability probe)."""
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
-                                           add_generation_prompt=True) for t in user_texts] if chat else list(user_texts)
+    texts = [prompt_text(tokenizer, t) for t in user_texts] if chat else list(user_texts)
     # The chat template already holds any special tokens the model expects.
     return tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
 

@@ -34,6 +34,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .chat import exchange_texts
+from .scoring import score_texts
+
 POLICY_ADAPTER = "default"
 REWARD_ADAPTER = "reward"
 SCORE_KEY = "score.weight"
@@ -121,32 +124,28 @@ class SharedBase:
     tokenizer: object
     reward_adapter: str = REWARD_ADAPTER
 
-    @torch.no_grad()
     def score(self, user_texts, responses, batch_size: int = 32) -> torch.Tensor:
         """The reward model's score of each (prompt, response), shape (N,), on the CPU: the same
-        numbers as ``stages.reward.score_responses`` on the separately loaded reward model."""
-        from .stages.reward import chat_texts
-
+        numbers as ``scoring.score_responses`` on the separately loaded reward model."""
         model = self.policy
-        was_training = model.training
-        model.eval()
         decoder = model.get_base_model().model  # the transformer body, without the LM head
         device = next(model.parameters()).device
-        texts = chat_texts(self.tokenizer, list(user_texts), list(responses))
-        scores = []
+
+        def score_batch(enc) -> torch.Tensor:
+            hidden = decoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                             use_cache=False).last_hidden_state
+            last = last_token_index(enc["input_ids"], self.tokenizer.pad_token_id)
+            pooled = hidden[torch.arange(hidden.shape[0], device=device), last]
+            return self.score_head(pooled.to(self.score_head.weight.dtype)).squeeze(-1)
+
+        was_training = model.training
+        model.eval()
         try:
             with active_adapter(model, self.reward_adapter):
-                for i in range(0, len(texts), batch_size):
-                    enc = self.tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
-                                         add_special_tokens=False).to(device)
-                    hidden = decoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                     use_cache=False).last_hidden_state
-                    last = last_token_index(enc["input_ids"], self.tokenizer.pad_token_id)
-                    pooled = hidden[torch.arange(hidden.shape[0], device=device), last]
-                    scores.append(self.score_head(pooled.to(self.score_head.weight.dtype)).squeeze(-1).float().cpu())
+                return score_texts(score_batch, self.tokenizer,
+                                   exchange_texts(self.tokenizer, list(user_texts), list(responses)), device, batch_size)
         finally:
             model.train(was_training)
-        return torch.cat(scores) if scores else torch.zeros(0)
 
     def reward_fn(self, prompts, responses) -> torch.Tensor:
         """``reward_fn(prompts, responses)`` for :class:`rlhf_lab.ppo.PPOTrainer`."""

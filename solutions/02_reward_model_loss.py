@@ -112,7 +112,7 @@ sft_dir = get_sft_model_dir(profile)  # built and cached on first use (a few min
 # %%
 from tqdm.auto import tqdm
 
-from rlhf_lab.stages.reward import chat_texts
+from rlhf_lab.chat import exchange_texts
 from rlhf_lab.world import SimulatedAnnotator
 
 report.require()
@@ -120,7 +120,7 @@ reward_model = models.load_model(sft_dir, kind="reward", lora=models.LoraSetting
                                  tokenizer=tokenizer)
 
 def reward(user_texts, responses):
-    batch = tokenizer(chat_texts(tokenizer, user_texts, responses), return_tensors="pt", padding=True,
+    batch = tokenizer(exchange_texts(tokenizer, user_texts, responses), return_tensors="pt", padding=True,
                       add_special_tokens=False)
     return reward_model(**batch).logits.squeeze(-1)
 

@@ -5,7 +5,7 @@ import math
 from rlhf_lab import reward_hacking
 from rlhf_lab.config import get_profile
 from rlhf_lab.evaluate import gold_by_family, repeat_prompts
-from rlhf_lab.preferences import settings_key
+from rlhf_lab.stages.comparisons import settings_key
 from rlhf_lab.stages.reward import RewardSettings, reward_cache_settings
 from rlhf_lab.world import World
 

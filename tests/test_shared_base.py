@@ -39,7 +39,8 @@ def setup(tmp_path_factory):
 
 
 def test_shared_reward_equals_the_separately_loaded_reward_model(setup):
-    from rlhf_lab.stages.reward import load_reward_model, score_responses
+    from rlhf_lab.scoring import score_responses
+    from rlhf_lab.stages.reward import load_reward_model
 
     profile, tokenizer, reward_dir = setup
     separate, _ = load_reward_model(profile, reward_dir)
@@ -154,7 +155,7 @@ def test_the_ppo_stage_uses_the_shared_base_when_the_profile_quantizes(setup, mo
     lora_layers = [m for m in trainer.policy.modules() if hasattr(m, "lora_A")]
     assert lora_layers and all(set(m.lora_A) == {"default", REWARD_ADAPTER} for m in lora_layers)
     separate, _ = load_reward_model(profile, reward_dir)
-    from rlhf_lab.stages.reward import score_responses
+    from rlhf_lab.scoring import score_responses
 
     torch.testing.assert_close(trainer.reward_fn(PROMPTS, RESPONSES), score_responses(separate, tokenizer, PROMPTS,
                                                                                      RESPONSES), atol=1e-5, rtol=1e-5)

@@ -39,7 +39,8 @@ def score_head(peft_model):
 
 
 def test_reward_scores_survive_save_and_reload(trained_reward):
-    from rlhf_lab.stages.reward import load_reward_model, score_responses
+    from rlhf_lab.scoring import score_responses
+    from rlhf_lab.stages.reward import load_reward_model
 
     model, tokenizer, report, out = trained_reward
     assert report["pairs"] == 32 and 0.0 <= report["heldout_accuracy"] <= 1.0
@@ -92,7 +93,8 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
     import math
     from dataclasses import replace
 
-    from rlhf_lab.preferences import comparison_rows, settings_key
+    from rlhf_lab.preferences import comparison_rows
+    from rlhf_lab.stages.comparisons import settings_key
     from rlhf_lab.sampling import token_probabilities
     from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, load_adapter_policy, loss_arguments, train_dpo
 
@@ -194,7 +196,8 @@ def test_labeller_biases_reach_the_comparison_data_and_only_biased_runs_change_t
     from dataclasses import asdict
     from statistics import mean
 
-    from rlhf_lab.preferences import comparison_rows, settings_key
+    from rlhf_lab.preferences import comparison_rows
+    from rlhf_lab.stages.comparisons import settings_key
     from rlhf_lab.stages.dpo import DPOSettings
     from rlhf_lab.stages.reward import RewardSettings
     from rlhf_lab.world import World

@@ -133,7 +133,7 @@ def _heldout(world, n_pairs: int, seed: int):
 
 
 def _model_choices(model, tokenizer, pairs) -> list[str]:
-    from ..stages.reward import score_responses
+    from ..scoring import score_responses
 
     users = [p.prompt.text for p in pairs]
     score_a = score_responses(model, tokenizer, users, [p.response_a for p in pairs])

@@ -17,34 +17,24 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
-from ..preferences import settings_key
 from .common import (built_from, final_loss, loss_history,
                      quiet_when_no_progress, record_lineage, schedule_arguments, trainer_arguments)
 from .pretrain import get_tokenizer
-from .reward import preference_dataset
-from .sft import SFTSettings, get_sft_model_dir
+from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
+from .sft import get_sft_model_dir
 
 
 @dataclass(frozen=True)
-class DPOSettings:
-    """How DPO learns; the defaults are what the tiny profile runs. ``beta`` and ``sft_weight`` were
-    chosen by a sweep on seed 0 (``experiments/sweeps.py dpo``, results in sweeps.json): plain
-    DPO (``sft_weight`` 0) breaks its text at every beta (well-formed 83% vs SFT's 93%, ``beta`` 0.1);
-    with the chosen answers' NLL added (RPO) it keeps SFT's well-formed rate and gains gold."""
+class DPOSettings(ComparisonSettings):
+    """How DPO learns, from the same comparisons as the reward model (:class:`ComparisonSettings`);
+    the defaults are what the tiny profile runs. ``beta`` and ``sft_weight`` were chosen by a sweep
+    on seed 0 (``experiments/sweeps.py dpo``, results in sweeps.json): plain DPO (``sft_weight`` 0)
+    breaks its text at every beta (well-formed 83% vs SFT's 93%, ``beta`` 0.1); with the chosen
+    answers' NLL added (RPO) it keeps SFT's well-formed rate and gains gold."""
 
     beta: float = 0.3  # strength of the pull back to the reference (higher: stay closer)
     epochs: float = 1.0
     learning_rate: float = 5e-4
-    batch_size: int = 16
-    max_length: int = 96
-    annotator_noise: float = 0.1  # the same simulated human as the reward model's
-    annotator_agreement: float = 0.0  # labeller bias: extra utility for agreeing with the user (sycophancy)
-    annotator_length: float = 0.0  # labeller bias: extra utility per word (verbosity)
-    pairs: int | None = None  # templated pairs (default: the profile's preference_pairs)
-    sft_samples_per_prompt: int = 4  # pairs of the SFT model's own samples, as for the reward model
-    edits_per_prompt: int = 2  # and of samples against minimal edits of themselves, as for the reward model
-    edit_kinds: tuple = ("substance", "subject", "broken")  # which edits (rlhf_lab.preferences.EDITS)
-    sft: SFTSettings = SFTSettings()  # the SFT model DPO starts from (and its reference)
     # RPO (Pang et al. 2024): add this times the NLL of the chosen response to the DPO loss (TRL's
     # loss_type ["sigmoid", "sft"]). It keeps the chosen answers likely, so DPO cannot win its
     # margin by pushing both answers of a pair down into broken text. 0: plain DPO.
@@ -106,14 +96,7 @@ def loss_arguments(settings: DPOSettings) -> dict:
 
 
 def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
-    key = {"stage": "dpo", **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
-           "seed": profile.seed, "pairs_default": profile.preference_pairs,
-           "world": cache.world_fingerprint(profile.seed), **settings_key(settings)}
-    if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
-        from ..real_data import cache_identity
-
-        key["preference_data"] = cache_identity(profile.preference_data)
-    return key
+    return comparison_cache_settings("dpo", profile, settings)
 
 
 def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:

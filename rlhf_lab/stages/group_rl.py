@@ -35,7 +35,8 @@ from ..ppo import PPOConfig
 from .common import built_from, quiet_when_no_progress, record_lineage, trainer_arguments
 from .ppo import default_ppo_config, gold_scores
 from .pretrain import get_tokenizer
-from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
+from ..scoring import score_responses
+from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 METHODS = ("rloo", "grpo")
 REWARDS = ("reward_model", "gold", "verifiable")

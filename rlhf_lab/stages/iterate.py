@@ -24,7 +24,8 @@ from pathlib import Path
 from .. import cache
 from ..config import Profile
 from ..ppo import PPOConfig
-from ..preferences import label_pairs, policy_samples, sample_pairs, settings_key
+from ..preferences import label_pairs, policy_samples, sample_pairs
+from .comparisons import settings_key
 from ..world import ComparisonPair, SimulatedAnnotator
 from .common import built_from
 from .dpo import load_adapter_policy

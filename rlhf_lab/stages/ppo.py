@@ -30,7 +30,8 @@ from ..ppo import PPOConfig, PPOTrainer
 from ..shared_base import load_shared_base
 from .common import built_from, record_lineage
 from .pretrain import get_tokenizer, world_texts
-from .reward import RewardSettings, get_reward_model_dir, load_reward_model, score_responses
+from ..scoring import score_responses
+from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 
 REWARDS = ("reward_model", "gold")
