@@ -57,7 +57,8 @@ from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit  # noqa: E402
-from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir  # noqa: E402
+from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.scoring import score_responses  # noqa: E402

@@ -40,7 +40,8 @@ torch.set_num_threads(2)
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import evaluate_policy, heldout_prompts  # noqa: E402
-from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir  # noqa: E402
+from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 

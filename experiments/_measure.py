@@ -9,7 +9,7 @@ from rlhf_lab.config import get_profile
 from rlhf_lab.evaluate import (evaluate_policy, gold_gain_by_family, gold_gain_ci, heldout_prompts, repeat_prompts,
                                win_rate_ci)
 from rlhf_lab.pipeline import PipelineSettings
-from rlhf_lab.stages.dpo import load_adapter_policy
+from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir
 

@@ -29,7 +29,8 @@ import torch  # noqa: E402
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab import evaluate as E  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
-from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy, train_dpo  # noqa: E402
+from rlhf_lab.stages.dpo import DPOSettings, get_dpo_model_dir, train_dpo  # noqa: E402
+from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.iterate import policy_comparisons  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402

@@ -44,7 +44,7 @@ from rlhf_lab.losses import first_token_advantages
 from rlhf_lab.sampling import sample, texts
 from statistics import mean
 from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.stages.dpo import load_adapter_policy
+from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.ppo import PPOTrainer
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir

@@ -49,7 +49,8 @@ from rlhf_lab.evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, h
 from rlhf_lab.scoring import score_responses
 from rlhf_lab.stages.reward import load_reward_model
 from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy, loss_arguments, train_dpo
+from rlhf_lab.stages.dpo import get_dpo_model_dir, loss_arguments, train_dpo
+from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World

@@ -53,7 +53,8 @@ from rlhf_lab import lesson, models, plots, reward_hacking
 from rlhf_lab.config import get_profile
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
-from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir, load_adapter_policy
+from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
+from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.scoring import score_responses

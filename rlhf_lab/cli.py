@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
-import json
 import os
 import platform
 import sys
-from pathlib import Path
 
 from .config import shown_path
 

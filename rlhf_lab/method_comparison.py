@@ -17,7 +17,7 @@ from . import cache, models
 from .config import Profile
 from .evaluate import evaluate_policy, gold_gain_ci, heldout_prompts, repeat_prompts
 from .ppo import PPOConfig
-from .stages.dpo import load_adapter_policy
+from .stages.common import load_adapter_policy
 from .stages.group_rl import GroupRLSettings, get_group_rl_dir, train_group_rl
 from .stages.ppo import get_ppo_model_dir, train_ppo
 from .stages.pretrain import get_tokenizer

@@ -21,7 +21,8 @@ from .evaluate import (METRIC_FORMATS, behaviour_ci, best_of_n_curve, evaluate_p
                        format_interval, gold_ci, gold_gain_by_family, gold_gain_ci, heldout_prompts, repeat_prompts,
                        win_rate_ci)
 from .preferences import sample_pairs
-from .stages.dpo import DPOSettings, get_dpo_model_dir, load_adapter_policy
+from .stages.dpo import DPOSettings, get_dpo_model_dir
+from .stages.common import load_adapter_policy
 from .stages.pretrain import get_base_model_dir, get_tokenizer
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
 from .scoring import pair_accuracy, score_responses

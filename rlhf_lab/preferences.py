@@ -26,7 +26,6 @@ import random
 
 from . import cache, models
 from .config import Profile
-from .stages.pretrain import get_tokenizer
 from .sampling import sample, texts
 from .world import ComparisonPair, SimulatedAnnotator, World
 from .world.parse import parse_response
@@ -175,7 +174,8 @@ def user_right_edit_pairs(prompts, responses: list[str], samples_per_prompt: int
 def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_samples_per_prompt: int,
                     annotator_noise: float, extra_rows=None, annotator_agreement: float = 0.0,
                     annotator_length: float = 0.0, edits_per_prompt: int = 0,
-                    edit_kinds=tuple(EDITS), leave_out=(), user_right_edits: int = 0) -> list[dict]:
+                    edit_kinds=tuple(EDITS), leave_out=(), user_right_edits: int = 0,
+                    tokenizer=None) -> list[dict]:
     """The course's comparison data, shared by the reward model and DPO: ``templated``
     templated pairs (default: the profile's ``preference_pairs``), pairs of the SFT model's
     own samples on every training prompt, and pairs of ``edits_per_prompt`` of those samples
@@ -183,7 +183,11 @@ def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_sample
     biases: ``annotator_agreement`` extra utility for saying yes to the user,
     ``annotator_length`` per word), and ``extra_rows`` (e.g. the learner's own labels).
     ``user_right_edits``: that many more edits per prompt whose user is right; ``leave_out``: the
-    :data:`GUARDS` to drop (the learner's own labels are always kept)."""
+    :data:`GUARDS` to drop (the learner's own labels are always kept). ``tokenizer``: the
+    profile's, needed to sample the SFT model (``stages.pretrain.get_tokenizer(profile)``)."""
+    if sft_samples_per_prompt and tokenizer is None:
+        raise ValueError("comparison_rows samples the SFT model: pass tokenizer=get_tokenizer(profile) "
+                         "(rlhf_lab.stages.pretrain), or sft_samples_per_prompt=0 for templated pairs only.")
     world = cache.world_for(profile.seed)
     annotator = SimulatedAnnotator(noise=annotator_noise, prefers_agreement=annotator_agreement,
                                    prefers_length=annotator_length, seed=profile.seed)
@@ -192,7 +196,7 @@ def comparison_rows(profile: Profile, sft_dir, templated: int | None, sft_sample
         sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                       trainable=False)
         train = world.prompts("train")
-        responses = policy_samples(sft_model, get_tokenizer(profile), train, sft_samples_per_prompt,
+        responses = policy_samples(sft_model, tokenizer, train, sft_samples_per_prompt,
                                    profile.max_new_tokens, profile.seed)
         rows += label_pairs(sample_pairs(train, responses, sft_samples_per_prompt, profile.seed), annotator,
                             "sft-samples")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import Profile
 from .overoptimization import evaluate_ppo_policy
-from .stages.dpo import load_adapter_policy
+from .stages.common import load_adapter_policy
 from .stages.ppo import LOGGED_BEHAVIOURS
 from .stages.iterate import iterate_once
 from .stages.ppo import default_ppo_config, get_ppo_model_dir

@@ -20,7 +20,7 @@ reward adapter and a policy update cannot touch it.
 
 Usage (what the PPO stage does)::
 
-    shared = load_shared_base(profile, reward_dir)              # one 4-bit base in memory
+    shared = load_shared_base(profile, reward_dir, get_tokenizer(profile))  # one 4-bit base in memory
     trainer = PPOTrainer(shared.policy, shared.tokenizer, shared.reward_fn, config)
 """
 
@@ -34,6 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import models
+from .cache import built_from
 from .chat import exchange_texts
 from .scoring import score_texts
 
@@ -164,15 +166,11 @@ class SharedBase:
         return state
 
 
-def load_shared_base(profile, reward_dir, sft_dir=None, lora=None, tokenizer=None) -> SharedBase:
+def load_shared_base(profile, reward_dir, tokenizer, sft_dir=None, lora=None) -> SharedBase:
     """The PPO roles on one base: the reward model's SFT model (4-bit per the profile), a fresh
-    policy adapter, and the saved reward model's adapter and score head from ``reward_dir``."""
-    from . import models
-    from .stages.common import built_from
-    from .stages.pretrain import get_tokenizer
-
+    policy adapter, and the saved reward model's adapter and score head from ``reward_dir``.
+    ``tokenizer``: the profile's (``stages.pretrain.get_tokenizer(profile)``)."""
     sft_dir = Path(sft_dir or built_from(reward_dir))
-    tokenizer = tokenizer or get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=lora or models.LoraSettings.from_profile(profile))
     head = add_reward_adapter(policy, reward_dir)

@@ -16,7 +16,8 @@ import pytest
 
 from rlhf_lab import cache
 from rlhf_lab.config import CACHE_ENV, get_profile
-from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy
+from rlhf_lab.stages.dpo import get_dpo_model_dir
+from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from model_helpers import session_cache  # noqa: F401  (fixture)
 

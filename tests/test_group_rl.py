@@ -103,7 +103,7 @@ def test_rloo_advantages_are_trls(reward_dir):
 
 def test_a_group_rl_policy_is_saved_with_its_lineage_and_reloads(reward_dir, tmp_path):
     from rlhf_lab.cache import built_from
-    from rlhf_lab.stages.dpo import load_adapter_policy
+    from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.group_rl import train_group_rl
 
     _, report = train_group_rl(PROFILE, quick_group_settings("rloo", reward="verifiable"), tmp_path, reward_dir,

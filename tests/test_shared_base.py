@@ -45,7 +45,7 @@ def test_shared_reward_equals_the_separately_loaded_reward_model(setup):
     profile, tokenizer, reward_dir = setup
     separate, _ = load_reward_model(profile, reward_dir)
     expected = score_responses(separate, tokenizer, PROMPTS, RESPONSES)
-    shared = load_shared_base(profile, reward_dir)
+    shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     assert expected.std() > 0.1  # the reward model really distinguishes the responses
     torch.testing.assert_close(shared.score(PROMPTS, RESPONSES), expected, atol=1e-5, rtol=1e-5)
     # the padding and batching do not change a score
@@ -60,7 +60,7 @@ def test_shared_reward_equals_the_separately_loaded_reward_model(setup):
 
 def test_reference_is_the_base_with_adapters_off(setup):
     profile, tokenizer, reward_dir = setup
-    shared = load_shared_base(profile, reward_dir)
+    shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     with torch.no_grad():
         for param in shared.policy.parameters():  # move the policy away from the base
             if param.requires_grad:
@@ -79,7 +79,7 @@ def test_reference_is_the_base_with_adapters_off(setup):
 
 def test_policy_update_leaves_the_reward_adapter_untouched(setup):
     profile, tokenizer, reward_dir = setup
-    shared = load_shared_base(profile, reward_dir)
+    shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     before = shared.reward_adapter_state()
     scores_before = shared.score(PROMPTS, RESPONSES)
     trainable = [p for p in shared.policy.parameters() if p.requires_grad]
@@ -106,7 +106,7 @@ def test_ppo_step_with_the_shared_base(setup):
     from rlhf_lab.ppo import PPOConfig, PPOTrainer
 
     profile, tokenizer, reward_dir = setup
-    shared = load_shared_base(profile, reward_dir)
+    shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     before = shared.reward_adapter_state()
     config = PPOConfig(steps=1, batch_size=4, mini_batch_size=2, ppo_epochs=1, max_new_tokens=6,
                        learning_rate=1e-2)
@@ -130,7 +130,7 @@ def test_every_role_on_one_base_costs_little_more_than_the_policy(setup):
 
     profile, tokenizer, reward_dir = setup
     policy_alone = models.load_model(profile.base_model, quantize_4bit=True, lora=models.LoraSettings(16, 32, 0.05))
-    shared = load_shared_base(profile, reward_dir)
+    shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     separate_reward, _ = load_reward_model(profile, reward_dir)
     alone = parameter_bytes(policy_alone)
     together = parameter_bytes(shared.policy) + parameter_bytes(shared.score_head)

@@ -77,7 +77,8 @@ def assert_adapter_off_is(policy, reference, batch):
 
 
 def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_path):
-    from rlhf_lab.stages.dpo import DPOSettings, load_adapter_policy, train_dpo
+    from rlhf_lab.stages.dpo import DPOSettings, train_dpo
+    from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.sft import get_sft_model_dir
 
     train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft),
@@ -96,7 +97,8 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
     from rlhf_lab.preferences import comparison_rows
     from rlhf_lab.stages.comparisons import settings_key
     from rlhf_lab.sampling import token_probabilities
-    from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, load_adapter_policy, loss_arguments, train_dpo
+    from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, loss_arguments, train_dpo
+    from rlhf_lab.stages.common import load_adapter_policy
 
     assert loss_arguments(PLAIN_DPO) == {"loss_type": ["sigmoid"]}
     assert loss_arguments(DPOSettings(sft_weight=0.5)) == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}
@@ -117,7 +119,7 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
 
 
 def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp_path):
-    from rlhf_lab.stages.dpo import load_adapter_policy
+    from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.ppo import default_ppo_config, train_ppo
     from rlhf_lab.stages.sft import get_sft_model_dir
 
@@ -135,7 +137,8 @@ def test_pipeline_dpo_policy_builds_on_the_pipelines_sft_model(session_cache):
     model it built with those settings, but DPO (and reward/PPO, and load_adapter_policy) call
     get_sft_model_dir(profile) with the DEFAULT SFTSettings: they build on another SFT model,
     so "DPO vs SFT" compares against a model that is not DPO's reference."""
-    from rlhf_lab.stages.dpo import get_dpo_model_dir, load_adapter_policy
+    from rlhf_lab.stages.dpo import get_dpo_model_dir
+    from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.sft import get_sft_model_dir
 
     pipeline_sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)

@@ -1,4 +1,5 @@
-"""What the stages share: TRL arguments for the profile, and merging a LoRA adapter."""
+"""What the stages share: TRL arguments for the profile, merging a LoRA adapter, and loading a
+saved adapter policy (DPO, PPO)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import torch
 
+from .. import models
 from ..cache import built_from, record_lineage  # noqa: F401  (the stages' lineage lives with the cache)
+from ..config import Profile
+from .pretrain import get_tokenizer
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -104,8 +108,6 @@ def merge_lora_into_base(peft_model, base_path, out_dir: Path, tokenizer, profil
     With a 4-bit base the adapter is merged into a full-precision copy of the base
     (merging into 4-bit weights would round the update away).
     """
-    from .. import models
-
     if profile.quantize_4bit:
         adapter_dir = Path(out_dir) / "_adapter"
         peft_model.save_pretrained(adapter_dir)
@@ -117,3 +119,15 @@ def merge_lora_into_base(peft_model, base_path, out_dir: Path, tokenizer, profil
         merged = peft_model.merge_and_unload()
     merged.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+def load_adapter_policy(profile: Profile, adapter_dir: Path):
+    """SFT model + a saved LoRA adapter (DPO or PPO): the policy, whose adapter-off self is
+    the reference. Returns (model, tokenizer)."""
+    from peft import PeftModel
+
+    base = models.load_model(built_from(adapter_dir), quantize_4bit=profile.quantize_4bit,
+                             device=profile.device)
+    model = PeftModel.from_pretrained(base, str(Path(adapter_dir) / "adapter"))
+    model.eval()
+    return model, get_tokenizer(profile)

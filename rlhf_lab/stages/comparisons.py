@@ -76,7 +76,7 @@ def preference_dataset(profile: Profile, settings: ComparisonSettings, sft_dir, 
         rows = comparison_rows(profile, sft_dir, settings.pairs, settings.sft_samples_per_prompt,
                                settings.annotator_noise, extra_rows, settings.annotator_agreement,
                                settings.annotator_length, settings.edits_per_prompt, settings.edit_kinds,
-                               settings.leave_out, settings.user_right_edits)
+                               settings.leave_out, settings.user_right_edits, tokenizer)
         return to_conversational(rows), None, None
     from datasets import concatenate_datasets
 

@@ -17,10 +17,10 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
-from .common import (built_from, final_loss, loss_history,
-                     quiet_when_no_progress, record_lineage, schedule_arguments, trainer_arguments)
-from .pretrain import get_tokenizer
+from .common import (final_loss, loss_history, quiet_when_no_progress, record_lineage, schedule_arguments,
+                     trainer_arguments)
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
+from .pretrain import get_tokenizer
 from .sft import get_sft_model_dir
 
 
@@ -104,15 +104,3 @@ def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, pro
     get_sft_model_dir(profile, settings.sft, progress=progress)
     return cache.build_cached("dpo", dpo_cache_settings(profile, settings),
                               lambda out: train_dpo(profile, settings, out, progress=progress))
-
-
-def load_adapter_policy(profile: Profile, adapter_dir: Path):
-    """SFT model + a saved LoRA adapter (DPO or PPO): the policy, whose adapter-off self is
-    the reference. Returns (model, tokenizer)."""
-    from peft import PeftModel
-
-    base = models.load_model(built_from(adapter_dir), quantize_4bit=profile.quantize_4bit,
-                             device=profile.device)
-    model = PeftModel.from_pretrained(base, str(Path(adapter_dir) / "adapter"))
-    model.eval()
-    return model, get_tokenizer(profile)

@@ -28,7 +28,7 @@ from ..preferences import label_pairs, policy_samples, sample_pairs
 from .comparisons import settings_key
 from ..world import ComparisonPair, SimulatedAnnotator
 from .common import built_from
-from .dpo import load_adapter_policy
+from .common import load_adapter_policy
 from .ppo import default_ppo_config, get_ppo_model_dir
 from .reward import RewardSettings, get_reward_model_dir, train_reward_model
 
