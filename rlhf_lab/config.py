@@ -42,6 +42,11 @@ class ConfigError(ValueError):
     """A profile name or setting is not valid. The message says what to use instead."""
 
 
+# The tiny profile's response length budget, in tokens: every sampling function's default, so a
+# call without the profile's value still samples as the course does.
+RESPONSE_TOKENS = 24
+
+
 @dataclass(frozen=True)
 class TinyModelShape:
     """Architecture of the tiny Llama-style base model (tiny profile only).
@@ -75,7 +80,7 @@ class Profile:
     pretrain_steps: int = 1200
     pretrain_batch_size: int = 16
     pretrain_lr: float = 3e-3
-    max_new_tokens: int = 24  # response length budget when sampling
+    max_new_tokens: int = RESPONSE_TOKENS  # response length budget when sampling
     eval_prompts: int = 96  # held-out prompts used by evaluation
     preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
     # Where preference pairs come from: "world" (the lab world's simulated human, the default:

@@ -28,6 +28,7 @@ from statistics import mean
 
 import torch
 
+from .config import RESPONSE_TOKENS
 from .diversity import distinct_n, distinct_within_groups
 from .sampling import mean_token_entropy, response_logprobs, sample, texts, token_probabilities
 from .world import COMPONENTS, FAMILIES, SPURIOUS_CLOSER, World
@@ -268,7 +269,7 @@ def repeat_prompts(prompts, samples_per_prompt: int) -> list:
 
 
 def evaluate_policy(model, tokenizer, world: World, prompts, samples_per_prompt: int = 4,
-                    max_new_tokens: int = 24, seed: int = 0, reference="adapter-off") -> tuple[dict, list[str]]:
+                    max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0, reference="adapter-off") -> tuple[dict, list[str]]:
     """Sample ``samples_per_prompt`` responses per prompt (temperature 1) and measure them.
 
     ``reference``: "adapter-off" (a LoRA policy against its own base), a model, or None to
@@ -296,7 +297,7 @@ def best_of_n_kl(n: int) -> float:
     return math.log(n) - (n - 1) / n
 
 
-def best_of_n_curve(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16), max_new_tokens: int = 24,
+def best_of_n_curve(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16), max_new_tokens: int = RESPONSE_TOKENS,
                     seed: int = 0) -> tuple[list[dict], dict[int, list[str]]]:
     """Best-of-n with a reward model: for each n, the gold reward and the reward-model score
     of the response ``score_fn`` ranks best among the first n samples of each prompt.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .chat import prompt_text  # noqa: F401  (models.prompt_text: the name the exercises use)
-from .config import Profile
+from .config import RESPONSE_TOKENS, Profile
 from .sampling import model_device, sample, texts  # noqa: F401  (models.model_device)
 
 
@@ -247,7 +247,7 @@ def add_lora(model, lora: LoraSettings, kind: str = "causal_lm", quantized: bool
 # ---------------------------------------------------------------------------
 
 
-def generate(model, tokenizer, user_texts: list[str], max_new_tokens: int = 24, do_sample: bool = True,
+def generate(model, tokenizer, user_texts: list[str], max_new_tokens: int = RESPONSE_TOKENS, do_sample: bool = True,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 64, chat: bool = True) -> list[str]:
     """Responses to ``user_texts`` (chat-formatted unless ``chat=False``), decoded and stripped:
     pure sampling at ``temperature``, or greedy with ``do_sample=False`` (see rlhf_lab.sampling)."""

@@ -19,6 +19,7 @@ import math
 
 import torch
 
+from .config import RESPONSE_TOKENS
 from .evaluate import best_of_n_curve, evaluate_policy, gold_by_family, repeat_prompts, says_closer
 from .world.parse import parse_response
 
@@ -64,7 +65,7 @@ def gao_fit(kl: list[float], gain: list[float], form: str) -> dict:
 
 
 def best_of_n_overoptimization(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-                               max_new_tokens: int = 24, seed: int = 0) -> dict:
+                               max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0) -> dict:
     """Best-of-n against the reward model for every n in ``ns``: per n the gold reward (with
     its 95% interval), the reward-model score and the closer rate of the picks, and the KL
     (analytic); plus Gao et al.'s fit of the gold and proxy gains."""
@@ -77,7 +78,7 @@ def best_of_n_overoptimization(model, tokenizer, prompts, score_fn, ns=(1, 2, 4,
 
 
 def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int = 2,
-                        max_new_tokens: int = 24, seed: int = 0, reference="adapter-off", examples_of=()) -> dict:
+                        max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0, reference="adapter-off", examples_of=()) -> dict:
     """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
     (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
     well-formed, sycophancy and contrarian rates, and the two gauges of mode collapse:

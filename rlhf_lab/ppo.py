@@ -60,6 +60,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlhf_lab import losses
+from rlhf_lab.config import RESPONSE_TOKENS
 from rlhf_lab.sampling import response_logits, sample
 
 RewardFn = Callable[[list[str], list[str]], torch.Tensor]
@@ -154,7 +155,7 @@ class PPOConfig:
     ppo_epochs: int = 4
     learning_rate: float = 1e-4
     value_learning_rate: float = 3e-3
-    max_new_tokens: int = 24
+    max_new_tokens: int = RESPONSE_TOKENS
     temperature: float = 1.0
     kl_coef: float = 0.05
     adaptive_kl: bool = False

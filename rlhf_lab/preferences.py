@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 
 from . import cache, models
-from .config import Profile
+from .config import RESPONSE_TOKENS, Profile
 from .sampling import sample, texts
 from .world import ComparisonPair, SimulatedAnnotator, World
 from .world.parse import parse_response
@@ -81,7 +81,7 @@ def policy_samples(model, tokenizer, prompts, samples_per_prompt: int, max_new_t
 
 
 def policy_sample_pairs(model, tokenizer, prompts, annotator: SimulatedAnnotator, samples_per_prompt: int = 4,
-                        max_new_tokens: int = 24, seed: int = 0, source: str = "sft-samples") -> list[dict]:
+                        max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0, source: str = "sft-samples") -> list[dict]:
     """Sample the model on ``prompts`` and let ``annotator`` label pairs of its samples."""
     responses = policy_samples(model, tokenizer, prompts, samples_per_prompt, max_new_tokens, seed)
     return label_pairs(sample_pairs(prompts, responses, samples_per_prompt, seed), annotator, source)

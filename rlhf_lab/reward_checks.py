@@ -13,6 +13,9 @@ from .scoring import pair_accuracy, score_responses
 from .world import SPURIOUS_CLOSER
 from .world.gold import gold_reward
 
+# The checks draw their pairs and samples with the profile's seed plus this: other draws than training's.
+CHECK_SEED_OFFSET = 7
+
 
 def sample_pairs_of(model, tokenizer, prompts, samples_per_prompt: int, max_new_tokens: int, seed: int):
     """Unlabelled pairs of ``model``'s own samples on ``prompts`` (to test a reward model on them)."""
@@ -25,11 +28,11 @@ def reward_model_quality(reward_model, tokenizer, profile: Profile, sft_dir: Pat
     the SFT model's own samples (what RL will ask the reward model about), by family."""
     world = cache.world_for(profile.seed)
     templated = pair_accuracy(reward_model, tokenizer,
-                              world.comparison_pairs(n_pairs, "heldout", seed=profile.seed + 7))
+                              world.comparison_pairs(n_pairs, "heldout", seed=profile.seed + CHECK_SEED_OFFSET))
     sft_model = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                   trainable=False)
     on_samples = pair_accuracy(reward_model, tokenizer, sample_pairs_of(
-        sft_model, tokenizer, world.prompts("heldout"), 4, profile.max_new_tokens, seed=profile.seed + 7))
+        sft_model, tokenizer, world.prompts("heldout"), 4, profile.max_new_tokens, seed=profile.seed + CHECK_SEED_OFFSET))
     return {"heldout_accuracy": templated["accuracy"], "gold_correlation": templated["gold_correlation"],
             "heldout_pairs": templated["pairs"], "accuracy_by_family": templated["by_family"],
             "sft_sample_accuracy": on_samples["accuracy"], "sft_sample_pairs": on_samples["pairs"],

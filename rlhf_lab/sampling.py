@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from .chat import prompt_text
+from .config import RESPONSE_TOKENS
 from .losses import entropy_from_logits, masked_token_logprobs
 
 GenerateFn = Callable[[list[str]], list[str]]
@@ -71,7 +72,7 @@ def seeded(seed: int, device: torch.device):
 
 
 @torch.no_grad()
-def sample(model, tokenizer, user_texts: list[str], max_new_tokens: int = 24, temperature: float = 1.0,
+def sample(model, tokenizer, user_texts: list[str], max_new_tokens: int = RESPONSE_TOKENS, temperature: float = 1.0,
            greedy: bool = False, seed: int = 0, batch_size: int = 256, chat: bool = True) -> list[SampleBatch]:
     """Responses to ``user_texts``, in batches of ``batch_size``: pure sampling at
     ``temperature`` (or greedy decoding). Returns the batches; ``texts(batches)`` flattens."""

@@ -4,6 +4,7 @@ saved adapter policy (DPO, PPO)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -95,6 +96,11 @@ def quiet_when_no_progress(trainer, progress: bool):
 
 def final_loss(history: list[dict]) -> float:
     return history[-1]["loss"] if history else float("nan")
+
+
+def scratch_dir(out_dir: Path | None, stage: str) -> Path:
+    """Where a trainer writes its working files: inside ``out_dir``, or a fresh temporary folder."""
+    return Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"rlhf_lab_{stage}_"))
 
 
 def loss_history(trainer) -> list[dict]:

@@ -8,7 +8,6 @@ ref_model), so the weights are held once.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from .common import (final_loss, loss_history, quiet_when_no_progress, record_lineage, schedule_arguments,
-                     trainer_arguments)
+                     scratch_dir, trainer_arguments)
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .pretrain import get_tokenizer
 from .sft import get_sft_model_dir
@@ -58,7 +57,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
-    scratch = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rlhf_lab_dpo_"))
+    scratch = scratch_dir(out_dir, "dpo")
     config = DPOConfig(
         **trainer_arguments(profile, scratch / "_trainer", disable_tqdm=not progress),
         beta=settings.beta,

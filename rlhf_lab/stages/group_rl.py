@@ -32,10 +32,10 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig
+from ..scoring import score_responses
 from .common import built_from, quiet_when_no_progress, record_lineage, trainer_arguments
 from .ppo import default_ppo_config, gold_scores
 from .pretrain import get_tokenizer
-from ..scoring import score_responses
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 METHODS = ("rloo", "grpo")
@@ -53,18 +53,19 @@ class GroupRLSettings:
 
     method: str = "grpo"
     reward: str = "reward_model"
-    steps: int = 60
-    batch_size: int = 128
-    samples_per_prompt: int = 4
-    mini_batch_size: int = 32
-    epochs: int = 4
-    learning_rate: float = 1e-4
-    kl_coef: float = 0.05  # TRL's beta, set on purpose (GRPO's default is 0: no KL to SFT)
-    clip_range: float = 0.2
-    max_grad_norm: float = 1.0
-    max_new_tokens: int = 24
-    temperature: float = 1.0
-    seed: int = 0
+    # The budget defaults to PPO's (each written once, in PPOConfig):
+    steps: int = PPOConfig.steps
+    batch_size: int = PPOConfig.batch_size
+    samples_per_prompt: int = PPOConfig.samples_per_prompt
+    mini_batch_size: int = PPOConfig.mini_batch_size
+    epochs: int = PPOConfig.ppo_epochs
+    learning_rate: float = PPOConfig.learning_rate
+    kl_coef: float = PPOConfig.kl_coef  # TRL's beta, set on purpose (GRPO's default is 0: no KL to SFT)
+    clip_range: float = PPOConfig.clip_range
+    max_grad_norm: float = PPOConfig.max_grad_norm
+    max_new_tokens: int = PPOConfig.max_new_tokens
+    temperature: float = PPOConfig.temperature
+    seed: int = PPOConfig.seed
 
     def __post_init__(self):
         if self.method not in METHODS:

@@ -33,6 +33,8 @@ from .ppo import default_ppo_config, get_ppo_model_dir
 from .reward import RewardSettings, get_reward_model_dir, train_reward_model
 
 POLICY_SAMPLES_PER_PROMPT = 4
+# The second round draws its label noise and samples with the profile's seed plus this (new draws).
+ROUND_SEED_OFFSET = 1
 
 
 def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSettings,
@@ -43,11 +45,12 @@ def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSetti
     policy, tokenizer = load_adapter_policy(profile, policy_dir)
     prompts = cache.world_for(profile.seed).prompts("train")
     annotator = SimulatedAnnotator(noise=settings.annotator_noise, prefers_agreement=settings.annotator_agreement,
-                                   prefers_length=settings.annotator_length, seed=profile.seed + 1)
-    seed = profile.seed + 1
+                                   prefers_length=settings.annotator_length, seed=profile.seed + ROUND_SEED_OFFSET)
+    seed = profile.seed + ROUND_SEED_OFFSET
     ours = policy_samples(policy, tokenizer, prompts, samples_per_prompt, profile.max_new_tokens, seed)
     with policy.disable_adapter():  # the model the policy started from
-        earlier = policy_samples(policy, tokenizer, prompts, samples_per_prompt, profile.max_new_tokens, seed + 1)
+        earlier = policy_samples(policy, tokenizer, prompts, samples_per_prompt, profile.max_new_tokens,
+                                 seed + ROUND_SEED_OFFSET)  # other draws than the policy's own
     against_earlier = [ComparisonPair(f"vs-sft-{prompt.prompt_id}-{j}", prompt, a, b)
                        for i, prompt in enumerate(prompts) for j in range(samples_per_prompt)
                        for a, b in [(ours[i * samples_per_prompt + j], earlier[i * samples_per_prompt + j])] if a != b]

@@ -26,11 +26,13 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..evaluate import behaviour_hits
+from ..overoptimization import closer_rate
 from ..ppo import PPOConfig, PPOTrainer
+from ..scoring import score_responses
 from ..shared_base import load_shared_base
 from .common import built_from, record_lineage
 from .pretrain import get_tokenizer, world_texts
-from ..scoring import score_responses
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 
@@ -60,9 +62,6 @@ def gold_metrics_fn(world):
     """Log, next to the reward model's score, what the policy never sees: the gold reward of
     each rollout, how often it ends with the world's spurious closer, and the rates of the
     behaviours a reward model can be hacked into (:data:`LOGGED_BEHAVIOURS`)."""
-    from ..evaluate import behaviour_hits
-    from ..overoptimization import closer_rate
-
     def metrics(prompts, responses):
         hits = behaviour_hits([world.prompt_by_text(p) for p in prompts], responses)
         rates = {name: sum(hits[name][0]) / len(hits[name][0]) for name in LOGGED_BEHAVIOURS if hits[name][0]}

@@ -22,7 +22,7 @@ from ..losses import bradley_terry_loss
 from ..real_data import preference_accuracy
 from ..reward_checks import reward_model_quality
 from .common import (built_from, loss_history, quiet_when_no_progress,
-                     record_lineage, schedule_arguments, trainer_arguments)
+                     record_lineage, schedule_arguments, scratch_dir, trainer_arguments)
 from .pretrain import get_tokenizer
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .sft import get_sft_model_dir
@@ -77,7 +77,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
                               lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
     dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
     config = RewardConfig(
-        **trainer_arguments(profile, Path(out_dir or "/tmp/rlhf_lab_reward") / "_trainer",
+        **trainer_arguments(profile, scratch_dir(out_dir, "reward") / "_trainer",
                             disable_tqdm=not progress),
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
