@@ -7,11 +7,15 @@ Reads the .ipynb files as JSON; runs nothing.
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import clean_outputs  # noqa: E402  (tools/clean_outputs.py)
+
 FOLDERS = ("notebooks", "exercises", "solutions")
 MAX_BYTES = 400_000
 # Too big today, owned by another issue that re-executes it (notebook 07's retelling); remove the
@@ -76,10 +80,26 @@ def test_no_widget_state_is_saved(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_no_frozen_progress_bar_is_saved(path):
+    found = [i for i, cell in enumerate(json.loads(path.read_text())["cells"])
+             for output in cell.get("outputs", []) if clean_outputs.is_progress_bar(output)]
+    assert not found, (f"{path.name}: progress bars saved in cells {found} (they show 0% forever without their "
+                       f"widget state): python tools/clean_outputs.py {path.relative_to(REPO).as_posix()}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_notebook_is_small(path):
     limit = OVERSIZE_FOR_NOW.get(path.relative_to(REPO).as_posix(), MAX_BYTES)
     assert path.stat().st_size <= limit, (f"{path.name} is {path.stat().st_size / 1e3:.0f} kB (limit "
                                           f"{limit / 1e3:.0f} kB): fewer or smaller figures, shorter printed tables")
+
+
+def test_the_cleaner_drops_a_frozen_bar_and_keeps_the_summary():
+    bar = {"output_type": "display_data", "metadata": {}, "data": {
+        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "text/plain": ["PPO:   0%|          | 0/30 [00:00<?, ?it/s]"]}}
+    summary = {"output_type": "stream", "name": "stdout", "text": "step  0: pairs ranked right 0%\n"}
+    assert clean_outputs.is_progress_bar(bar) and not clean_outputs.is_progress_bar(summary)
 
 
 def test_the_scan_catches_a_machine_path_and_a_warning():

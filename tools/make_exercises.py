@@ -35,6 +35,9 @@ import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import clean_outputs  # noqa: E402  (tools/clean_outputs.py)
+
 SOURCES = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.py"))
 NOTEBOOKS = {source.with_suffix(".ipynb").name: source for source in SOURCES}
 MARKER = "# EXERCISE:"
@@ -93,7 +96,9 @@ def write_all(execute: bool = False, only: str = "") -> None:
         path = ROOT / "solutions" / name
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                        "--inplace", "--ExecutePreprocessor.timeout=600", str(path)], check=True)
+                        "--inplace", "--ExecutePreprocessor.timeout=600",
+                        "--ExecutePreprocessor.store_widget_state=False", str(path)], check=True)
+        clean_outputs.clean(path)  # no widget state, no frozen progress bars
 
 
 if __name__ == "__main__":

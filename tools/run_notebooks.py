@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import clean_outputs  # noqa: E402  (tools/clean_outputs.py)
+
 NOTEBOOKS_DIR = ROOT / "notebooks"
 RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
 RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
@@ -64,18 +67,8 @@ def execute(notebook: Path) -> float:
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
                     "--ExecutePreprocessor.timeout=900",
                     "--ExecutePreprocessor.store_widget_state=False", str(notebook)], check=True, env=execution_env())
-    drop_widget_state(notebook)
+    clean_outputs.clean(notebook)  # no widget state, no frozen progress bars
     return time.perf_counter() - start
-
-
-def drop_widget_state(notebook: Path) -> None:
-    """Saved widget state is the last run's (tens of kB, a temporary folder's path): a learner's
-    kernel makes its own, so the committed notebook carries none."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    if nb.metadata.pop("widgets", None) is not None:
-        nbformat.write(nb, notebook)
 
 
 def stamp_course_map(runtimes: dict[str, float]) -> None:
