@@ -199,13 +199,19 @@ def build_cached(kind: str, settings: dict, build, code: str | None = None) -> P
     ``STAGE_CODE`` whose fingerprint enters the key (default: ``kind``).
     """
     settings = entry_settings(kind, settings, code)
-    target = cache_dir() / kind / settings_key(settings)
-    if is_built(target):
+    return build_at(cache_dir() / kind / settings_key(settings), settings, build)
+
+
+def build_at(target: Path, settings: dict, build, force: bool = False) -> Path:
+    """Build the entry at ``target`` with ``build(tmp_dir)`` unless it is built, under the entry's lock,
+    atomically. ``force``: build it whatever is there (a launch whose processes all train together,
+    or an empty ``--out`` folder); what was there is discarded."""
+    if not force and is_built(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with entry_lock(target, f"building {kind}/{target.name}"):
-        if not is_built(target, warn=False):  # not built by another process meanwhile
-            discard(target)  # a broken entry
+    with entry_lock(target, f"building {target.parent.name}/{target.name}"):
+        if force or not is_built(target, warn=False):  # not built by another process meanwhile
+            discard(target)  # a broken entry (or, forced, whatever was there)
             build_atomically(target, settings, build)
     return target
 

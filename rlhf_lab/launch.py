@@ -116,11 +116,7 @@ def distributed_build(state, target: Path, settings: dict, train, force: bool = 
     if exists:
         return target
     if state.is_main_process:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with cache.entry_lock(target, f"building {target.parent.name}/{target.name}"):
-            if not force:
-                cache.discard(target)  # a broken entry
-            cache.build_atomically(target, settings, train)
+        cache.build_at(target, settings, train, force=True)  # the others train now too: no second look
     else:
         scratch = Path(tempfile.mkdtemp(prefix="rlhf_lab_rank"))
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -92,6 +93,14 @@ def quiet_when_no_progress(trainer, progress: bool):
     if progress:
         trainer.add_callback(BarOnlyCallback())
     return trainer
+
+
+def run_trainer(trainer, progress: bool) -> float:
+    """Train with one progress bar or none (:func:`quiet_when_no_progress`); the seconds it took."""
+    quiet_when_no_progress(trainer, progress)
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
 
 
 def final_loss(history: list[dict]) -> float:

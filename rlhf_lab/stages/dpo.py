@@ -8,7 +8,6 @@ ref_model), so the weights are held once.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
-from .common import (final_loss, loss_history, quiet_when_no_progress, record_lineage, schedule_arguments,
-                     scratch_dir, trainer_arguments)
+from .common import (final_loss, loss_history, record_lineage, run_trainer,
+                     schedule_arguments, scratch_dir, trainer_arguments)
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .pretrain import get_tokenizer
 from .sft import get_sft_model_dir
@@ -66,10 +65,7 @@ def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Pa
     )
     trainer = DPOTrainer(model=policy, ref_model=None, args=config, train_dataset=dataset,
                          eval_dataset=real_test, processing_class=tokenizer)
-    quiet_when_no_progress(trainer, progress)
-    start = time.perf_counter()
-    trainer.train()
-    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(dataset)}
+    report = {"seconds": run_trainer(trainer, progress), "history": loss_history(trainer), "pairs": len(dataset)}
     if real_test is not None:
         # DPO's implicit reward, beta * log(pi / pi_ref): how often it ranks a held-out chosen above its rejected
         held_out = trainer.evaluate()

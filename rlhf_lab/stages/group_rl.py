@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -33,7 +31,7 @@ from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig
 from ..scoring import score_responses
-from .common import built_from, quiet_when_no_progress, record_lineage, trainer_arguments
+from .common import built_from, record_lineage, run_trainer, scratch_dir, trainer_arguments
 from .ppo import default_ppo_config, gold_scores
 from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
@@ -163,14 +161,11 @@ def train_group_rl(profile: Profile, settings: GroupRLSettings, out_dir: Path | 
                                lora=models.LoraSettings.from_profile(profile))
     prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p.text}] for p in world.prompts("train")]})
     trainer_class = GRPOTrainer if settings.method == "grpo" else RLOOTrainer
-    scratch = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rlhf_lab_group_rl_"))
+    scratch = scratch_dir(out_dir, "group_rl")
     trainer = trainer_class(model=policy, reward_funcs=reward_function(profile, settings, reward_dir, world, tokenizer),
                             args=trl_config(profile, settings, scratch / "_trainer", progress),
                             train_dataset=prompts, processing_class=tokenizer)
-    quiet_when_no_progress(trainer, progress)
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
+    seconds = run_trainer(trainer, progress)
     report = {"seconds": seconds, "episodes": settings.episodes,
               "seconds_per_1000_episodes": 1000 * seconds / settings.episodes,
               "history": rollout_history(trainer.state.log_history), "settings": dataclasses.asdict(settings)}

@@ -10,7 +10,6 @@ adapter (``modules_to_save``): otherwise a reloaded reward model scores at rando
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +17,12 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..label.data import preference_rows as label_rows
+from ..label.store import LabelStore
 from ..losses import bradley_terry_loss
 from ..real_data import preference_accuracy
 from ..reward_checks import reward_model_quality
-from .common import (built_from, loss_history, quiet_when_no_progress,
+from .common import (built_from, loss_history, run_trainer,
                      record_lineage, schedule_arguments, scratch_dir, trainer_arguments)
 from .pretrain import get_tokenizer
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
@@ -83,10 +84,7 @@ def train_reward_model(profile: Profile, settings: RewardSettings | None = None,
     )
     trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=dataset,
                                           processing_class=tokenizer, loss_fn=loss_fn)
-    quiet_when_no_progress(trainer, progress)
-    start = time.perf_counter()
-    trainer.train()
-    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "pairs": len(dataset)}
+    report = {"seconds": run_trainer(trainer, progress), "history": loss_history(trainer), "pairs": len(dataset)}
     if real_info is not None:
         report["real_data"] = real_info
     if measure_quality and real_test is not None:
@@ -130,8 +128,6 @@ def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = Non
     def build(out):
         extra = None
         if label_file is not None and Path(label_file).exists():
-            from ..label import LabelStore, preference_rows as label_rows
-
             extra = label_rows(LabelStore(label_file).active_decisions(annotator=None))
         train_reward_model(profile, settings, out, extra_rows=extra, progress=progress)
 

@@ -8,7 +8,6 @@ merged, so the SFT model is a plain model: the policy and the reference of later
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from .. import cache, models
 from ..config import Profile
 from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
 from .common import (final_loss, loss_history, merge_lora_into_base,
-                     quiet_when_no_progress, schedule_arguments, trainer_arguments)
+                     run_trainer, schedule_arguments, trainer_arguments)
 from .pretrain import get_base_model_dir, get_tokenizer
 
 
@@ -65,10 +64,7 @@ def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: 
         packing=False,
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=demos, processing_class=tokenizer)
-    quiet_when_no_progress(trainer, progress)
-    start = time.perf_counter()
-    trainer.train()
-    report = {"seconds": time.perf_counter() - start, "history": loss_history(trainer), "examples": len(demos)}
+    report = {"seconds": run_trainer(trainer, progress), "history": loss_history(trainer), "examples": len(demos)}
     merge_lora_into_base(trainer.model, base_dir, out_dir, tokenizer, profile)
     (out_dir / "sft.json").write_text(json.dumps(report))
     if progress:
