@@ -91,9 +91,10 @@ STAGE_CODE = {
     "base": ("stages/pretrain.py",),  # tokenizer, model config, pretraining loop
     "sft": ("stages/sft.py", "stages/common.py", "models.py", "chat.py", "sampling.py"),  # TRL SFT, LoRA, merging
     "reward": ("stages/reward.py", "stages/comparisons.py", "preferences.py", "losses.py", "sampling.py",
-               "real_data.py", "scoring.py", "reward_checks.py", "label/data.py", "label/store.py"),
+               "real_data.py", "real_formats.py", "scoring.py", "reward_checks.py", "label/data.py", "label/store.py"),
     # (pairs and the learner's labels, Bradley-Terry)
-    "dpo": ("stages/dpo.py", "stages/comparisons.py", "preferences.py", "sampling.py", "real_data.py"),
+    "dpo": ("stages/dpo.py", "stages/comparisons.py", "preferences.py", "sampling.py", "real_data.py",
+            "real_formats.py"),
     # PPO against the gold reward has only SFT upstream, so its row names all it trains through.
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
             "scoring.py", "overoptimization.py", "evaluate.py"),  # (evaluate: the behaviours logged per rollout)

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from rlhf_lab import real_data
-from rlhf_lab.real_data import (DataSourceError, MalformedRowsError, load_hh_rlhf, load_ultrafeedback,
-                                parse_hh_transcript)
+from rlhf_lab.real_data import DataSourceError, MalformedRowsError, load_hh_rlhf, load_ultrafeedback
+from rlhf_lab.real_formats import parse_hh_transcript
 
 
 def hh(*turns):
