@@ -178,8 +178,9 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # reward model learned to say "No" to almost every claim, right ones too. The reward model
 # cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
 # than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
-# capability probe (a skill no reward asks about) drops a few points under PPO against the
-# reward model: the alignment tax (notebook 07 measures PPO-ptx, which pays it back).
+# capability probe (a skill no reward asks about) moves by a few points at most, down in some
+# runs and up in others: at this KL the alignment tax is small (notebook 07 pushes PPO further,
+# where it grows, and measures PPO-ptx, which pays it back).
 
 # %%
 by_family = {name: {f: g["mean"] for f, g in gold_gain_by_family(repeated, responses[name], responses["SFT"]).items()}
@@ -204,9 +205,9 @@ lesson.check_claim("PPO against the reward model says 'No' to right claims far m
 lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for both runs",
                    max(metrics[n]["kl_to_ref"] for n in ("control (gold)", "PPO")) < 5,
                    control_kl=metrics["control (gold)"]["kl_to_ref"], ppo_kl=metrics["PPO"]["kl_to_ref"])
-lesson.check_claim("PPO against the reward model loses a few points of the probe (under 10); neither run loses more",
-                   0 < metrics["SFT"]["capability_probe"] - metrics["PPO"]["capability_probe"] < 0.10
-                   and metrics["SFT"]["capability_probe"] - metrics["control (gold)"]["capability_probe"] < 0.10,
+lesson.check_claim("the probe moves by a few points at most: neither run loses 10 points of it",
+                   max(metrics["SFT"]["capability_probe"] - metrics[n]["capability_probe"]
+                       for n in ("control (gold)", "PPO")) < 0.10,
                    sft=metrics["SFT"]["capability_probe"], control=metrics["control (gold)"]["capability_probe"],
                    ppo=metrics["PPO"]["capability_probe"])
 
