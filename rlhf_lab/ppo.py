@@ -666,7 +666,9 @@ class PPOTrainer:
         new_stats = []
         started = time.perf_counter()
         main_process = self.process_index == 0
-        bar = tqdm(range(self.config.steps), desc="PPO", disable=not progress or not main_process)
+        # mininterval, and no refresh on each postfix: at most one redraw a second, so a long run
+        # in a notebook never floods the kernel's output queue.
+        bar = tqdm(range(self.config.steps), desc="PPO", disable=not progress or not main_process, mininterval=1.0)
         per_process = self.config.batch_size
         for _ in bar:
             batch = []  # the prompts of every process; this one takes its own slice
@@ -677,7 +679,7 @@ class PPOTrainer:
                 batch += [queue.pop()] * self.config.samples_per_prompt
             stats = self.step(batch[self.process_index * per_process : (self.process_index + 1) * per_process])
             new_stats.append(stats)
-            bar.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.2f}")
+            bar.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.2f}", refresh=False)
         if main_process:
             print(_summary(new_stats, time.perf_counter() - started))
         return new_stats

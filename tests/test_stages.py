@@ -226,3 +226,35 @@ def test_labeller_biases_reach_the_comparison_data_and_only_biased_runs_change_t
         assert "annotator_agreement" not in key and "annotator_length" not in key  # old caches stay valid
         assert key == {k: v for k, v in asdict(settings).items() if k in key}
     assert settings_key(DPOSettings(annotator_agreement=1.5))["annotator_agreement"] == 1.5
+
+
+# ---------------------------------------------------------------------------
+# One progress bar per trainer, in a notebook too
+# ---------------------------------------------------------------------------
+
+
+def test_a_trainer_in_a_notebook_shows_one_progress_bar(monkeypatch, tmp_path):
+    """In Jupyter, transformers' default bar is an HTML table (NotebookProgressCallback) redrawn
+    five times a second; beside our bar it doubles the display and, over a long run, floods the
+    kernel's output queue until nbval times out waiting for output that was dropped."""
+    import transformers.trainer as trainer_module
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    from rlhf_lab.stages.common import quiet_when_no_progress
+
+    monkeypatch.setattr(trainer_module, "DEFAULT_PROGRESS_CALLBACK", NotebookProgressCallback)  # as in Jupyter
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=1, vocab_size=16, n_positions=8))
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+
+    def output_callbacks():
+        shown = (PrinterCallback, ProgressCallback, NotebookProgressCallback)
+        return [type(callback).__name__ for callback in trainer.callback_handler.callbacks
+                if isinstance(callback, shown)]
+
+    assert output_callbacks() == ["NotebookProgressCallback"]
+    quiet_when_no_progress(trainer, progress=True)
+    assert output_callbacks() == ["BarOnlyCallback"]
+    quiet_when_no_progress(trainer, progress=False)
+    assert output_callbacks() == []

@@ -75,6 +75,7 @@ def quiet_when_no_progress(trainer, progress: bool):
     """Keep the Trainer's output to one progress bar (or nothing): by default it also prints
     every logged dict, which buries the lesson. The logs are still in trainer.state."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
 
     class BarOnlyCallback(ProgressCallback):
         def on_train_begin(self, args, state, control, **kwargs):
@@ -88,8 +89,10 @@ def quiet_when_no_progress(trainer, progress: bool):
         def on_log(self, args, state, control, logs=None, **kwargs):
             pass
 
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
+    # In a notebook the Trainer's default bar is an HTML table (NotebookProgressCallback) that
+    # redraws five times a second: removed too, or a notebook shows two bars and floods its kernel.
+    for callback in (PrinterCallback, ProgressCallback, NotebookProgressCallback):
+        trainer.remove_callback(callback)
     if progress:
         trainer.add_callback(BarOnlyCallback())
     return trainer
