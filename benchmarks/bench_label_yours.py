@@ -37,7 +37,7 @@ torch.set_num_threads(2)
 from rlhf_lab import lesson  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.label import LabelingApp, scripted_labelling  # noqa: E402
-from rlhf_lab.label import yours  # noqa: E402
+from rlhf_lab.label import yours, yours_report  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 from rlhf_lab.world import SimulatedAnnotator  # noqa: E402
 
@@ -103,6 +103,6 @@ report = {
     },
     "machine": machine(),
 }
-print(yours.summary_line(result))
+print(yours_report.summary_line(result))
 print({k: v for k, v in report.items() if k in ("timings", "per_training_s", "cpu_per_wall", "load_average_1min")})
 save(f"label_yours_{args.labels}" if args.labels != 50 else "label_yours", report)

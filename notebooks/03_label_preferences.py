@@ -38,7 +38,7 @@ import torch
 
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
-from rlhf_lab.label import LabelingApp, merge_with_simulated, yours
+from rlhf_lab.label import LabelingApp, merge_with_simulated, yours, yours_report
 from rlhf_lab.label.scripted import scripted_labelling
 from rlhf_lab.world import SimulatedAnnotator
 
@@ -163,15 +163,15 @@ elif not (TRAIN_YOUR_MODEL or UNATTENDED):
           "and run it to train the reward models.")
 else:
     result = yours.your_labels_your_model(app, profile)
-    print(yours.summary_line(result))
-    yours.your_model_figure(result)
+    print(yours_report.summary_line(result))
+    yours_report.your_model_figure(result)
 
 # %% [markdown]
 # The same numbers by family, with the gap and its interval:
 
 # %%
 if result:
-    display(yours.family_table(result))
+    display(yours_report.family_table(result))
 
 # %% [markdown]
 # **What to look for:** a family marked *yours lower*. That is where your model learned
@@ -200,7 +200,7 @@ if result:
 
 # %%
 if result:
-    display(yours.preference_table(result))
+    display(yours_report.preference_table(result))
 
 # %% [markdown]
 # A few held-out pairs where your model and the simulated labellers' models (two of three agree)
@@ -208,7 +208,7 @@ if result:
 
 # %%
 if result:
-    display(yours.disagreement_table(result))
+    display(yours_report.disagreement_table(result))
 
 # %% [markdown]
 # ## More labels, a clearer picture
@@ -225,7 +225,7 @@ if result:
 curve = None
 if result:
     curve = yours.accuracy_by_label_count(app, profile, result=result)  # reuses the models above for "all"
-    yours.label_count_figure(curve)
+    yours_report.label_count_figure(curve)
     if len(curve) == 1:
         print(f"With {result['n']} A/B labels there is one point only: label 20 or more for a curve.")
 

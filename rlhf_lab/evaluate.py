@@ -179,17 +179,23 @@ def win_rate(prompts, responses_a: list[str], responses_b: list[str]) -> float:
     return mean(_comparisons(prompts, responses_a, responses_b))
 
 
-def bootstrap_ci(values: list[float], groups: list, n_boot: int = 1000, seed: int = 0,
+def bootstrap_ci(values: list, groups: list, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the mean of ``values``, resampling whole ``groups`` (prompts)."""
-    by_group: dict = {}
-    for value, group in zip(values, groups):
-        by_group.setdefault(group, []).append(value)
-    sums = torch.tensor([sum(v) for v in by_group.values()], dtype=torch.float64)
-    counts = torch.tensor([len(v) for v in by_group.values()], dtype=torch.float64)
+    """Percentile interval of the mean of ``values``, resampling whole ``groups`` (prompts).
+
+    ``values`` may also be several runs over the same items (a list of lists, e.g. one per
+    simulated labeller): each resample then also draws one run at random, so the spread
+    between runs widens the interval."""
+    runs = values if values and isinstance(values[0], (list, tuple)) else [values]
+    members: dict = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    sums = torch.tensor([[sum(run[i] for i in idx) for idx in members.values()] for run in runs], dtype=torch.float64)
+    counts = torch.tensor([len(idx) for idx in members.values()], dtype=torch.float64)
     generator = torch.Generator().manual_seed(seed)
-    picks = torch.randint(len(sums), (n_boot, len(sums)), generator=generator)
-    means = sums[picks].sum(1) / counts[picks].sum(1)
+    picks = torch.randint(len(members), (n_boot, len(members)), generator=generator)
+    run = torch.randint(len(runs), (n_boot, 1), generator=generator) if len(runs) > 1 else 0
+    means = sums[run, picks].sum(1) / counts[picks].sum(1)
     tail = (1 - level) / 2
     return means.quantile(tail).item(), means.quantile(1 - tail).item()
 

@@ -64,13 +64,7 @@ def sample_pairs(prompts, responses: list[str], samples_per_prompt: int, seed: i
 
 def label_pairs(pairs: list[ComparisonPair], annotator: SimulatedAnnotator, source: str) -> list[dict]:
     """Preference rows: the annotator picks one response of each pair."""
-    rows = []
-    for pair in pairs:
-        first = annotator.choose(pair) == "a"
-        chosen, rejected = (pair.response_a, pair.response_b) if first else (pair.response_b, pair.response_a)
-        rows.append({"prompt": pair.prompt.text, "chosen": chosen, "rejected": rejected,
-                     "family": pair.prompt.family, "source": source})
-    return rows
+    return [pair.preference_row(annotator.choose(pair), source=source) for pair in pairs]
 
 
 def policy_samples(model, tokenizer, prompts, samples_per_prompt: int, max_new_tokens: int,

@@ -7,7 +7,7 @@ import pytest
 
 from rlhf_lab.config import get_profile
 from rlhf_lab.label import LabelingApp
-from rlhf_lab.label import yours
+from rlhf_lab.label import yours, yours_report
 from rlhf_lab.world import World
 
 
@@ -93,10 +93,10 @@ def test_intervals_and_verdicts():
     half = [g if i % 2 else f for i, (g, f) in enumerate(zip(gold, flipped))]  # right on every other pair
     same = yours.accuracy_intervals(pairs, gold, half, [half, half, half])
     for family, ci in same.items():
-        assert ci["gap"][0] <= 0 <= ci["gap"][1] and yours._verdict(ci["gap"]) == "within chance"
+        assert ci["gap"][0] <= 0 <= ci["gap"][1] and yours.verdict(ci["gap"]) == "within chance"
         assert ci["yours"] == pytest.approx(ci["simulated"])
     better = yours.accuracy_intervals(pairs, gold, gold, [half, flipped, half])
-    assert all(yours._verdict(ci["gap"]) == "yours higher" for ci in better.values())
+    assert all(yours.verdict(ci["gap"]) == "yours higher" for ci in better.values())
     assert better["all"]["yours"] == (1.0, 1.0)
     low, high = better["all"]["simulated"]  # the mean of 50%, 0% and 50%
     assert low < 1 / 3 < high and high - low < 0.1
@@ -135,9 +135,10 @@ def test_the_section_end_to_end_without_training(tmp_path, monkeypatch, n_pairs)
     assert len(sim["runs"]) == yours.SIMULATED_LABELLERS
     assert sim["accuracy"] == pytest.approx(sum(r["accuracy"] for r in sim["runs"]) / len(sim["runs"]))
     assert set(result["verdicts"]) == {"all", *result["models"]["yours"]["by_family"]}
-    assert "labels, 4 reward models trained" in yours.summary_line(result)
-    yours.your_model_figure(result)
-    for table in (yours.family_table(result), yours.preference_table(result), yours.disagreement_table(result)):
+    assert "labels, 4 reward models trained" in yours_report.summary_line(result)
+    yours_report.your_model_figure(result)
+    for table in (yours_report.family_table(result), yours_report.preference_table(result),
+                  yours_report.disagreement_table(result)):
         assert "<table" in table.data or "agree on every" in table.data
     calls.clear()
     curve = yours.accuracy_by_label_count(app, get_profile("tiny"), result=result, progress=False)
@@ -145,7 +146,7 @@ def test_the_section_end_to_end_without_training(tmp_path, monkeypatch, n_pairs)
     assert [r["labels"] for r in curve] == counts
     # "all" reuses the section's models: only the smaller counts train, 1 + 3 models each.
     assert sorted(calls) == sorted(k for k in counts[:-1] for _ in range(1 + yours.SIMULATED_LABELLERS))
-    yours.label_count_figure(curve)
+    yours_report.label_count_figure(curve)
 
 
 def test_preference_profile_of_the_hidden_human_follows_the_gold_components():

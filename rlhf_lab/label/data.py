@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from ..world import preference_row
 from .store import LabelStore
 
 if TYPE_CHECKING:  # datasets is imported lazily: it is slow to import
@@ -21,16 +22,9 @@ METADATA_COLUMNS = ("family", "source")
 
 def preference_rows(decisions: list[dict], source: str = "learner") -> list[dict]:
     """Rows {prompt, chosen, rejected, family, source} from decision records; ties and skips dropped."""
-    rows = []
-    for decision in decisions:
-        if decision["choice"] not in ("a", "b"):
-            continue
-        chosen, rejected = decision["response_a"], decision["response_b"]
-        if decision["choice"] == "b":
-            chosen, rejected = rejected, chosen
-        rows.append({"prompt": decision["prompt"], "chosen": chosen, "rejected": rejected,
-                     "family": decision.get("family") or "unknown", "source": source})
-    return rows
+    return [preference_row(d["prompt"], d["response_a"], d["response_b"], d["choice"], d.get("family") or "unknown",
+                           source=source)
+            for d in decisions if d["choice"] in ("a", "b")]
 
 
 def _to_dataset(rows: list[dict], with_metadata: bool) -> "Dataset":

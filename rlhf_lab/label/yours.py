@@ -20,7 +20,6 @@ component, among held-out pairs whose two responses differ there.
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections import Counter
@@ -96,11 +95,7 @@ def _count(n: int, word: str) -> str:
 
 def rows_from_choices(pairs_and_choices) -> list[dict]:
     """TRL preference rows {prompt, chosen, rejected, family} from (pair, "a" | "b")."""
-    rows = []
-    for pair, choice in pairs_and_choices:
-        chosen, rejected = (pair.response_a, pair.response_b) if choice == "a" else (pair.response_b, pair.response_a)
-        rows.append({"prompt": pair.prompt.text, "chosen": chosen, "rejected": rejected, "family": pair.prompt.family})
-    return rows
+    return [pair.preference_row(choice) for pair, choice in pairs_and_choices]
 
 
 def simulated_labellers(profile, k: int = SIMULATED_LABELLERS, noise: float = SIMULATED_NOISE) -> list:
@@ -186,31 +181,31 @@ def accuracy_intervals(heldout, gold, yours: list[str], simulated_runs: list[lis
     yours (your model's accuracy), simulated (the simulated labellers' mean accuracy) and gap
     (yours minus one simulated labeller drawn at random per resample, so that the spread between
     simulated labellers widens it). Each is (low, high)."""
-    import numpy as np
-
+    from ..evaluate import bootstrap_ci
     from ..world import FAMILIES
 
-    rng = np.random.default_rng(seed)
-    right_y = np.array([c == g for c, g in zip(yours, gold)], dtype=float)
-    right_s = np.array([[c == g for c, g in zip(run, gold)] for run in simulated_runs], dtype=float)  # runs x pairs
-    families = np.array([p.prompt.family for p in heldout])
-    lo, hi = (1 - confidence) / 2, 1 - (1 - confidence) / 2
+    right_yours = [float(c == g) for c, g in zip(yours, gold)]
+    right_runs = [[float(c == g) for c, g in zip(run, gold)] for run in simulated_runs]
+    right_mean = [sum(column) / len(column) for column in zip(*right_runs)]
+    gap_runs = [[y - s for y, s in zip(right_yours, run)] for run in right_runs]
     out = {}
     for family in ("all",) + tuple(FAMILIES):
-        idx = np.arange(len(gold)) if family == "all" else np.flatnonzero(families == family)
-        if len(idx) == 0:
+        idx = [i for i, p in enumerate(heldout) if family in ("all", p.prompt.family)]
+        if not idx:
             continue
-        sample = rng.choice(idx, size=(n_boot, len(idx)))  # resampled held-out pairs
-        y = right_y[sample].mean(axis=1)
-        s_mean = right_s[:, sample].mean(axis=2).mean(axis=0)
-        one = rng.integers(len(simulated_runs), size=n_boot)
-        s_one = right_s[one[:, None], sample].mean(axis=1)
-        out[family] = {name: (float(np.quantile(v, lo)), float(np.quantile(v, hi)))
-                       for name, v in (("yours", y), ("simulated", s_mean), ("gap", y - s_one))}
+
+        def interval(values):  # each held-out pair is its own group
+            if values and isinstance(values[0], list):
+                values = [[run[i] for i in idx] for run in values]
+            else:
+                values = [values[i] for i in idx]
+            return bootstrap_ci(values, idx, n_boot=n_boot, seed=seed, level=confidence)
+
+        out[family] = {"yours": interval(right_yours), "simulated": interval(right_mean), "gap": interval(gap_runs)}
     return out
 
 
-def _verdict(gap_interval) -> str:
+def verdict(gap_interval) -> str:
     low, high = gap_interval
     if low > 0:
         return "yours higher"
@@ -279,7 +274,7 @@ def your_labels_your_model(app, profile, simulated_labeller_count: int = SIMULAT
     result["models"]["hidden human"] = {"accuracy": 1.0, "by_family": _by_family(heldout, gold, gold),
                                         "prefers": preference_profile(heldout, gold, world), "choices": gold}
     result["intervals"] = accuracy_intervals(heldout, gold, yours, runs)
-    result["verdicts"] = {f: _verdict(result["intervals"][f]["gap"]) for f in result["intervals"]}
+    result["verdicts"] = {f: verdict(result["intervals"][f]["gap"]) for f in result["intervals"]}
     theirs = result["models"]["simulated"]["choices"]
     result["disagreements"] = [
         {"prompt": p.prompt.text, "family": p.prompt.family, "a": p.response_a, "b": p.response_b,
@@ -297,20 +292,10 @@ def _nanmean(values):
     return sum(kept) / len(kept) if kept else float("nan")
 
 
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(total: int, show: bool, desc: str):
-    if not show:
-        return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="model", mininterval=1.0)
+    return tqdm(total=total, desc=desc, unit="model", mininterval=1.0, disable=not show)
 
 
 def default_label_counts(n: int) -> list[int]:
@@ -368,155 +353,3 @@ def accuracy_by_label_count(app, profile, counts=None, result: dict | None = Non
         })
     bar.close()
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# What the notebook shows
-# ---------------------------------------------------------------------------------------------
-
-
-def summary_line(result: dict) -> str:
-    y, s = result["models"]["yours"], result["models"]["simulated"]
-    (ylo, yhi), (glo, ghi) = result["intervals"]["all"]["yours"], result["intervals"]["all"]["gap"]
-    split = result["disagreements"]
-    sided_with_you = sum(d["hidden human"] == d["yours"] for d in split)
-    return (f"{result['n']} labels, {1 + s['labellers']} reward models trained in {result['seconds']:.0f} s. "
-            f"On {result['heldout_pairs']} held-out pairs your model agrees with the hidden human "
-            f"{y['accuracy']:.0%} of the time ({CONFIDENCE:.0%} interval {ylo:.0%}-{yhi:.0%}); the "
-            f"{s['labellers']} simulated labellers' models {s['accuracy']:.0%} on average "
-            f"({', '.join(format(r['accuracy'], '.0%') for r in s['runs'])}). Gap {y['accuracy'] - s['accuracy']:+.0%} "
-            f"(interval {glo:+.0%} to {ghi:+.0%}: {_verdict((glo, ghi))}). Your model and the simulated "
-            f"majority disagree on {len(split)} pairs; the hidden human sides with yours on {sided_with_you}.")
-
-
-def your_model_figure(result: dict):
-    """Held-out accuracy against the hidden human, by prompt family: your model vs the simulated
-    labellers' models (mean, each one as a dot), with bootstrap intervals."""
-    import matplotlib.pyplot as plt
-
-    y, s, ci = result["models"]["yours"], result["models"]["simulated"], result["intervals"]
-    families = list(y["by_family"])
-    x = list(range(len(families)))
-
-    def errors(name, values):
-        return [[v - ci[f][name][0] for f, v in zip(families, values)],
-                [ci[f][name][1] - v for f, v in zip(families, values)]]
-
-    yv, sv = [y["by_family"][f] for f in families], [s["by_family"][f] for f in families]
-    fig, ax = plt.subplots(figsize=(6.8, 3.4))
-    ax.bar([i - 0.2 for i in x], yv, width=0.4, yerr=errors("yours", yv), capsize=3, label="trained on your labels")
-    ax.bar([i + 0.2 for i in x], sv, width=0.4, yerr=errors("simulated", sv), capsize=3, color="tab:orange",
-           label=f"simulated labels, same pairs (mean of {s['labellers']})")
-    for run in s["runs"]:
-        ax.plot([i + 0.2 for i in x], [run["by_family"][f] for f in families], "k.", ms=4)
-    ax.axhline(0.5, color="black", lw=0.8, ls="--", label="chance")
-    ax.set_xticks(x, families)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("held-out accuracy vs hidden human")
-    clear = [f for f in families if result["verdicts"][f] != "within chance"]
-    if clear:
-        finding = "; ".join(f"{f} {result['verdicts'][f].replace('yours ', '')} "
-                            f"({y['by_family'][f] - s['by_family'][f]:+.0%})" for f in clear)
-        title = f"{result['n']} labels: your model vs simulated: {finding}"
-    else:
-        title = f"{result['n']} labels: no family differs beyond chance ({CONFIDENCE:.0%} intervals)"
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    return fig
-
-
-def family_table(result: dict):
-    """By family: your model, the simulated labellers' mean, the gap with its interval, the verdict."""
-    from IPython.display import HTML
-
-    y, s, ci = result["models"]["yours"], result["models"]["simulated"], result["intervals"]
-    rows = "".join(
-        f"<tr><td>{html.escape(f)}</td><td>{y['by_family'][f]:.0%}</td><td>{s['by_family'][f]:.0%}</td>"
-        f"<td>{y['by_family'][f] - s['by_family'][f]:+.0%} ({ci[f]['gap'][0]:+.0%} to {ci[f]['gap'][1]:+.0%})</td>"
-        f"<td>{html.escape(result['verdicts'][f])}</td></tr>"
-        for f in y["by_family"]
-    )
-    return HTML(f"<table><tr><th>family</th><th>your model</th><th>simulated (mean)</th>"
-                f"<th>gap ({CONFIDENCE:.0%} interval)</th><th>verdict</th></tr>{rows}</table>")
-
-
-def preference_table(result: dict):
-    """What each model (and the hidden human) prefers, as shares of held-out pairs; the simulated
-    column gives the mean and, in brackets, the lowest and highest of its labellers."""
-    from IPython.display import HTML
-
-    y, s, h = (result["models"][n] for n in ("yours", "simulated", "hidden human"))
-
-    def spread(what):
-        values = [r["prefers"][what] for r in s["runs"]]
-        return f"{s['prefers'][what]:.0%} ({min(values):.0%}-{max(values):.0%})"
-
-    rows = "".join(
-        f"<tr><td>{html.escape(what)}</td><td>{y['prefers'][what]:.0%}</td><td>{spread(what)}</td>"
-        f"<td>{h['prefers'][what]:.0%}</td></tr>"
-        for what in y["prefers"]
-    )
-    return HTML('<table class="rlhf-your-model"><tr><th>on held-out pairs, the model...</th><th>your model</th>'
-                f"<th>simulated labellers' models</th><th>hidden human</th></tr>{rows}</table>")
-
-
-def disagreement_table(result: dict, k: int = 4):
-    """A few held-out pairs where your model and the simulated labellers' majority pick differently."""
-    from IPython.display import HTML
-
-    def cell(text):
-        return f'<td style="text-align:left;max-width:260px">{html.escape(text)}</td>'
-
-    rows = []
-    for d in result["disagreements"][:k]:
-        yours = d["a"] if d["yours"] == "a" else d["b"]
-        theirs = d["a"] if d["simulated"] == "a" else d["b"]
-        judge = "yours" if d["hidden human"] == d["yours"] else "simulated"
-        rows.append(f"<tr>{cell(d['family'] + ': ' + d['prompt'])}{cell(yours)}{cell(theirs)}<td>{judge}</td></tr>")
-    if not rows:
-        return HTML("<p>The two models agree on every held-out pair.</p>")
-    return HTML("<table><tr><th>prompt</th><th>your model prefers</th><th>the simulated labellers' models prefer</th>"
-                f"<th>hidden human sides with</th></tr>{''.join(rows)}</table>")
-
-
-def label_count_figure(rows: list[dict]):
-    """Left: held-out accuracy against the hidden human as your labels add up (your model with its
-    bootstrap interval; the simulated labellers' mean with their range). Right: the gap by family."""
-    import matplotlib.pyplot as plt
-
-    from ..world import FAMILIES
-
-    ks = [r["labels"] for r in rows]
-    fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(9, 3.3))
-    ax.plot(ks, [r["yours"] for r in rows], "o-", label="trained on your labels")
-    ax.fill_between(ks, [r["intervals"]["all"]["yours"][0] for r in rows],
-                    [r["intervals"]["all"]["yours"][1] for r in rows], alpha=0.2)
-    ax.plot(ks, [r["simulated"] for r in rows], "s--", color="tab:orange", label="simulated labels (mean)")
-    ax.fill_between(ks, [min(r["simulated_runs"]) for r in rows], [max(r["simulated_runs"]) for r in rows],
-                    color="tab:orange", alpha=0.2, label="simulated: lowest to highest")
-    ax.axhline(0.5, color="black", lw=0.8, ls=":", label="chance")
-    ax.set_xlabel("number of A/B labels")
-    ax.set_ylabel("held-out accuracy vs hidden human")
-    ax.set_ylim(0.3, 1.0)
-    ax.set_xticks(ks)
-    first, last = rows[0], rows[-1]
-    ax.set_title(f"Your model {first['yours']:.0%} -> {last['yours']:.0%}, simulated "
-                 f"{first['simulated']:.0%} -> {last['simulated']:.0%}", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    for family in FAMILIES:
-        if all(family in r["gap_by_family"] for r in rows):
-            gap_ax.plot(ks, [r["gap_by_family"][family] for r in rows], "o-", label=family)
-    gap_ax.axhline(0, color="black", lw=0.8)
-    gap_ax.set_xlabel("number of A/B labels")
-    gap_ax.set_ylabel("your model minus simulated (accuracy)")
-    gap_ax.set_xticks(ks)
-    widest = max(last["gap_by_family"], key=lambda f: abs(last["gap_by_family"][f]))
-    gap_ax.set_title(f"With {last['labels']} labels the largest gap is {widest} "
-                     f"({last['gap_by_family'][widest]:+.0%})", fontsize=10)
-    gap_ax.legend(fontsize=7)
-    gap_ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig

@@ -38,6 +38,18 @@ class ComparisonPair:
     response_a: str
     response_b: str
 
+    def preference_row(self, choice: str, **extra) -> dict:
+        """This pair as one preference row, ``choice`` ("a" | "b") being the chosen response."""
+        return preference_row(self.prompt.text, self.response_a, self.response_b, choice, self.prompt.family, **extra)
+
+
+def preference_row(prompt: str, response_a: str, response_b: str, choice: str, family: str, **extra) -> dict:
+    """One row of TRL's preference format, {prompt, chosen, rejected, family, **extra}: choice "a"
+    means response_a is chosen and response_b rejected, anything else the other way round.
+    The one place where a labelled pair becomes a row (simulated annotators, the learner's labels)."""
+    chosen, rejected = (response_a, response_b) if choice == "a" else (response_b, response_a)
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "family": family, **extra}
+
 
 class World:
     """The world of one seed. ``demonstrators``: who writes the SFT demonstrations
@@ -114,13 +126,8 @@ class World:
                            seed: int = 0) -> list[dict]:
         """Pairs labelled by a simulated annotator, in TRL's preference format."""
         annotator = annotator or SimulatedAnnotator(seed=seed)
-        rows = []
-        for pair in self.comparison_pairs(n, split, seed):
-            choice = annotator.choose(pair)
-            chosen, rejected = (pair.response_a, pair.response_b) if choice == "a" else (pair.response_b, pair.response_a)
-            rows.append({"prompt": pair.prompt.text, "chosen": chosen, "rejected": rejected,
-                         "family": pair.prompt.family, "prompt_id": pair.prompt.prompt_id})
-        return rows
+        return [pair.preference_row(annotator.choose(pair), prompt_id=pair.prompt.prompt_id)
+                for pair in self.comparison_pairs(n, split, seed)]
 
     def ideal_response(self, prompt: Prompt) -> str:
         return ideal_response(prompt)
