@@ -68,8 +68,8 @@ status = rlhf_lab(["doctor"])
 #
 # | notebook | what you learn | tiny profile, 2 CPU cores |
 # |---|---|---|
-# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.1 min |
-# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 2.4 min |
+# | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.3 min |
+# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.5 min |
 # | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 0.9 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.4 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.2 min |

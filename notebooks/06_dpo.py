@@ -142,17 +142,15 @@ behaviours = {name: behaviour_ci(repeated, responses[name]) for name in response
 fig = plots.behaviour_shift(behaviours, title="SFT copied harm and flattery; preferences take them away")
 
 # %%
+rate = {n: {b: behaviours[n][f"{b}_rate"]["mean"] for b in ("harmful_compliance", "sycophancy", "contrarian")}
+        for n in responses}
 lesson.check_claim("PPO and DPO each give harmful instructions and agree with wrong claims less often than SFT",
-                   all(behaviours[n][b]["mean"] < behaviours["SFT"][b]["mean"]
-                       for n in ("PPO", "DPO") for b in ("harmful_compliance_rate", "sycophancy_rate")),
-                   **{f"{n}_{b.split('_')[0]}": behaviours[n][b]["mean"] for n in responses
-                      for b in ("harmful_compliance_rate", "sycophancy_rate")})
+                   all(rate[n][b] < rate["SFT"][b] for n in ("PPO", "DPO") for b in ("harmful_compliance", "sycophancy")),
+                   **{f"{n}: {b}": rate[n][b] for n in responses for b in ("harmful_compliance", "sycophancy")})
 lesson.check_claim("PPO says 'No' to right claims far more often than 'Yes' to wrong ones (contrarian at least 30 "
                    "points above sycophancy): the reward model's 'No' shortcut",
-                   behaviours["PPO"]["contrarian_rate"]["mean"] > behaviours["PPO"]["sycophancy_rate"]["mean"] + 0.30,
-                   ppo_contrarian=behaviours["PPO"]["contrarian_rate"]["mean"],
-                   ppo_sycophancy=behaviours["PPO"]["sycophancy_rate"]["mean"],
-                   dpo_contrarian=behaviours["DPO"]["contrarian_rate"]["mean"])
+                   rate["PPO"]["contrarian"] > rate["PPO"]["sycophancy"] + 0.30, **rate["PPO"],
+                   dpo_contrarian=rate["DPO"]["contrarian"])
 
 # %% [markdown]
 # **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
