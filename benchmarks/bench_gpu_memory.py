@@ -85,14 +85,14 @@ class Runner:
         """Random weights of the architecture, saved as safetensors with a small tokenizer."""
         import torch
 
-        from rlhf_lab import memory
+        from rlhf_lab import tiny_real
         from rlhf_lab.stages.pretrain import train_tokenizer
 
         texts = [f"Question {i}: what is {i} plus {i % 7}? The answer is {i + i % 7}." for i in range(400)]
         self.tokenizer = train_tokenizer(texts, 512)
-        model = memory.random_model(self.arch, pad_token_id=self.tokenizer.pad_token_id,
-                                    eos_token_id=self.tokenizer.eos_token_id, bos_token_id=None,
-                                    dtype=torch.bfloat16 if self.cuda else torch.float32)
+        model = tiny_real.random_model(self.arch, pad_token_id=self.tokenizer.pad_token_id,
+                                       eos_token_id=self.tokenizer.eos_token_id, bos_token_id=None,
+                                       dtype=torch.bfloat16 if self.cuda else torch.float32)
         model.save_pretrained(self.base_dir, safe_serialization=True)
         self.tokenizer.save_pretrained(self.base_dir)
         del model

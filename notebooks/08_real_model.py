@@ -43,7 +43,7 @@ from datasets import Dataset
 import torch
 from trl import RewardConfig, SFTConfig, SFTTrainer
 
-from rlhf_lab import lesson, memory, models, real_data
+from rlhf_lab import lesson, memory, models, real_data, tiny_real
 from rlhf_lab.config import cache_dir, get_profile, shown_model
 from rlhf_lab.ppo import PPOConfig, PPOTrainer
 from rlhf_lab.shared_base import load_shared_base
@@ -60,7 +60,7 @@ if ON_GPU:
 else:
     tiny_dir = cache_dir() / "tiny_real" / "qwen2"
     if not (tiny_dir / "config.json").exists():
-        memory.save_tiny_real_architecture(tiny_dir)
+        tiny_real.save_tiny_real_architecture(tiny_dir)
     profile = get_profile("gpu", device="cpu", base_model=str(tiny_dir))
 print(lesson.setup_line(profile))
 if not ON_GPU:

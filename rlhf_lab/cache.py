@@ -78,10 +78,10 @@ import time
 import warnings
 from pathlib import Path
 
+from .cache_layout import MANIFEST, cache_summary, human_size
 from .config import cache_dir
 
 PACKAGE = Path(__file__).resolve().parent
-MANIFEST = "manifest.json"  # every file's size and sha256 at build time
 STAMP = "verified.json"  # every file's size and mtime when its checksum was last confirmed
 
 # The package modules whose code decides what each kind of artifact holds (its weights and
@@ -251,8 +251,6 @@ def build_atomically(target: Path, settings: dict, build) -> None:
 
 
 def disk_full_message(target: Path, error: OSError) -> str:
-    from .cache_tools import cache_summary
-
     free = human_size(shutil.disk_usage(target.parent).free)
     return (f"The disk ran out of space while building {target.parent.name}/{target.name} ({error.strerror or error}); "
             f"nothing was kept. {free} is free there; the cache {cache_dir()} holds "
@@ -320,13 +318,6 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def human_size(n: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
 
 
 def size_mismatch(actual: int, expected: int) -> str:

@@ -27,10 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache
+from . import cache, cache_layout
 from .config import cache_dir
 
-KEY = re.compile(r"[0-9a-f]{12}")
 UPSTREAM_KEY = re.compile(r"[A-Za-z0-9_-]+/[0-9a-f]{12}")
 
 
@@ -48,35 +47,15 @@ class Entry:
         return f"{self.stage}/{self.key}"
 
 
-def folder_size(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass  # deleted meanwhile
-    return total
-
-
-def stage_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
-
-
-def is_entry(path: Path) -> bool:
-    return (path.is_dir() and not path.is_symlink() and KEY.fullmatch(path.name) is not None
-            and ((path / "settings.json").exists() or (path / cache.MANIFEST).exists()))
-
-
 def entries(root: Path | None = None) -> list[Entry]:
     """Every entry of the cache, by stage and age."""
     root = root or cache_dir()
     found = []
-    for stage in stage_dirs(root):
-        for path in filter(is_entry, sorted(stage.iterdir())):
+    for stage in cache_layout.stage_dirs(root):
+        for path in filter(cache_layout.is_entry, sorted(stage.iterdir())):
             manifest = cache.read_json(path / cache.MANIFEST) or {}
             built = manifest.get("built") or os.stat(path).st_mtime
-            found.append(Entry(stage.name, path.name, path, folder_size(path), built,
+            found.append(Entry(stage.name, path.name, path, cache_layout.folder_size(path), built,
                                cache.read_json(path / "settings.json") or {}))
     return sorted(found, key=lambda e: (e.stage, e.built))
 
@@ -87,10 +66,10 @@ def unfinished_builds(root: Path | None = None) -> list[Path]:
 
     root = root or cache_dir()
     left = []
-    for stage in stage_dirs(root):
+    for stage in cache_layout.stage_dirs(root):
         for path in sorted(stage.glob(".*-*")):
             key = path.name[1:].split("-")[0]
-            if not path.is_dir() or path.is_symlink() or not KEY.fullmatch(key):
+            if not path.is_dir() or path.is_symlink() or not cache_layout.KEY.fullmatch(key):
                 continue
             try:
                 with FileLock(str(stage / key) + ".lock", timeout=0):
@@ -155,16 +134,6 @@ def human_age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
-def cache_summary(root: Path | None = None) -> str:
-    """``"1.2 GB in 7 entries (base 40.1 MB, sft 40.0 MB, ...)"``: cheap, it checks nothing."""
-    found = entries(root)
-    by_stage: dict[str, int] = {}
-    for e in found:
-        by_stage[e.stage] = by_stage.get(e.stage, 0) + e.size
-    parts = ", ".join(f"{stage} {cache.human_size(size)}" for stage, size in by_stage.items())
-    return f"{cache.human_size(sum(by_stage.values()))} in {len(found)} entries" + (f" ({parts})" if parts else "")
-
-
 def listing(root: Path | None = None) -> str:
     """The table ``rlhf-lab cache`` prints."""
     root = root or cache_dir()
@@ -172,7 +141,7 @@ def listing(root: Path | None = None) -> str:
     reach = Reachability(found)
     unreached = [e for e in found if reach.why(e)]
     now = time.time()
-    lines = [f"Cache {root}: {cache_summary(root)}."]
+    lines = [f"Cache {root}: {cache_layout.cache_summary(root)}."]
     if found:
         width = max(len(e.stage) for e in found)
         lines.append(f"{'stage':<{width}}  {'key':<12}  {'size':>9}  {'age':>6}  reached")
@@ -183,10 +152,10 @@ def listing(root: Path | None = None) -> str:
     left = unfinished_builds(root)
     if left:
         lines.append(f"{len(left)} unfinished build(s) (killed mid-way), "
-                     f"{cache.human_size(sum(map(folder_size, left)))}.")
+                     f"{cache.human_size(sum(map(cache_layout.folder_size, left)))}.")
     if unreached or left:
         what = [f"the {len(unreached)} unreached entries"] * bool(unreached) + ["the unfinished builds"] * bool(left)
-        freed = sum(e.size for e in unreached) + sum(map(folder_size, left))
+        freed = sum(e.size for e in unreached) + sum(map(cache_layout.folder_size, left))
         lines.append(f"`rlhf-lab cache --prune` deletes {' and '.join(what)} ({cache.human_size(freed)}).")
     if found:
         lines.append("`rlhf-lab cache --clear STAGE` deletes every entry of one stage. Labels are never touched.")
@@ -199,7 +168,7 @@ def remove(paths: list[Path], what: str) -> tuple[list[str], int]:
 
     messages, freed = [], 0
     for path in paths:
-        size = folder_size(path)
+        size = cache_layout.folder_size(path)
         try:
             with FileLock(str(path) + ".lock", timeout=0):
                 cache.discard(path)
@@ -219,7 +188,7 @@ def prune(root: Path | None = None) -> str:
     unreached = [e for e in found if reach.why(e)]
     messages, freed = remove([e.path for e in unreached], "unreached")
     for path in unfinished_builds(root):
-        size = folder_size(path)
+        size = cache_layout.folder_size(path)
         shutil.rmtree(path, ignore_errors=True)
         freed += size
         messages.append(f"  deleted {path.parent.name}/{path.name} ({cache.human_size(size)}, an unfinished build)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import memory, models, real_data
+from rlhf_lab import memory, models, real_data, tiny_real
 from rlhf_lab.config import MODEL_ENV, get_profile
 from rlhf_lab.stages.common import trainer_arguments
 from rlhf_lab.stages import pretrain
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_qwen(tmp_path_factory):
-    path = memory.save_tiny_real_architecture(tmp_path_factory.mktemp("tiny_qwen") / "base")
+    path = tiny_real.save_tiny_real_architecture(tmp_path_factory.mktemp("tiny_qwen") / "base")
     profile = get_profile("gpu", device="cpu", base_model=str(path))
     return profile, pretrain.get_tokenizer(profile)
 

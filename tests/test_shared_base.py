@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import memory, models
+from rlhf_lab import models, tiny_real
 from rlhf_lab.config import get_profile
 from rlhf_lab.shared_base import REWARD_ADAPTER, load_shared_base
 from rlhf_lab.stages import pretrain
@@ -22,7 +22,7 @@ def setup(tmp_path_factory):
     from rlhf_lab.stages.common import record_lineage
 
     root = tmp_path_factory.mktemp("shared_base")
-    base_dir = memory.save_tiny_real_architecture(root / "sft")
+    base_dir = tiny_real.save_tiny_real_architecture(root / "sft")
     profile = get_profile("gpu", device="cpu", base_model=str(base_dir))
     tokenizer = pretrain.get_tokenizer(profile)
     reward = models.load_model(base_dir, kind="reward", quantize_4bit=True, tokenizer=tokenizer,
