@@ -80,6 +80,7 @@ from pathlib import Path
 
 from .cache_layout import MANIFEST, cache_summary, human_size
 from .config import cache_dir
+from .world import World
 
 PACKAGE = Path(__file__).resolve().parent
 STAMP = "verified.json"  # every file's size and mtime when its checksum was last confirmed
@@ -418,8 +419,6 @@ def record_lineage(out_dir, sft_dir) -> None:
 @functools.lru_cache(maxsize=None)
 def world_for(seed: int):
     """The lab world of a seed, built once per process (it is deterministic; do not mutate it)."""
-    from .world import World
-
     return World(seed)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cache, cache_layout
-from .config import cache_dir
+from .config import ConfigError, cache_dir
 
 UPSTREAM_KEY = re.compile(r"[A-Za-z0-9_-]+/[0-9a-f]{12}")
 
@@ -203,8 +203,6 @@ def clear(stage: str, root: Path | None = None) -> str:
     found = entries(root)
     stages = sorted({e.stage for e in found})
     if stage not in stages:
-        from .config import ConfigError
-
         raise ConfigError(f"The cache {root} holds no {stage!r} entries: use one of {', '.join(stages) or '(none)'}.")
     messages, freed = remove([e.path for e in found if e.stage == stage], f"cleared {stage}")
     left = entries(root)

@@ -15,7 +15,10 @@ import os
 import platform
 import sys
 
-from .config import shown_path
+from . import cache_tools, memory
+from .config import ConfigError, cache_dir, get_profile, shown_path
+from .launch import default_settings, parse_assignments, train_stage
+from .world import FAMILIES, World
 
 REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
             "ipywidgets", "jupyterlab", "matplotlib", "tqdm", "filelock"]
@@ -25,7 +28,6 @@ def cmd_doctor(args) -> int:
     """Print versions, device, bitsandbytes status, profile and cache; non-zero if broken."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .config import ConfigError, cache_dir, get_profile
 
     problems = []
     print(f"python        {platform.python_version()} ({shown_path(sys.executable)})")
@@ -77,7 +79,6 @@ def cmd_world(args) -> int:
     """Show sample prompts, responses and their gold reward components."""
     import random
 
-    from .world import FAMILIES, World
 
     world = World(args.seed)
     rng = random.Random(args.seed)
@@ -95,7 +96,6 @@ def cmd_world(args) -> int:
 
 def cmd_run(args) -> int:
     """Run base -> SFT -> reward model -> PPO (and its gold control), DPO, best-of-n -> evaluation."""
-    from .config import get_profile
     from .evaluate import format_interval as interval
     from .pipeline import POLICIES, run_pipeline
 
@@ -112,8 +112,6 @@ def cmd_run(args) -> int:
 
 def cmd_train(args) -> int:
     """Train one stage (and any missing prerequisite), on one process or under accelerate launch."""
-    from .config import get_profile
-    from .launch import default_settings, parse_assignments, train_stage
 
     profile = get_profile(args.profile)
     profile = profile.replace(**parse_assignments(args.profile_set, profile, f"profile {profile.name!r}"))
@@ -127,8 +125,6 @@ def cmd_memory(args) -> int:
     """Print the estimated peak GPU memory of every stage (4-bit + LoRA vs a bf16 full fine-tune)."""
     from dataclasses import replace
 
-    from .config import get_profile
-    from . import memory
 
     profile = get_profile(args.profile or "gpu")
     if args.model:
@@ -169,7 +165,6 @@ def cmd_memory(args) -> int:
 
 def cmd_cache(args) -> int:
     """List the model cache's entries; --prune what nothing reaches, --clear one stage. Never labels."""
-    from . import cache_tools
 
     if args.prune:
         print(cache_tools.prune())
@@ -240,8 +235,6 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except Exception as error:
-        from .config import ConfigError
-
         if isinstance(error, ConfigError):
             print(f"rlhf-lab: {error}", file=sys.stderr)
             return 2

@@ -30,7 +30,8 @@ import types
 import typing
 from pathlib import Path
 
-from .config import ConfigError, Profile
+from . import cache
+from .config import ConfigError, Profile, cache_dir
 
 STAGES = ("sft", "reward", "dpo", "ppo")
 
@@ -109,8 +110,6 @@ def distributed_build(state, target: Path, settings: dict, train, force: bool = 
     """The artifact at ``target``; if it is missing (or ``force``), every process runs
     ``train(out_dir)`` together: process 0 with a temporary directory that is renamed into
     place at the end, the others with a scratch directory that is deleted."""
-    from . import cache
-
     exists = not force and cache.is_built(target, warn=state.is_main_process)  # a broken entry is rebuilt
     state.wait_for_everyone()  # every process has looked before anyone can write
     if exists:
@@ -132,8 +131,6 @@ def train_stage(stage: str, profile: Profile, settings=None, out: Path | None = 
     the directory of the trained artifact (the cache entry, or ``out``)."""
     from accelerate import PartialState
 
-    from . import cache
-    from .config import cache_dir
     from .stages.pretrain import get_base_model_dir
 
     if stage not in STAGES:

@@ -16,6 +16,7 @@ import inspect
 import textwrap
 import time
 from contextlib import contextmanager
+from .config import shown_model
 from .world import COMPONENTS, FAMILIES
 from .evaluate import METRIC_FORMATS
 from .world.gold import gold_reward
@@ -47,8 +48,6 @@ def setup_line(profile) -> str:
 
     device = (torch.cuda.get_device_name(0) if profile.device == "cuda" and torch.cuda.is_available()
               else f"CPU, {torch.get_num_threads()} threads")
-    from .config import shown_model
-
     libs = ", ".join(f"{k} {v}" for k, v in versions().items())
     return f"{libs}\nprofile {profile.name!r}: base model {shown_model(profile.base_model)}, 4-bit {profile.quantize_4bit}, device {device}"
 

@@ -34,7 +34,9 @@ from typing import Callable, Sequence
 import anywidget
 import traitlets
 
+from ..world import World
 from .agreement import Agreement, agreement, choices_by_pair
+from .data import to_preference_dataset
 from .store import TAGS, LabelStore, prompt_text_and_family
 
 GUIDELINES_HTML = """
@@ -131,8 +133,6 @@ class LabelingApp:
                   reveal_after: int = 10) -> "LabelingApp":
         """Label n_pairs comparison pairs of the lab world; the hidden human is world.gold_preference."""
         if world is None:
-            from rlhf_lab.world import World
-
             world = World()
         pairs = world.comparison_pairs(n_pairs, split=split, seed=seed)
         app = cls(pairs, store_path, annotator=annotator, seed=seed, reveal_after=reveal_after,
@@ -365,8 +365,6 @@ class LabelingApp:
     # ------------------------------------------------------------------ data
     def dataset(self, with_metadata: bool = False):
         """Your labels as a datasets.Dataset in TRL's preference format (prompt, chosen, rejected)."""
-        from .data import to_preference_dataset
-
         return to_preference_dataset(self.store, annotator=self.annotator, with_metadata=with_metadata)
 
 

@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from dataclasses import fields, replace
 
+from ..world import COMPONENTS, FAMILIES, ComparisonPair, SimulatedAnnotator
+
 MIN_LABELS = 10  # fewer preference labels than this train nothing worth comparing
 # Pairs seen per model (epochs = this / your labels): the same work for any n. 160 (20 steps of 8) was as
 # accurate as 320 or 640 on 50 scripted labels (0.65 vs 0.62 and 0.60 held-out), in half the time or less.
@@ -42,8 +44,6 @@ BOOTSTRAP = 2000
 
 def _pair_from_record(record: dict, world):
     """A world ComparisonPair rebuilt from a saved decision (for labels on pairs this app does not show)."""
-    from ..world import ComparisonPair
-
     if world is None:
         return None
     try:
@@ -100,8 +100,6 @@ def rows_from_choices(pairs_and_choices) -> list[dict]:
 
 def simulated_labellers(profile, k: int = SIMULATED_LABELLERS, noise: float = SIMULATED_NOISE) -> list:
     """k simulated annotators that follow the hidden human with `noise`, each with its own random draws."""
-    from ..world import SimulatedAnnotator
-
     return [SimulatedAnnotator(noise=noise, seed=profile.seed + i) for i in range(k)]
 
 
@@ -147,8 +145,6 @@ def _train_and_choose(profile, labelled, heldout) -> list[str]:
 def preference_profile(pairs, choices: list[str], world) -> dict[str, float]:
     """For each gold component: the share of pairs (whose responses differ on it) where `choices`
     picks the response that is better on that component; and the share picking the longer one."""
-    from ..world import COMPONENTS
-
     profile = {}
     scores = [(world.gold_reward(p.prompt, p.response_a).components, world.gold_reward(p.prompt, p.response_b).components)
               for p in pairs]
@@ -163,8 +159,6 @@ def preference_profile(pairs, choices: list[str], world) -> dict[str, float]:
 
 
 def _by_family(pairs, choices, gold) -> dict[str, float]:
-    from ..world import FAMILIES
-
     right: dict[str, list[bool]] = {}
     for p, c, g in zip(pairs, choices, gold):
         right.setdefault(p.prompt.family, []).append(c == g)
@@ -182,7 +176,6 @@ def accuracy_intervals(heldout, gold, yours: list[str], simulated_runs: list[lis
     (yours minus one simulated labeller drawn at random per resample, so that the spread between
     simulated labellers widens it). Each is (low, high)."""
     from ..evaluate import bootstrap_ci
-    from ..world import FAMILIES
 
     right_yours = [float(c == g) for c, g in zip(yours, gold)]
     right_runs = [[float(c == g) for c, g in zip(run, gold)] for run in simulated_runs]

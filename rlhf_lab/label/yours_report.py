@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from ..world import FAMILIES
 from .yours import CONFIDENCE, verdict
 
 
@@ -120,8 +121,6 @@ def label_count_figure(rows: list[dict]):
     """Left: held-out accuracy against the hidden human as your labels add up (your model with its
     bootstrap interval; the simulated labellers' mean with their range). Right: the gap by family."""
     import matplotlib.pyplot as plt
-
-    from ..world import FAMILIES
 
     ks = [r["labels"] for r in rows]
     fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(9, 3.3))

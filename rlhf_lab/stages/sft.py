@@ -15,6 +15,7 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..world import World
 from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
 from .common import (final_loss, loss_history, merge_lora_into_base,
                      run_trainer, schedule_arguments, trainer_arguments)
@@ -48,8 +49,6 @@ def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, pro
 def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: bool = True) -> dict:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-
-    from ..world import World
 
     torch.manual_seed(profile.seed)  # the LoRA init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
