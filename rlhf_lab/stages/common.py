@@ -131,9 +131,18 @@ def final_loss(history: list[dict]) -> float:
     return history[-1]["loss"] if history else float("nan")
 
 
+_SCRATCH: tempfile.TemporaryDirectory | None = None  # this process's scratch space, deleted when it exits
+
+
 def scratch_dir(out_dir: Path | None, stage: str) -> Path:
-    """Where a trainer writes its working files: inside ``out_dir``, or a fresh temporary folder."""
-    return Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"rlhf_lab_{stage}_"))
+    """Where a trainer writes its working files: inside ``out_dir``, or a fresh folder in this
+    process's scratch space (so the many unsaved models of notebook 03 leave nothing in /tmp)."""
+    global _SCRATCH
+    if out_dir is not None:
+        return Path(out_dir)
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.TemporaryDirectory(prefix="rlhf_lab_scratch_")
+    return Path(tempfile.mkdtemp(prefix=f"{stage}_", dir=_SCRATCH.name))
 
 
 def loss_history(trainer) -> list[dict]:
