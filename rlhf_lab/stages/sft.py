@@ -48,6 +48,15 @@ def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, pro
                          lambda out: train_sft(profile, builder.per_process(settings), out, progress=builder.progress))
 
 
+def load_sft_model(profile: Profile, settings: SFTSettings | None = None, trainable: bool = False,
+                   progress: bool = True):
+    """The SFT model (trained first if needed), as the profile loads it (4-bit on gpu).
+    Returns (model, tokenizer)."""
+    model = models.load_model(get_sft_model_dir(profile, settings, progress=progress),
+                              quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=trainable)
+    return model, get_tokenizer(profile)
+
+
 def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: bool = True) -> dict:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
