@@ -248,7 +248,8 @@ def test_a_trainer_in_a_notebook_shows_one_progress_bar(monkeypatch, tmp_path):
 
     monkeypatch.setattr(trainer_module, "DEFAULT_PROGRESS_CALLBACK", NotebookProgressCallback)  # as in Jupyter
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=1, vocab_size=16, n_positions=8))
-    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, disable_tqdm=False)
+    trainer = Trainer(model=model, args=arguments)
 
     def output_callbacks():
         shown = (PrinterCallback, ProgressCallback, NotebookProgressCallback)
