@@ -17,7 +17,6 @@ import sys
 
 from . import cache_tools, memory
 from .config import ConfigError, cache_dir, get_profile, shown_path
-from .launch import default_settings, parse_assignments, train_stage
 from .world import FAMILIES, World
 
 REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
@@ -112,6 +111,7 @@ def cmd_run(args) -> int:
 
 def cmd_train(args) -> int:
     """Train one stage (and any missing prerequisite), on one process or under accelerate launch."""
+    from .launch import default_settings, parse_assignments, train_stage  # torch, the stages
 
     profile = get_profile(args.profile)
     profile = profile.replace(**parse_assignments(args.profile_set, profile, f"profile {profile.name!r}"))

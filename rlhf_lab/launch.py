@@ -32,8 +32,17 @@ from pathlib import Path
 
 from . import cache
 from .config import ConfigError, Profile, cache_dir
+from .stages.common import Builder
+from .stages.dpo import DPOSettings, get_dpo_model_dir
+from .stages.ppo import default_ppo_config, get_ppo_model_dir
+from .stages.pretrain import get_base_model_dir
+from .stages.reward import RewardSettings, get_reward_model_dir
+from .stages.sft import SFTSettings, get_sft_model_dir
 
-STAGES = ("sft", "reward", "dpo", "ppo")
+# Each stage's get_*_dir builds what it needs first (the chain is written there, once).
+STAGE_DIRS = {"sft": get_sft_model_dir, "reward": get_reward_model_dir, "dpo": get_dpo_model_dir,
+              "ppo": get_ppo_model_dir}
+STAGES = tuple(STAGE_DIRS)
 
 
 def parse_assignments(assignments, target, what: str) -> dict:
@@ -70,23 +79,11 @@ def parse_assignments(assignments, target, what: str) -> dict:
 
 def default_settings(stage: str, profile: Profile):
     """The settings dataclass a stage trains with by default (the global batch)."""
-    if stage == "sft":
-        from .stages.sft import SFTSettings
-
-        return SFTSettings()
-    if stage == "reward":
-        from .stages.reward import RewardSettings
-
-        return RewardSettings()
-    if stage == "dpo":
-        from .stages.dpo import DPOSettings
-
-        return DPOSettings()
-    if stage == "ppo":
-        from .stages.ppo import default_ppo_config
-
-        return default_ppo_config(profile)
-    raise ConfigError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+    defaults = {"sft": SFTSettings, "reward": RewardSettings, "dpo": DPOSettings,
+                "ppo": lambda: default_ppo_config(profile)}
+    if stage not in defaults:
+        raise ConfigError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+    return defaults[stage]()
 
 
 def per_process(settings, num_processes: int, fields=("batch_size",)):
@@ -126,12 +123,39 @@ def distributed_build(state, target: Path, settings: dict, train, force: bool = 
     return target
 
 
+class DistributedBuilder(Builder):
+    """The stages' chain of ``get_*_dir`` functions, built on every process of this launch: each
+    missing artifact is trained by all of them together (:func:`distributed_build`), each process
+    on its share of the global batch; ``out`` (if given) receives the final stage instead of the cache."""
+
+    def __init__(self, state, final_stage: str, out: Path | None = None, cpu: bool = False):
+        super().__init__(progress=state.is_main_process)
+        self.state, self.final_stage, self.out, self.cpu = state, final_stage, out, cpu
+        self.main = state.is_main_process
+        self._accelerator = None
+
+    @property
+    def accelerator(self):
+        if self._accelerator is None:  # made only when PPO asks (the TRL stages bring their own)
+            from accelerate import Accelerator
+
+            self._accelerator = Accelerator(cpu=self.cpu)
+        return self._accelerator
+
+    def build(self, kind: str, settings: dict, train) -> Path:
+        settings = cache.entry_settings(kind, settings)  # the code's fingerprint, as build_cached adds it
+        final = kind == self.final_stage and self.out is not None
+        target = Path(self.out) if final else cache_dir() / kind / cache.settings_key(settings)
+        return distributed_build(self.state, target, settings, train, force=final)
+
+    def per_process(self, settings, fields=("batch_size",)):
+        return per_process(settings, self.state.num_processes, fields)
+
+
 def train_stage(stage: str, profile: Profile, settings=None, out: Path | None = None) -> Path:
     """Train ``stage`` (and any missing prerequisite) on every process of this launch; returns
     the directory of the trained artifact (the cache entry, or ``out``)."""
     from accelerate import PartialState
-
-    from .stages.pretrain import get_base_model_dir
 
     if stage not in STAGES:
         raise ConfigError(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
@@ -143,53 +167,9 @@ def train_stage(stage: str, profile: Profile, settings=None, out: Path | None = 
 
     with state.main_process_first():  # the tiny base model: pretrained once, by process 0
         get_base_model_dir(profile, progress=main)
-
-    def build(kind, key_settings, run, final=False):
-        key_settings = cache.entry_settings(kind, key_settings)  # the code's fingerprint, as build_cached adds it
-        target = Path(out) if final and out is not None else cache_dir() / kind / cache.settings_key(key_settings)
-        return distributed_build(state, target, key_settings, run, force=final and out is not None)
-
-    def sft(sft_settings, final=False):
-        from .stages.sft import sft_cache_settings, train_sft
-
-        return build("sft", sft_cache_settings(profile, sft_settings),
-                     lambda out_dir: train_sft(profile, per_process(sft_settings, n), out_dir, progress=main),
-                     final)
-
-    def reward(reward_settings, final=False):
-        from .stages.reward import reward_cache_settings, train_reward_model
-
-        sft(reward_settings.sft)
-        return build("reward", reward_cache_settings(profile, reward_settings, None),
-                     lambda out_dir: train_reward_model(profile, per_process(reward_settings, n), out_dir,
-                                                        progress=main, measure_quality=main),
-                     final)
-
     started = time.perf_counter()
-    if stage == "sft":
-        result = sft(settings, final=True)
-    elif stage == "reward":
-        result = reward(settings, final=True)
-    elif stage == "dpo":
-        from .stages.dpo import dpo_cache_settings, train_dpo
-
-        sft(settings.sft)
-        result = build("dpo", dpo_cache_settings(profile, settings),
-                       lambda out_dir: train_dpo(profile, per_process(settings, n), out_dir, progress=main),
-                       final=True)
-    else:
-        from accelerate import Accelerator
-
-        from .stages.ppo import ppo_cache_settings, train_ppo
-        from .stages.reward import RewardSettings
-
-        reward_dir = reward(RewardSettings())
-        accelerator = Accelerator(cpu=profile.device == "cpu")
-        local = per_process(settings, n, fields=("batch_size", "mini_batch_size"))
-        result = build("ppo", ppo_cache_settings(profile, settings, reward_dir),
-                       lambda out_dir: train_ppo(profile, local, out_dir if main else None, reward_dir,
-                                                 progress=main, accelerator=accelerator),
-                       final=True)
+    builder = DistributedBuilder(state, stage, out, cpu=profile.device == "cpu")
+    result = STAGE_DIRS[stage](profile, settings, builder=builder)
     if main:
         print(f"{stage}: {result} ({n} process{'es' if n > 1 else ''}, global batch {settings.batch_size}, "
               f"{time.perf_counter() - started:.0f} s)")

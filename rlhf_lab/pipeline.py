@@ -27,7 +27,7 @@ from .stages.pretrain import get_base_model_dir, get_tokenizer
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
 from .scoring import pair_accuracy, score_responses
 from .stages.reward import RewardSettings, get_reward_model_dir, load_reward_model, reward_report
-from .stages.sft import SFTSettings, get_sft_model_dir
+from .stages.sft import SFTSettings, get_sft_model_dir, load_sft_model
 
 POLICIES = ("sft", "ppo_gold", "ppo", "dpo", "best_of_n")
 BEST_OF_NS = (1, 2, 4, 8, 16)
@@ -80,7 +80,7 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
 
     base_dir = get_base_model_dir(profile, progress=progress)
     lap("pretrain")
-    sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
+    get_sft_model_dir(profile, settings.sft, progress=progress)
     lap("sft")
     reward_dir = get_reward_model_dir(profile, settings.reward, progress=progress)
     lap("reward_model")
@@ -95,7 +95,7 @@ def run_pipeline(profile: Profile, out_dir, quick: bool = False, progress: bool 
     tokenizer = get_tokenizer(profile)
     load = dict(quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=False)
     base = models.load_model(base_dir, **load)
-    sft = models.load_model(sft_dir, **load)
+    sft, _ = load_sft_model(profile, settings.sft, progress=progress)
 
     def evaluate(model, reference, seed_offset):
         return evaluate_policy(model, tokenizer, world, prompts, n, profile.max_new_tokens,

@@ -301,23 +301,6 @@ def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gol
     return fig
 
 
-def mode_collapse(metrics_by_model: dict[str, dict], title: str = "Mode collapse: choices left open"):
-    """Two bar panels, one bar per model: entropy per token, and how different the correct
-    answers to one prompt are (0: every right answer the same string). Both near 0 is a
-    collapsed policy."""
-    names = list(metrics_by_model)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, key, label in ((axes[0], "entropy_per_token", "entropy per token (nats)"),
-                           (axes[1], "distinct_correct", "distinct correct answers per prompt")):
-        ax.bar(range(len(names)), [metrics_by_model[n][key] for n in names], color="tab:blue", width=0.6)
-        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-        ax.set_title(label, fontsize=10)
-        ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
 def labeller_bias(result: dict):
     """From benchmarks/results/labeller_bias.json: the sycophancy and contrarian rates of DPO
     against the labeller's ``prefers_agreement`` (left), and the mean length against its

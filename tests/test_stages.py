@@ -6,6 +6,8 @@ models are meaningless and only behaviour is asserted. The cache is the one this
 shares with the other model tests.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -246,7 +248,8 @@ def test_a_trainer_in_a_notebook_shows_one_progress_bar(monkeypatch, tmp_path):
 
     monkeypatch.setattr(trainer_module, "DEFAULT_PROGRESS_CALLBACK", NotebookProgressCallback)  # as in Jupyter
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=1, vocab_size=16, n_positions=8))
-    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, disable_tqdm=False)
+    trainer = Trainer(model=model, args=arguments)
 
     def output_callbacks():
         shown = (PrinterCallback, ProgressCallback, NotebookProgressCallback)
@@ -258,3 +261,19 @@ def test_a_trainer_in_a_notebook_shows_one_progress_bar(monkeypatch, tmp_path):
     assert output_callbacks() == ["BarOnlyCallback"]
     quiet_when_no_progress(trainer, progress=False)
     assert output_callbacks() == []
+
+
+def test_a_trainer_without_an_output_folder_leaves_nothing_behind(tmp_path):
+    """Unsaved models (notebook 03 trains several) write their trainer files to scratch space
+    that is deleted when the process exits."""
+    import subprocess
+    import sys
+
+    code = ("from rlhf_lab.stages.common import scratch_dir; a = scratch_dir(None, 'reward'); "
+            "b = scratch_dir(None, 'dpo'); (a / 'f').write_text('x'); print(a); print(b)")
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert len(made) == 2 and made[0] != made[1]
+    assert not any(Path(p).exists() for p in made) and not Path(made[0]).parent.exists()
+    from rlhf_lab.stages.common import scratch_dir
+
+    assert scratch_dir(tmp_path, "reward") == tmp_path  # a saved model's files stay with it

@@ -1,5 +1,5 @@
-"""What the stages share: TRL arguments for the profile, merging a LoRA adapter, and loading a
-saved adapter policy (DPO, PPO)."""
+"""What the stages share: how a missing artifact is built (``Builder``), TRL arguments for the
+profile, merging a LoRA adapter, and loading a saved adapter policy (DPO, PPO)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,33 @@ from pathlib import Path
 
 import torch
 
-from .. import models
+from .. import cache, models
 from ..cache import built_from, record_lineage  # noqa: F401  (the stages' lineage lives with the cache)
 from ..config import Profile
 from .pretrain import get_tokenizer
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+class Builder:
+    """How a ``get_*_dir`` function builds a missing artifact: here, in this one process, into
+    the cache. The chain between the stages (SFT before the reward model, ...) is written once,
+    in the ``get_*_dir`` functions; ``rlhf_lab.launch.DistributedBuilder`` runs the same chain
+    on every process of an ``accelerate launch``."""
+
+    main = True  # this process saves, prints and measures (here the only one)
+    accelerator = None  # PPO's data parallelism (launch)
+
+    def __init__(self, progress: bool = True):
+        self.progress = progress
+
+    def build(self, kind: str, settings: dict, train) -> Path:
+        """The artifact's directory; ``train(out_dir)`` writes it when it is missing."""
+        return cache.build_cached(kind, settings, train)
+
+    def per_process(self, settings, fields=("batch_size",)):
+        """The settings one process trains with: here the global batch."""
+        return settings
 
 
 def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
@@ -110,9 +131,18 @@ def final_loss(history: list[dict]) -> float:
     return history[-1]["loss"] if history else float("nan")
 
 
+_SCRATCH: tempfile.TemporaryDirectory | None = None  # this process's scratch space, deleted when it exits
+
+
 def scratch_dir(out_dir: Path | None, stage: str) -> Path:
-    """Where a trainer writes its working files: inside ``out_dir``, or a fresh temporary folder."""
-    return Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"rlhf_lab_{stage}_"))
+    """Where a trainer writes its working files: inside ``out_dir``, or a fresh folder in this
+    process's scratch space (so the many unsaved models of notebook 03 leave nothing in /tmp)."""
+    global _SCRATCH
+    if out_dir is not None:
+        return Path(out_dir)
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.TemporaryDirectory(prefix="rlhf_lab_scratch_")
+    return Path(tempfile.mkdtemp(prefix=f"{stage}_", dir=_SCRATCH.name))
 
 
 def loss_history(trainer) -> list[dict]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .. import cache, models
+from .. import models
 from ..config import Profile
-from .common import (final_loss, loss_history, record_lineage, run_trainer,
+from .common import (Builder, final_loss, loss_history, record_lineage, run_trainer,
                      schedule_arguments, scratch_dir, trainer_arguments)
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .pretrain import get_tokenizer
@@ -94,8 +94,11 @@ def dpo_cache_settings(profile: Profile, settings: DPOSettings) -> dict:
     return comparison_cache_settings("dpo", profile, settings)
 
 
-def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True) -> Path:
+def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, progress: bool = True,
+                      builder: Builder | None = None) -> Path:
+    """The DPO policy's directory (its adapter), trained if missing."""
     settings = settings or DPOSettings()
-    get_sft_model_dir(profile, settings.sft, progress=progress)
-    return cache.build_cached("dpo", dpo_cache_settings(profile, settings),
-                              lambda out: train_dpo(profile, settings, out, progress=progress))
+    builder = builder or Builder(progress)
+    get_sft_model_dir(profile, settings.sft, builder=builder)
+    return builder.build("dpo", dpo_cache_settings(profile, settings),
+                         lambda out: train_dpo(profile, builder.per_process(settings), out, progress=builder.progress))

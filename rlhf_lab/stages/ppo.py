@@ -31,7 +31,7 @@ from ..overoptimization import closer_rate
 from ..ppo import PPOConfig, PPOTrainer
 from ..scoring import score_responses
 from ..shared_base import load_shared_base
-from .common import built_from, record_lineage
+from .common import Builder, built_from, record_lineage
 from .pretrain import get_tokenizer, world_texts
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
@@ -142,14 +142,16 @@ def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, re
 
 def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True,
-                      reward: str = "reward_model", reward_dir: Path | None = None) -> Path:
+                      reward: str = "reward_model", reward_dir: Path | None = None,
+                      builder: Builder | None = None) -> Path:
     """The trained PPO policy's directory (its adapter), trained if missing. ``reward="gold"``:
     the control run against the gold reward (it starts from the same SFT model).
     ``reward_dir``: another trained reward model (e.g. iterated RLHF's second one) instead of
     the one ``reward_settings`` describe."""
     config = config or default_ppo_config(profile)
-    reward_dir = reward_dir or get_reward_model_dir(profile, reward_settings, progress=progress)
-    settings = ppo_cache_settings(profile, config, reward_dir, reward)
-    return cache.build_cached("ppo", settings,
-                              lambda out: train_ppo(profile, config, out, reward_dir, progress=progress,
-                                                    reward=reward))
+    builder = builder or Builder(progress)
+    reward_dir = reward_dir or get_reward_model_dir(profile, reward_settings, builder=builder)
+    local = builder.per_process(config, ("batch_size", "mini_batch_size"))
+    return builder.build("ppo", ppo_cache_settings(profile, config, reward_dir, reward),
+                         lambda out: train_ppo(profile, local, out, reward_dir, progress=builder.progress,
+                                               reward=reward, accelerator=builder.accelerator))

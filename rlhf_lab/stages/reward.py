@@ -15,14 +15,14 @@ from pathlib import Path
 
 import torch
 
-from .. import cache, models
+from .. import models
 from ..config import Profile
 from ..label.data import preference_rows as label_rows
 from ..label.store import LabelStore
 from ..losses import bradley_terry_loss
 from ..real_data import preference_accuracy
 from ..reward_checks import reward_model_quality
-from .common import (built_from, loss_history, run_trainer,
+from .common import (Builder, built_from, loss_history, run_trainer,
                      record_lineage, schedule_arguments, scratch_dir, trainer_arguments)
 from .pretrain import get_tokenizer
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
@@ -117,21 +117,23 @@ def reward_cache_settings(profile: Profile, settings: RewardSettings, label_file
 
 
 def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = None, label_file: Path | None = None,
-                         progress: bool = True) -> Path:
+                         progress: bool = True, builder: Builder | None = None) -> Path:
     """The trained reward model's directory (adapter + score head), trained if missing.
 
     ``label_file``: a label store (JSONL) whose decisions are added to the simulated pairs.
     """
     settings = settings or RewardSettings()
-    get_sft_model_dir(profile, settings.sft, progress=progress)
+    builder = builder or Builder(progress)
+    get_sft_model_dir(profile, settings.sft, builder=builder)
 
     def build(out):
         extra = None
         if label_file is not None and Path(label_file).exists():
             extra = label_rows(LabelStore(label_file).active_decisions(annotator=None))
-        train_reward_model(profile, settings, out, extra_rows=extra, progress=progress)
+        train_reward_model(profile, builder.per_process(settings), out, extra_rows=extra, progress=builder.progress,
+                           measure_quality=builder.main)
 
-    return cache.build_cached("reward", reward_cache_settings(profile, settings, label_file), build)
+    return builder.build("reward", reward_cache_settings(profile, settings, label_file), build)
 
 
 def load_reward_model(profile: Profile, reward_dir: Path | None = None, trainable: bool = False):

@@ -15,8 +15,9 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
+from ..world import World
 from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
-from .common import (final_loss, loss_history, merge_lora_into_base,
+from .common import (Builder, final_loss, loss_history, merge_lora_into_base,
                      run_trainer, schedule_arguments, trainer_arguments)
 from .pretrain import get_base_model_dir, get_tokenizer
 
@@ -37,19 +38,28 @@ def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
             "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
 
 
-def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, progress: bool = True) -> Path:
+def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, progress: bool = True,
+                      builder: Builder | None = None) -> Path:
     """The SFT model's directory, trained first if it is not in the cache (~1 min on CPU)."""
     settings = settings or SFTSettings()
-    get_base_model_dir(profile, progress=progress)  # build the base first, with its own bar
-    return cache.build_cached("sft", sft_cache_settings(profile, settings),
-                              lambda out: train_sft(profile, settings, out, progress=progress))
+    builder = builder or Builder(progress)
+    get_base_model_dir(profile, progress=builder.progress)  # build the base first, with its own bar
+    return builder.build("sft", sft_cache_settings(profile, settings),
+                         lambda out: train_sft(profile, builder.per_process(settings), out, progress=builder.progress))
+
+
+def load_sft_model(profile: Profile, settings: SFTSettings | None = None, trainable: bool = False,
+                   progress: bool = True):
+    """The SFT model (trained first if needed), as the profile loads it (4-bit on gpu).
+    Returns (model, tokenizer)."""
+    model = models.load_model(get_sft_model_dir(profile, settings, progress=progress),
+                              quantize_4bit=profile.quantize_4bit, device=profile.device, trainable=trainable)
+    return model, get_tokenizer(profile)
 
 
 def train_sft(profile: Profile, settings: SFTSettings, out_dir: Path, progress: bool = True) -> dict:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-
-    from ..world import World
 
     torch.manual_seed(profile.seed)  # the LoRA init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
