@@ -175,9 +175,10 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # in the others. SFT copied helpful-only demonstrators, and both runs fix what they got
 # wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
 # gain most (the paired gains by family below). But look at the row "contrarian": PPO against the
-# reward model learned to say "No" to almost every claim, right ones too. The reward model
-# cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
-# than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
+# reward model all but stops agreeing with wrong claims, yet still contradicts most right ones. It
+# learned to say "No", not which claims are wrong: the reward model cannot tell a right claim
+# from a wrong one well (notebook 04), and "No" is right more often than "Yes" on the traps it
+# was shown: a shortcut, taken apart in notebook 07. And the
 # capability probe (a skill no reward asks about) moves by a few points at most, down in some
 # runs and up in others: at this KL the alignment tax is small (notebook 07 pushes PPO further,
 # where it grows, and measures PPO-ptx, which pays it back).

@@ -86,14 +86,16 @@ fig = plots.dpo_curves(dpo_report["history"])
 # fall: plain DPO lowers the rejected response's probability faster than it raises the chosen one's.
 
 # %%
-last = dpo_report["history"][-10:]  # the last 10 logging steps (one step's batch is noisy)
-mean_of = lambda key: sum(h[key] for h in last) / len(last)  # noqa: E731
-lesson.check_claim("the loss falls", mean_of("loss") < dpo_report["history"][0]["loss"],
-                   first=dpo_report["history"][0]["loss"], last_10=mean_of("loss"))
+first, last = dpo_report["history"][:10], dpo_report["history"][-10:]  # 10 logging steps each: one is noisy
+mean_of = lambda steps, key: sum(h[key] for h in steps) / len(steps)  # noqa: E731
+lesson.check_claim("the loss falls (its mean over the first 10 logging steps against the last 10)",
+                   mean_of(last, "loss") < mean_of(first, "loss"),
+                   first_10=mean_of(first, "loss"), last_10=mean_of(last, "loss"))
 lesson.check_claim("the chosen answers' implicit reward rises, above the rejected answers' (the margin grows)",
-                   mean_of("rewards/chosen") > 0 and mean_of("rewards/margins") > 0,
-                   chosen=mean_of("rewards/chosen"), rejected=mean_of("rewards/rejected"),
-                   margin=mean_of("rewards/margins"))
+                   mean_of(last, "rewards/chosen") > 0
+                   and mean_of(last, "rewards/margins") > mean_of(first, "rewards/margins"),
+                   chosen=mean_of(last, "rewards/chosen"), rejected=mean_of(last, "rewards/rejected"),
+                   margin_first_10=mean_of(first, "rewards/margins"), margin_last_10=mean_of(last, "rewards/margins"))
 
 # %% [markdown]
 # ## PPO vs DPO, side by side
