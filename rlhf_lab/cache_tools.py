@@ -147,16 +147,16 @@ def listing(root: Path | None = None) -> str:
         lines.append(f"{'stage':<{width}}  {'key':<12}  {'size':>9}  {'age':>6}  reached")
         for e in found:
             why = reach.why(e)
-            lines.append(f"{e.stage:<{width}}  {e.key}  {cache.human_size(e.size):>9}  {human_age(now - e.built):>6}  "
+            lines.append(f"{e.stage:<{width}}  {e.key}  {cache_layout.human_size(e.size):>9}  {human_age(now - e.built):>6}  "
                          + (f"no: {why}" if why else "yes"))
     left = unfinished_builds(root)
     if left:
         lines.append(f"{len(left)} unfinished build(s) (killed mid-way), "
-                     f"{cache.human_size(sum(map(cache_layout.folder_size, left)))}.")
+                     f"{cache_layout.human_size(sum(map(cache_layout.folder_size, left)))}.")
     if unreached or left:
         what = [f"the {len(unreached)} unreached entries"] * bool(unreached) + ["the unfinished builds"] * bool(left)
         freed = sum(e.size for e in unreached) + sum(map(cache_layout.folder_size, left))
-        lines.append(f"`rlhf-lab cache --prune` deletes {' and '.join(what)} ({cache.human_size(freed)}).")
+        lines.append(f"`rlhf-lab cache --prune` deletes {' and '.join(what)} ({cache_layout.human_size(freed)}).")
     if found:
         lines.append("`rlhf-lab cache --clear STAGE` deletes every entry of one stage. Labels are never touched.")
     return "\n".join(lines)
@@ -176,7 +176,7 @@ def remove(paths: list[Path], what: str) -> tuple[list[str], int]:
             messages.append(f"  left {path.parent.name}/{path.name}: another process is building it")
             continue
         freed += size
-        messages.append(f"  deleted {path.parent.name}/{path.name} ({cache.human_size(size)}, {what})")
+        messages.append(f"  deleted {path.parent.name}/{path.name} ({cache_layout.human_size(size)}, {what})")
     return messages, freed
 
 
@@ -191,10 +191,10 @@ def prune(root: Path | None = None) -> str:
         size = cache_layout.folder_size(path)
         shutil.rmtree(path, ignore_errors=True)
         freed += size
-        messages.append(f"  deleted {path.parent.name}/{path.name} ({cache.human_size(size)}, an unfinished build)")
+        messages.append(f"  deleted {path.parent.name}/{path.name} ({cache_layout.human_size(size)}, an unfinished build)")
     if not messages:
         return f"Nothing to prune: every entry of {root} is reached."
-    return "\n".join([f"Pruned {root}: freed {cache.human_size(freed)}.", *messages])
+    return "\n".join([f"Pruned {root}: freed {cache_layout.human_size(freed)}.", *messages])
 
 
 def clear(stage: str, root: Path | None = None) -> str:
@@ -207,7 +207,7 @@ def clear(stage: str, root: Path | None = None) -> str:
     messages, freed = remove([e.path for e in found if e.stage == stage], f"cleared {stage}")
     left = entries(root)
     reach = Reachability(left)
-    lines = [f"Cleared {stage} in {root}: freed {cache.human_size(freed)}.", *messages]
+    lines = [f"Cleared {stage} in {root}: freed {cache_layout.human_size(freed)}.", *messages]
     unreached = [e for e in left if reach.why(e)]
     if unreached:
         lines.append(f"{len(unreached)} entries left are unreached (e.g. trained from what was cleared): "

@@ -31,7 +31,7 @@ import typing
 from pathlib import Path
 
 from . import cache
-from .config import ConfigError, Profile, cache_dir
+from .config import ConfigError, Profile
 from .stages.common import Builder
 from .stages.dpo import DPOSettings, get_dpo_model_dir
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
@@ -143,10 +143,10 @@ class DistributedBuilder(Builder):
         return self._accelerator
 
     def build(self, kind: str, settings: dict, train) -> Path:
-        settings = cache.entry_settings(kind, settings)  # the code's fingerprint, as build_cached adds it
         final = kind == self.final_stage and self.out is not None
-        target = Path(self.out) if final else cache_dir() / kind / cache.settings_key(settings)
-        return distributed_build(self.state, target, settings, train, force=final)
+        target = Path(self.out) if final else cache.entry_dir(kind, settings)
+        # the code's fingerprint in the settings, as build_cached adds it
+        return distributed_build(self.state, target, cache.entry_settings(kind, settings), train, force=final)
 
     def per_process(self, settings, fields=("batch_size",)):
         return per_process(settings, self.state.num_processes, fields)

@@ -187,14 +187,12 @@ def accuracy_intervals(heldout, gold, yours: list[str], simulated_runs: list[lis
         if not idx:
             continue
 
-        def interval(values):  # each held-out pair is its own group
-            if values and isinstance(values[0], list):
-                values = [[run[i] for i in idx] for run in values]
-            else:
-                values = [values[i] for i in idx]
-            return bootstrap_ci(values, idx, n_boot=n_boot, seed=seed, level=confidence)
+        def interval(runs):  # each held-out pair is its own group
+            return bootstrap_ci([[run[i] for i in idx] for run in runs], idx, n_boot=n_boot, seed=seed,
+                                level=confidence)
 
-        out[family] = {"yours": interval(right_yours), "simulated": interval(right_mean), "gap": interval(gap_runs)}
+        out[family] = {"yours": interval([right_yours]), "simulated": interval([right_mean]),
+                       "gap": interval(gap_runs)}
     return out
 
 
