@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # rlhf-lab: set up and open the course, or set up and run the tests.
 #
-#   bash course.sh          set up (first time: about 2 minutes) and open JupyterLab
-#   bash course.sh test     set up and run the whole test suite (what CI runs)
-#   bash course.sh setup    only set up
+#   bash course.sh              set up (first time: about 2 minutes) and open JupyterLab
+#   bash course.sh test         set up and run the whole test suite (what CI runs)
+#   bash course.sh test --fast  the contributor's check before a commit: every test but the
+#                               notebooks, the browser tests and the slow (training) ones
+#   bash course.sh setup        only set up
+#
+# Extra arguments after `test` go to pytest (e.g. `bash course.sh test -k cache`).
 #
 # Setup makes a virtual environment in .venv (override with RLHF_LAB_VENV), installs
 # torch first (so pip never swaps in another build), then the course and its pinned
@@ -69,6 +73,61 @@ ensure_chromium() {
   fi
 }
 
+PHASES=()
+phase_start=$(date +%s)
+phase() {
+  # Record how long the phase that just ended took (printed at the end of `course.sh test`).
+  local now; now=$(date +%s)
+  PHASES+=("$1 $((now - phase_start))")
+  phase_start=$now
+}
+
+print_phases() {
+  local total=0 line
+  say "Time per phase:"
+  for line in "${PHASES[@]}"; do
+    printf '  %-10s %5s s\n' ${line}
+    total=$((total + ${line##* }))
+  done
+  printf '  %-10s %5s s\n' total "$total"
+}
+
+run_tests() {
+  local fast=0 args=()
+  for arg in "$@"; do
+    if [ "$arg" = "--fast" ]; then fast=1; else args+=("$arg"); fi
+  done
+  setup; phase setup
+  export HF_HUB_OFFLINE=1
+  # Notebooks run in kernels that inherit this environment: one shared model cache, and the
+  # test budget (the longest lessons train their reduced grid; see README, "Try a lesson quickly").
+  export RLHF_LAB_CACHE="${RLHF_LAB_CACHE:-$COURSE_DIR/.cache/rlhf_lab}"
+  export RLHF_LAB_BUDGET="${RLHF_LAB_BUDGET:-test}"
+  local pytest=("$VENV/bin/python" -m pytest -p no:cacheprovider)
+  if [ "$fast" = 1 ]; then
+    say "Fast tests: no notebooks, no browser, no slow (training) tests"
+    local rc=0
+    "${pytest[@]}" tests -m "not slow and not notebook and not e2e" --durations=10 "${args[@]}" || rc=$?
+    phase fast; print_phases; return $rc
+  fi
+  ensure_chromium; phase chromium
+  # Each full run keeps its per-test durations (tools/test_durations.json, see CONTRIBUTING).
+  export RLHF_LAB_DURATIONS="${RLHF_LAB_DURATIONS:-$COURSE_DIR/tools/test_durations.json}"
+  export RLHF_LAB_RUN_ID="${RLHF_LAB_RUN_ID:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
+  say "Running the tests (the first model test builds the tiny models: a few minutes)"
+  local rc_tests=0 rc_notebooks=0
+  "${pytest[@]}" tests --durations=15 "${args[@]}" || rc_tests=$?
+  phase tests
+  say "Running the notebooks and solutions under nbval (test budget)"
+  "${pytest[@]}" notebooks solutions --nbval-lax --durations=15 "${args[@]}" || rc_notebooks=$?
+  phase notebooks
+  print_phases
+  if [ "$rc_tests" != 0 ] || [ "$rc_notebooks" != 0 ]; then
+    say "FAILED: tests exit code $rc_tests, notebooks exit code $rc_notebooks (see above)"
+    return 1
+  fi
+}
+
 case "${1:-lab}" in
   lab)
     setup
@@ -76,14 +135,7 @@ case "${1:-lab}" in
     exec "$VENV/bin/jupyter" lab --notebook-dir="$COURSE_DIR" "notebooks/00_welcome.ipynb" "${@:2}"
     ;;
   test)
-    setup
-    ensure_chromium
-    export HF_HUB_OFFLINE=1
-    # Notebooks run in kernels that inherit this environment: one shared model cache.
-    export RLHF_LAB_CACHE="${RLHF_LAB_CACHE:-$COURSE_DIR/.cache/rlhf_lab}"
-    say "Running the tests (first run builds the tiny models: a few minutes)"
-    exec "$VENV/bin/python" -m pytest -p no:cacheprovider tests notebooks solutions --nbval-lax \
-      --durations=15 "${@:2}"
+    run_tests "${@:2}"
     ;;
   setup)
     setup

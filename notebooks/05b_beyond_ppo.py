@@ -36,18 +36,18 @@
 # **verifiable reward**, a checkable right answer instead of a learned judge, as in today's
 # reasoning RL.
 #
-# *Under test (CI) every run gets a reduced budget (16 rollouts instead of 60, at 4x the learning
-# rate); the committed notebook shows a learner's full run.*
+# *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run, and a quick look for you) every
+# run gets a reduced budget (16 rollouts instead of 60, at 4x the learning rate); the committed
+# notebook shows a learner's full run.*
 
 # %%
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from rlhf_lab import lesson, losses, plots
-from rlhf_lab.config import get_profile
+from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.method_comparison import RUNS, evaluate_side_by_side, train_side_by_side
 from rlhf_lab.stages.group_rl import GroupRLSettings
@@ -58,7 +58,7 @@ torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
-UNDER_TEST = os.environ.get("CI") == "true"  # the reduced budget keeps CI within its time budget
+UNDER_TEST = under_test_budget()  # RLHF_LAB_BUDGET=test: the reduced budget (tests, a quick look)
 
 # %% [markdown]
 # ## Two baselines, no critic
@@ -92,7 +92,7 @@ print("GRPO        ", " ".join(f"{a:+.2f}" for a in losses.group_relative_advant
 # `steps_per_generation` and `beta`.
 
 # %%
-# Under test: 16 rollouts at 4x the learning rate, so that 2,048 episodes move the policies visibly.
+# On the test budget: 16 rollouts at 4x the learning rate, so that 2,048 episodes move the policies visibly.
 config = default_ppo_config(profile, **({"steps": 16, "learning_rate": 4e-4} if UNDER_TEST else {}))
 grpo = GroupRLSettings.like_ppo(config, "grpo")
 print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {config.batch_size} responses "
@@ -105,7 +105,7 @@ print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {co
 #
 # Each policy is built once and cached; the times below are the training times measured when
 # it was built (the benchmark `benchmarks/bench_group_rl.py` trains all four in one process).
-# *Takes about 9 min the first time on the tiny profile (2 CPU cores); about 1.5 min under test.*
+# *Takes about 9 min the first time on the tiny profile (2 CPU cores); about 1.5 min on the test budget.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -165,7 +165,7 @@ lesson.check_claim("... and each agrees with wrong claims no more often than SFT
 
 # %% [markdown]
 # **What to look for.** The rows "gives harmful instructions" and "sycophancy" fall for all
-# three in the run above (with CI's reduced budget one of them can stay at SFT's rate): the
+# three in the run above (on the test budget one of them can stay at SFT's rate): the
 # lesson of notebook 05 does not depend on the critic. The reward model's blind
 # spot is open to all three as well: the row "contrarian" (the "No" shortcut of notebook 05).
 # How far a run goes down it, and how much gold it gains, differs by method and by seed

@@ -37,20 +37,19 @@
 # Each numbered claim is checked on the three-seed benchmarks (`benchmarks/bench_reward_hacking.py`,
 # `bench_failure_modes.py`, `bench_labeller_bias.py`), and your own run is drawn next to them.
 #
-# *Under test (CI) the notebook trains only sections 5's reduced grid (best-of-n to n=128, PPO at
+# *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section 5's reduced grid (best-of-n to n=128, PPO at
 # two KL coefficients) and reads everything else from the benchmarks; run it yourself and it
 # trains every run for your seed (about 40 min from nothing on 2 CPU cores, seconds once cached).*
 
 # %%
 import json
 from dataclasses import replace
-import os
 from pathlib import Path
 
 import torch
 
 from rlhf_lab import lesson, models, plots, reward_hacking
-from rlhf_lab.config import get_profile
+from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
@@ -66,7 +65,7 @@ torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup(dpi=48)  # small figures (this notebook has many), the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
-UNDER_TEST = os.environ.get("CI") == "true"  # the reduced grid keeps CI within its time budget
+UNDER_TEST = under_test_budget()  # RLHF_LAB_BUDGET=test: the reduced grid (tests, a quick look)
 LIVE = not UNDER_TEST  # train every run for your seed (under test: read the benchmarks)
 NS = (1, 2, 4, 8, 16, 32, 64, 128) if UNDER_TEST else (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KL_COEFS = (0.0, 0.05) if UNDER_TEST else (0.0, 0.02, 0.05, 0.5)  # 0.05: notebook 05's run, cached
@@ -108,7 +107,7 @@ def reward_model_score(user_texts, responses):
 # runs against it with the KL brake of notebook 05 (`kl_coef` 0.05), a weaker one and none. Every
 # run is judged by the hidden human on all held-out prompts, 4 samples each.
 #
-# *Under test (CI) this section and the next two read the benchmark's run of your seed; run the
+# *On the test budget this section and the next two read the benchmark's run of your seed; run the
 # notebook yourself and the next cell trains the eight PPO runs of the study (about 2 min each
 # from nothing, on 2 CPU cores).*
 
@@ -335,7 +334,7 @@ display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r
 # `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
 # Each level is one plain DPO run (`PLAIN_DPO`: beta 0.1, no NLL term); only the labels change.
 #
-# *Under test (CI) the DPO runs are not trained here (about 1.5 min each); the three-seed numbers
+# *On the test budget the DPO runs are not trained here (about 1.5 min each); the three-seed numbers
 # come from `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell trains
 # the most sycophantic labeller's DPO for your seed.*
 
@@ -403,7 +402,7 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 # highest. No weights change, yet the picked answers are a new policy, at KL at most
 # log n - (n-1)/n nats from SFT.
 #
-# *Takes about 1 min under test (n up to 128), about 2 min for n up to 256, on the tiny profile (2 CPU cores).*
+# *Takes about 1 min on the test budget (n up to 128), about 2 min for n up to 256, on the tiny profile (2 CPU cores).*
 
 # %%
 prompts = heldout_prompts(world, N_PROMPTS)  # every family, interleaved
@@ -651,7 +650,7 @@ for seed, run in benchmark["runs"].items():
 #
 # The run pushed hard above (no KL brake, 10x learning rate), once more with `ptx_coef=1`.
 #
-# *Under test (CI) these two runs are not trained here (about 4 min); the three-seed numbers
+# *On the test budget these two runs are not trained here (about 4 min); the three-seed numbers
 # below come from `benchmarks/bench_failure_modes.py`. Run the notebook yourself and the next
 # cell trains both for your seed.*
 

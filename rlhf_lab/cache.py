@@ -378,9 +378,9 @@ def artifact_key(path) -> str:
     the cache. Elsewhere: the absolute path of a local directory, or a hub id as given.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_absolute():
         return str(path)  # a hub id, e.g. "Qwen/Qwen2.5-0.5B-Instruct"
-    path = path.resolve()
+    path = path.resolve()  # (an entry not built yet has the key it will have once built)
     try:
         return path.relative_to(cache_dir().resolve()).as_posix()
     except ValueError:

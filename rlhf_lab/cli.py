@@ -16,7 +16,7 @@ import platform
 import sys
 
 from . import cache_tools, memory
-from .config import ConfigError, cache_dir, get_profile, shown_path
+from .config import ConfigError, cache_dir, default_seed, get_profile, parse_seed, shown_path
 from .world import FAMILIES, World
 
 REQUIRED = ["torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "tokenizers",
@@ -74,13 +74,25 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+SEED_HELP = "a non-negative integer (default: $RLHF_LAB_SEED, else 0)"
+
+
+def seed_argument(text: str) -> int:
+    """--seed: a clear argparse error (exit 2), not numpy's traceback, for a seed it cannot take."""
+    try:
+        return parse_seed(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_world(args) -> int:
     """Show sample prompts, responses and their gold reward components."""
     import random
 
 
-    world = World(args.seed)
-    rng = random.Random(args.seed)
+    seed = default_seed() if args.seed is None else args.seed
+    world = World(seed)
+    rng = random.Random(seed)
     print(f"The lab world: {len(world.prompts('train'))} training prompts, {len(world.prompts('heldout'))} held-out.\n")
     for family in FAMILIES if args.family is None else [args.family]:
         prompt = rng.choice(world.prompts("heldout", family))
@@ -98,7 +110,7 @@ def cmd_run(args) -> int:
     from .evaluate import format_interval as interval
     from .pipeline import POLICIES, run_pipeline
 
-    profile = get_profile(args.profile, seed=args.seed)
+    profile = get_profile(args.profile, **({} if args.seed is None else {"seed": args.seed}))
     metrics = run_pipeline(profile, args.out, quick=args.quick)
     print("held-out gold reward (95% interval) and win rate against SFT, by the hidden human:")
     for stage in ("base",) + POLICIES:
@@ -184,12 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="show sample prompts and responses with their gold reward")
     world.add_argument("--family", choices=["helpful", "sycophancy", "harmful", "benign"], default=None)
     world.add_argument("--responses", type=int, default=3, help="responses to show per prompt")
-    world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--seed", type=seed_argument, default=None, help=SEED_HELP)
     world.set_defaults(func=cmd_world)
     run = sub.add_parser("run", help="run the whole pipeline headless and write metrics.json and a report")
     run.add_argument("--profile", default=None, help="tiny (default) or gpu")
     run.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=seed_argument, default=None, help=SEED_HELP)
     run.add_argument("--quick", action="store_true", help="reduced settings, for tests (numbers are not meaningful)")
     run.set_defaults(func=cmd_run)
     train = sub.add_parser("train", help="train one stage (sft, reward, dpo, ppo); also under `accelerate launch`",

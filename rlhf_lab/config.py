@@ -10,7 +10,8 @@ Any gpu profile's model is configurable: ``get_profile("gpu", base_model="...")`
 environment variable ``RLHF_LAB_BASE_MODEL`` (a hub id or a local directory).
 
 Choose with ``get_profile("gpu")`` or the environment variable ``RLHF_LAB_PROFILE``.
-Override single values with keyword arguments: ``get_profile("tiny", seed=1)``.
+Override single values with keyword arguments: ``get_profile("tiny", seed=1)``; the seed of
+every profile also with ``RLHF_LAB_SEED`` (the whole course on another draw).
 """
 
 from __future__ import annotations
@@ -23,12 +24,19 @@ from pathlib import Path
 PROFILE_ENV = "RLHF_LAB_PROFILE"
 MODEL_ENV = "RLHF_LAB_BASE_MODEL"  # overrides a gpu profile's base model (hub id or local directory)
 CACHE_ENV = "RLHF_LAB_CACHE"
+BUDGET_ENV = "RLHF_LAB_BUDGET"
+SEED_ENV = "RLHF_LAB_SEED"
+# How much a lesson trains: "full" (a learner's run, what the committed notebooks show) or "test"
+# (what the tests run: the same code on a smaller grid, for a quick look at a lesson too).
+BUDGETS = ("full", "test")
 
 # Every environment variable the course reads, in one list (the README's table is this one).
 ENVIRONMENT_VARIABLES = {
     PROFILE_ENV: "the profile: tiny (default), gpu or gpu-1.5b",
     MODEL_ENV: "a gpu profile's base model: a hub id or a local directory",
     CACHE_ENV: "where trained models are cached (default: .cache/rlhf_lab/ in the course folder)",
+    SEED_ENV: "the seed of every profile: notebooks, the CLI, the models they build (default 0; a non-negative integer)",
+    BUDGET_ENV: "full (default) or test: how much the longest lessons train (test: the reduced grid the tests run)",
     "RLHF_LAB_SHARED_DATA": "a folder of downloaded data sets (HH-RLHF, UltraFeedback; default: ../shared/data)",
     "RLHF_LAB_AUTOLABEL": "1: notebook 03's scripted learner labels the pairs (CI, unattended runs)",
     "RLHF_LAB_SKIP_E2E": "1: skip the browser test of the labelling widget",
@@ -40,6 +48,42 @@ ENVIRONMENT_VARIABLES = {
 
 class ConfigError(ValueError):
     """A profile name or setting is not valid. The message says what to use instead."""
+
+
+def parse_seed(value) -> int:
+    """A seed as the course takes it: a non-negative integer below 2**32 (what numpy accepts)."""
+    try:
+        seed = int(str(value).strip())
+    except ValueError:
+        seed = None
+    if seed is None or isinstance(value, bool) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed {value!r} is not valid: use a non-negative integer below 2**32 (e.g. 0, 1, 2); "
+                          f"from the environment: {SEED_ENV}=1.")
+    return seed
+
+
+def default_seed() -> int:
+    """The seed named by ``RLHF_LAB_SEED`` (default 0): run the whole course on another draw."""
+    value = os.environ.get(SEED_ENV, "").strip()
+    return parse_seed(value) if value else 0
+
+
+def budget() -> str:
+    """The lesson budget named by ``RLHF_LAB_BUDGET``: "full" (default) or "test".
+
+    Under "test" the longest lessons (05b, 07) train a reduced grid: the same code and the same
+    claims, fewer runs and steps. ``bash course.sh test`` sets it; a learner can set it to try a
+    lesson quickly (the committed outputs are the full budget's)."""
+    value = os.environ.get(BUDGET_ENV, "full").strip().lower() or "full"
+    if value not in BUDGETS:
+        raise ConfigError(f"{BUDGET_ENV}={value!r} is not a budget; use one of {', '.join(BUDGETS)} "
+                          f"(or leave it unset for the full lessons).")
+    return value
+
+
+def under_test_budget() -> bool:
+    """True when ``RLHF_LAB_BUDGET=test``: the longest lessons train their reduced grid."""
+    return budget() == "test"
 
 
 # The tiny profile's response length budget, in tokens: every sampling function's default, so a
@@ -133,6 +177,10 @@ def validate(profile: Profile) -> Profile:
     def fail(field_name, value, allowed):
         raise ConfigError(f"Profile {profile.name!r}: {field_name}={value!r} is not valid; {allowed}.")
 
+    try:
+        parse_seed(profile.seed)
+    except ConfigError:
+        fail("seed", profile.seed, "use a non-negative integer below 2**32")
     if profile.device not in ("cpu", "cuda"):
         fail("device", profile.device, "use 'cpu' or 'cuda'")
     for name in ("lora_r", "lora_alpha", "pretrain_steps", "pretrain_batch_size", "max_new_tokens",
@@ -171,6 +219,8 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
             f"Unknown setting(s) {', '.join(sorted(unknown))} for profile {name!r}. "
             f"Valid settings: {', '.join(f.name for f in dataclasses.fields(Profile))}."
         )
+    if "seed" not in overrides and os.environ.get(SEED_ENV, "").strip():
+        overrides["seed"] = default_seed()
     if profile.real_model and os.environ.get(MODEL_ENV) and "base_model" not in overrides:
         overrides["base_model"] = os.environ[MODEL_ENV]
     return validate(dataclasses.replace(profile, **overrides))

@@ -18,6 +18,8 @@ import torch
 
 from rlhf_lab.config import ConfigError, get_profile
 
+pytestmark = pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCELERATE = Path(sys.executable).parent / "accelerate"
 CONFIGS = ROOT / "accelerate"

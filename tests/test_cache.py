@@ -21,6 +21,8 @@ from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from model_helpers import session_cache  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
+
 
 def quick_settings():
     from rlhf_lab.pipeline import quick_settings
@@ -97,3 +99,16 @@ def test_lineage_is_recorded_by_key_and_an_old_record_says_what_to_do(monkeypatc
     (old / "settings.json").write_text(json.dumps({"sft_dir": str(sft)}))
     with pytest.raises(KeyError, match="Delete that directory"):
         cache.built_from(old)
+
+
+def test_a_stage_knows_where_its_upstream_models_will_be_before_they_are_built(session_cache):
+    """base_model_path / sft_model_path name an entry without training it (a cache key needs only the
+    name), and once the entry is built it is exactly there."""
+    from rlhf_lab.stages.pretrain import base_model_path, get_base_model_dir
+    from rlhf_lab.stages.sft import get_sft_model_dir, sft_model_path
+
+    profile, settings = quick_settings()
+    before = (base_model_path(profile), sft_model_path(profile, settings.sft))
+    assert before == (get_base_model_dir(profile, progress=False),
+                      get_sft_model_dir(profile, settings.sft, progress=False))
+    assert cache.artifact_key(before[1]) == f"sft/{before[1].name}"

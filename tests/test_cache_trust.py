@@ -381,6 +381,7 @@ def test_two_processes_asking_for_one_missing_entry_build_it_once(tmp_path):
     assert "Another process is building thing/" in stderr and "waiting for it to finish" in stderr
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_two_notebooks_on_the_quick_pipeline_build_each_stage_once(tmp_path):
     outputs, built, stderr = two_processes(QUICK_SFT, tmp_path, timeout=900)
     assert outputs[0] == outputs[1]

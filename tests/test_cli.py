@@ -70,6 +70,14 @@ def test_run_unknown_profile_exits_2_with_the_choices(tmp_path):
     assert "gpu, gpu-1.5b, tiny" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("seed", ["-1", "one", str(2**32)])
+def test_a_seed_it_cannot_take_exits_2_with_what_to_use(seed, tmp_path):
+    result = run_cli("run", "--seed", seed, "--out", str(tmp_path / "out"), env={"RLHF_LAB_CACHE": str(tmp_path)})
+    assert result.returncode == 2 and "non-negative integer" in result.stderr and "Traceback" not in result.stderr
+    from_env = run_cli("world", env={"RLHF_LAB_SEED": seed})
+    assert from_env.returncode == 2 and "RLHF_LAB_SEED" in from_env.stderr and "Traceback" not in from_env.stderr
+
+
 def test_world_shows_every_family_with_gold_components():
     result = run_cli("world", "--responses", "2")
     assert result.returncode == 0, result.stderr
@@ -107,6 +115,7 @@ def first_run(tmp_path_factory):
     return cache, out, quick_run(cache, out)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_writes_metrics_report_and_figures(first_run):
     _, out, metrics = first_run
     for stage in STAGES:
@@ -135,6 +144,7 @@ def test_quick_run_writes_metrics_report_and_figures(first_run):
         assert figure in report
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_evaluates_every_family(first_run):
     """EXPOSES A BUG: run_pipeline evaluates world.prompts('heldout')[:eval_prompts], the first prompts
     by id (benign, then harmful, ...), so with 24 prompts sycophancy is never measured (NaN)."""
@@ -143,6 +153,7 @@ def test_quick_run_evaluates_every_family(first_run):
     assert not math.isnan(metrics["sft"]["sycophancy_rate"])
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_trains_each_stage_once(first_run):
     """EXPOSES A BUG: the reward, DPO and PPO stages call get_sft_model_dir(profile) with the default
     SFTSettings, and PPO calls get_reward_model_dir(profile) with the default RewardSettings, so a
@@ -154,6 +165,7 @@ def test_quick_run_trains_each_stage_once(first_run):
         assert len(built) == count, (kind, [p.name for p in built])
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_is_deterministic(first_run, tmp_path_factory):
     """The same seed in a second, fresh cache gives the same metrics (everything but the timings).
     This doubles the file's time (~1-2 min); it is the only check that a fresh build of every stage

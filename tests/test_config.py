@@ -10,6 +10,7 @@ from rlhf_lab.config import CACHE_ENV, PROFILE_ENV, PROFILES, ConfigError, TinyM
 @pytest.fixture(autouse=True)
 def no_profile_env(monkeypatch):
     monkeypatch.delenv(PROFILE_ENV, raising=False)
+    monkeypatch.delenv("RLHF_LAB_SEED", raising=False)
 
 
 def test_tiny_is_the_default_and_runs_on_cpu():
@@ -131,3 +132,29 @@ def test_cache_dir_defaults_to_the_checkout(monkeypatch):
     path = cache_dir()
     assert path.parts[-2:] == (".cache", "rlhf_lab")
     assert (path.parent.parent / "pyproject.toml").exists()
+
+
+def test_the_lesson_budget_is_full_unless_the_environment_names_another(monkeypatch):
+    from rlhf_lab.config import BUDGET_ENV, budget, under_test_budget
+
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    assert (budget(), under_test_budget()) == ("full", False)
+    monkeypatch.setenv(BUDGET_ENV, " Test ")
+    assert (budget(), under_test_budget()) == ("test", True)
+    monkeypatch.setenv(BUDGET_ENV, "quik")
+    with pytest.raises(ConfigError, match="RLHF_LAB_BUDGET='quik'.*full, test"):
+        budget()
+
+
+def test_the_seed_comes_from_the_environment_unless_given(monkeypatch):
+    from rlhf_lab.config import SEED_ENV
+
+    monkeypatch.setenv(SEED_ENV, "2")
+    assert get_profile().seed == 2 and get_profile("tiny", seed=1).seed == 1
+    monkeypatch.setenv(SEED_ENV, "-1")
+    with pytest.raises(ConfigError, match="non-negative integer"):
+        get_profile()
+    monkeypatch.delenv(SEED_ENV)  # (unset: seed 0)
+    assert get_profile().seed == 0
+    with pytest.raises(ConfigError, match="seed"):
+        get_profile("tiny", seed=-3)

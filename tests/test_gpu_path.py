@@ -283,6 +283,7 @@ def test_gpu_memory_benchmark_without_cuda_says_so():
     assert result.returncode == 2 and "no CUDA GPU" in result.stderr and "--dry-run" in result.stderr
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_gpu_memory_benchmark_dry_run(tmp_path):
     out = tmp_path / "dry.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gpu_memory.py"), "--dry-run",

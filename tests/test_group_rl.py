@@ -89,18 +89,21 @@ def captured_rollout(method, reward_dir, kl_coef):
     return torch.tensor(seen["rewards"]), torch.cat(seen["advantages"]), settings.samples_per_prompt
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_grpo_advantages_are_trls(reward_dir):
     rewards, advantages, group = captured_rollout("grpo", reward_dir, kl_coef=0.05)
     assert len(rewards) == len(advantages) == 8
     assert torch.allclose(losses.group_relative_advantages(rewards, group), advantages, atol=1e-4)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_rloo_advantages_are_trls(reward_dir):
     # (beta 0: RLOO puts the KL into the reward, which our reward function does not see)
     rewards, advantages, group = captured_rollout("rloo", reward_dir, kl_coef=0.0)
     assert torch.allclose(losses.leave_one_out_advantages(rewards, group), advantages, atol=1e-4)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_a_group_rl_policy_is_saved_with_its_lineage_and_reloads(reward_dir, tmp_path):
     from rlhf_lab.cache import built_from
     from rlhf_lab.stages.common import load_adapter_policy

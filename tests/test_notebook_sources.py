@@ -31,3 +31,11 @@ def test_notebook_matches_its_source(source):
         assert expected == found, (f"{source.stem}: cell {i} differs from {source.name}; "
                                    "run `python tools/run_notebooks.py` to rewrite the notebook")
     assert len(from_source) == len(in_notebook), f"{source.stem}: the notebook and its source have different cells"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_a_lesson_reads_the_named_budget_not_the_ci_variable(source):
+    """One setting says how much a lesson trains under test (RLHF_LAB_BUDGET, through
+    rlhf_lab.config.under_test_budget), so a learner can choose it too; no lesson branches on CI."""
+    text = source.read_text()
+    assert '"CI"' not in text and "'CI'" not in text, f"{source.name} reads CI: use config.under_test_budget()"

@@ -9,7 +9,8 @@ from rlhf_lab import real_data
 from rlhf_lab.config import CACHE_ENV, get_profile
 
 HH = real_data.hh_sample_file()
-pytestmark = pytest.mark.skipif(HH is None, reason="the real HH-RLHF sample (../shared/data) is not on this machine")
+pytestmark = [pytest.mark.skipif(HH is None, reason="the real HH-RLHF sample (../shared/data) is not on this machine"),
+              pytest.mark.slow]  # trains models (course.sh test --fast leaves it out)
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,15 @@
 import math
 
 from rlhf_lab import reward_hacking
-from rlhf_lab.config import get_profile
+from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.evaluate import gold_by_family, repeat_prompts
 from rlhf_lab.stages.comparisons import settings_key
 from rlhf_lab.stages.reward import RewardSettings, reward_cache_settings
 from rlhf_lab.world import World
 
 
-def test_the_course_reward_model_keeps_its_cache_key_and_the_study_runs_differ_from_it():
+def test_the_course_reward_model_keeps_its_cache_key_and_the_study_runs_differ_from_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # an empty cache: a key is computed, nothing is trained
     profile = get_profile("tiny")
     assert "leave_out" not in settings_key(RewardSettings()) and "user_right_edits" not in settings_key(RewardSettings())
     keys = {name: reward_cache_settings(profile, settings, None) for name, settings in
@@ -21,6 +22,7 @@ def test_the_course_reward_model_keeps_its_cache_key_and_the_study_runs_differ_f
     runs = reward_hacking.study_runs()
     assert runs[reward_hacking.unguarded_label(0.0)] == (reward_hacking.UNGUARDED, 0.0)
     assert {k for _, k in runs.values()} == set(reward_hacking.BRAKES)
+    assert list(tmp_path.iterdir()) == []  # no base or SFT model was built to compute the keys
 
 
 def test_halved_and_recovered_measures_the_share_of_the_hack_undone():

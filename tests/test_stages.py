@@ -40,6 +40,7 @@ def score_head(peft_model):
     return wrapper.modules_to_save["default"].weight, wrapper.original_module.weight
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_reward_scores_survive_save_and_reload(trained_reward):
     from rlhf_lab.scoring import score_responses
     from rlhf_lab.stages.reward import load_reward_model
@@ -58,6 +59,7 @@ def test_reward_scores_survive_save_and_reload(trained_reward):
     assert torch.allclose(score_responses(again, tokenizer, users, answers), before, atol=1e-5)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_reward_score_head_was_trained(trained_reward):
     model, *_ = trained_reward
     trained, initial = score_head(model)
@@ -78,6 +80,7 @@ def assert_adapter_off_is(policy, reference, batch):
     assert not torch.allclose(logits_of(policy, batch), off, atol=1e-6)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_path):
     from rlhf_lab.stages.dpo import DPOSettings, train_dpo
     from rlhf_lab.stages.common import load_adapter_policy
@@ -90,6 +93,7 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dpo(session_cache, tmp_path):
     """RPO (the course's DPO): the chosen answers' NLL is added to the DPO loss, so after the same
     training the chosen answers are more likely than after plain DPO, which may push both down."""
@@ -120,6 +124,7 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
     assert rpo > plain + 0.1, (plain, rpo)
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp_path):
     from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.ppo import default_ppo_config, train_ppo
@@ -134,6 +139,7 @@ def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_pipeline_dpo_policy_builds_on_the_pipelines_sft_model(session_cache):
     """EXPOSES A BUG: with non-default SFT settings (quick_settings), run_pipeline evaluates the SFT
     model it built with those settings, but DPO (and reward/PPO, and load_adapter_policy) call
@@ -152,6 +158,7 @@ def test_pipeline_dpo_policy_builds_on_the_pipelines_sft_model(session_cache):
         "the DPO policy's reference is not the SFT model the pipeline trained and evaluated"
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_pairs_of_the_sft_models_own_samples_are_labelled_by_the_annotator(session_cache):
     """Comparison data where the policy lives: two different SFT samples of one prompt, the
     annotator's pick as chosen (a noiseless annotator follows the gold reward)."""
@@ -175,6 +182,7 @@ def test_pairs_of_the_sft_models_own_samples_are_labelled_by_the_annotator(sessi
         assert gold_reward(prompt, r["chosen"]).total >= gold_reward(prompt, r["rejected"]).total - 1e-9
 
 
+@pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_iterated_rlhf_retrains_the_reward_model_on_the_policys_own_samples(session_cache):
     """One round of iterated RLHF (quick settings): the second reward model learns from more
     pairs than the first (the policy's samples were added), the second PPO run is trained

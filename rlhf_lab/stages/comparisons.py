@@ -14,7 +14,7 @@ from .. import cache
 from ..config import Profile
 from ..preferences import ANNOTATOR_BIASES, comparison_rows, to_conversational
 from ..real_data import cache_identity, preference_splits
-from .sft import SFTSettings, get_sft_model_dir
+from .sft import SFTSettings, sft_model_path
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def settings_key(settings) -> dict:
 
 def comparison_cache_settings(stage: str, profile: Profile, settings: ComparisonSettings) -> dict:
     """The cache key of a stage that learns from comparisons: its SFT model, the world, the settings."""
-    key = {"stage": stage, **cache.lineage(sft=get_sft_model_dir(profile, settings.sft, progress=False)),
+    key = {"stage": stage, **cache.lineage(sft=sft_model_path(profile, settings.sft)),
            "seed": profile.seed, "pairs_default": profile.preference_pairs,
            "world": cache.world_fingerprint(profile.seed), **settings_key(settings)}
     if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)

@@ -166,10 +166,18 @@ def pretrain_cache_settings(profile: Profile, settings: PretrainSettings | None 
     }
 
 
+def base_model_path(profile: Profile, settings: PretrainSettings | None = None) -> Path:
+    """Where the base model is, built or not (a later stage's cache key names it; nothing trains).
+    For the gpu profile: the hub id (or local directory) of its base model."""
+    if profile.real_model:
+        return Path(profile.base_model)
+    return cache.entry_dir("base", pretrain_cache_settings(profile, settings))
+
+
 def get_base_model_dir(profile: Profile, settings: PretrainSettings | None = None, progress: bool = True) -> Path:
     """The pretrained tiny base model's directory, pretraining it first if needed (~1 min).
     For the gpu profile: the hub id (or local directory) of its base model."""
-    if profile.base_model != "tiny":
+    if profile.real_model:
         return Path(profile.base_model)
     settings = settings or PretrainSettings.from_profile(profile)
     return cache.build_cached("base", pretrain_cache_settings(profile, settings),

@@ -19,7 +19,7 @@ from ..world import World
 from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
 from .common import (Builder, final_loss, loss_history, merge_lora_into_base,
                      run_trainer, schedule_arguments, trainer_arguments)
-from .pretrain import get_base_model_dir, get_tokenizer
+from .pretrain import base_model_path, get_base_model_dir, get_tokenizer
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,15 @@ class SFTSettings:
 
 
 def sft_cache_settings(profile: Profile, settings: SFTSettings) -> dict:
-    return {"stage": "sft", **cache.lineage(base=get_base_model_dir(profile, progress=False)),
+    return {"stage": "sft", **cache.lineage(base=base_model_path(profile)),
             "world": cache.world_fingerprint(profile.seed),
             "lora": asdict(models.LoraSettings.from_profile(profile)), "seed": profile.seed,
             "quantize_4bit": profile.quantize_4bit, **asdict(settings)}
+
+
+def sft_model_path(profile: Profile, settings: SFTSettings | None = None) -> Path:
+    """Where the SFT model is, built or not (a later stage's cache key names it; nothing trains)."""
+    return cache.entry_dir("sft", sft_cache_settings(profile, settings or SFTSettings()))
 
 
 def get_sft_model_dir(profile: Profile, settings: SFTSettings | None = None, progress: bool = True,

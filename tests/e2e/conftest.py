@@ -28,10 +28,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "e2e: end-to-end test in a real JupyterLab and headless Chromium")
-
-
 def require_chromium() -> str:
     """Chromium's path. Call it first in a browser test's body, so that a missing Chromium is a
     test FAILURE (not a skip, not a fixture error), unless RLHF_LAB_SKIP_E2E=1."""

@@ -63,6 +63,25 @@ def kernel_busy(page) -> bool:
     return page.locator("#jp-main-statusbar").get_by_text("Busy").count() > 0
 
 
+# What a learner would see change in the notebook, read from the page: each cell's type, its
+# source (the rendered text for a markdown cell) and how many outputs it has. Never layout or
+# presentational classes (JupyterLab adds e.g. `jp-toolbar-overlap` when its toolbar overlaps a cell).
+NOTEBOOK_CONTENT_JS = """cells => cells.map(c => {
+  const type = c.classList.contains('jp-MarkdownCell') ? 'markdown'
+             : c.classList.contains('jp-RawCell') ? 'raw' : 'code';
+  const rendered = c.querySelector('.jp-RenderedMarkdown');
+  const editor = c.querySelector('.jp-InputArea-editor .cm-content');
+  const source = (type === 'markdown' && rendered && rendered.offsetParent !== null) ? rendered.innerText
+                 : (editor ? editor.innerText : '');
+  return {type: type, source: source.trim(), outputs: c.querySelectorAll('.jp-OutputArea-output').length};
+})"""
+
+
+def notebook_content(page) -> list[dict]:
+    """The notebook's cells as a learner sees them: type, source, number of outputs."""
+    return page.locator(".jp-Notebook .jp-Cell").evaluate_all(NOTEBOOK_CONTENT_JS)
+
+
 def run_cells_one_by_one(page, n_cells: int) -> None:
     """Select the first cell, then Shift+Enter n_cells times (what a careful learner does)."""
     page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-InputPrompt").click()

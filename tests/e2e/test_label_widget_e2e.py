@@ -25,7 +25,7 @@ import pytest
 from rlhf_lab.label import LabelStore
 
 from .conftest import require_chromium
-from .labelling import (app_locator, insert_cell_after, kernel_busy, labelled, news_popup_shown, pair_text, pending,
+from .labelling import (app_locator, insert_cell_after, kernel_busy, labelled, news_popup_shown, notebook_content, pair_text, pending,
                         run_all, run_cell, run_cells_one_by_one, summary_ms, timed_action, wait_for,
                         wait_for_text, wait_until_idle, wait_until_saved, widget_cell_index,
                         write_generated_notebook, open_notebook)
@@ -95,7 +95,8 @@ def keyboard_session(page, url: str) -> dict:
     app = app_locator(page)
     cells = page.locator(".jp-Notebook .jp-Cell")
     wait_for(lambda: labelled(app) == 0, "the widget to show 0 labelled")
-    n_cells, cell_types = cells.count(), cells.evaluate_all("cs => cs.map(c => c.className)")
+    n_cells, content = cells.count(), notebook_content(page)
+    assert [c["type"] for c in content] == ["markdown", "code"] and "LabelingApp" in content[1]["source"]
     for css, key in [("a", "[a]"), ("b", "[b]"), ("tie", "[t]"), ("skip", "[s]"), ("undo", "[u]"),
                      ("tag-helpful", "[1]"), ("tag-harmless", "[2]"), ("tag-honest", "[3]"), ("tag-style", "[4]"),
                      ("reveal", "[r]")]:
@@ -130,7 +131,7 @@ def keyboard_session(page, url: str) -> dict:
     app.locator("button.rlhf-label-b").click()
     wait_until_saved(app, 4)
     assert cells.count() == n_cells
-    assert cells.evaluate_all("cs => cs.map(c => c.className)") == cell_types
+    assert notebook_content(page) == content, "a key meant for the widget changed the notebook"
     assert app.locator(".rlhf-label-status").inner_text().startswith("Saved: B is better")
 
     # Idle kernel: key and click to the next pair on screen, and to saved, timed in the browser.
@@ -149,8 +150,10 @@ def keyboard_session(page, url: str) -> dict:
     timings = {"key": [t["shown_ms"] for t in key_times], "click": [t["shown_ms"] for t in click_times],
                "key_saved": [t["saved_ms"] for t in key_times], "click_saved": [t["saved_ms"] for t in click_times]}
     print("browser, idle kernel:", {k: summary_ms(v) for k, v in timings.items()})
-    # The target is 100 ms; the test allows slack for a loaded CI machine (the benchmark reports the real numbers).
-    assert max(timings["key"] + timings["click"]) < 300, timings
+    # The target is 100 ms, measured by experiments/label_browser.py, not
+    # here: a timed test fails at random on a loaded machine. This bound only catches a widget that waits
+    # for the kernel (a round trip) before it shows the next pair.
+    assert max(timings["key"] + timings["click"]) < 2000, timings
     return timings
 
 
