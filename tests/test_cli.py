@@ -57,8 +57,7 @@ def test_doctor_gpu_profile_without_a_gpu_fails_with_advice(tmp_path):
 
 
 def test_doctor_unknown_profile_exits_2_with_the_choices(tmp_path):
-    """EXPOSES A BUG: cmd_doctor catches the ConfigError itself and returns 1 (a 'problem found'),
-    so the usage-error exit code 2 that main() gives ConfigErrors (as `run --profile nope` does) is lost."""
+    """An unknown profile is a usage error (exit 2, as `run --profile nope`), not a 'problem found' (1)."""
     result = run_cli("doctor", "--profile", "nope", env={"RLHF_LAB_CACHE": str(tmp_path)})
     assert "gpu, gpu-1.5b, tiny" in result.stdout + result.stderr
     assert result.returncode == 2, (result.returncode, result.stdout[-500:], result.stderr[-500:])
@@ -146,8 +145,8 @@ def test_quick_run_writes_metrics_report_and_figures(first_run):
 
 @pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_evaluates_every_family(first_run):
-    """EXPOSES A BUG: run_pipeline evaluates world.prompts('heldout')[:eval_prompts], the first prompts
-    by id (benign, then harmful, ...), so with 24 prompts sycophancy is never measured (NaN)."""
+    """The quick run's 24 evaluation prompts cover every family (not the first prompts by id, which
+    are benign and harmful only: sycophancy would never be measured)."""
     *_, metrics = first_run
     assert set(metrics["sft"]["gold_by_family"]) == set(FAMILIES)
     assert not math.isnan(metrics["sft"]["sycophancy_rate"])
@@ -155,10 +154,8 @@ def test_quick_run_evaluates_every_family(first_run):
 
 @pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_quick_run_trains_each_stage_once(first_run):
-    """EXPOSES A BUG: the reward, DPO and PPO stages call get_sft_model_dir(profile) with the default
-    SFTSettings, and PPO calls get_reward_model_dir(profile) with the default RewardSettings, so a
-    quick run trains two SFT models and two reward models (and the slow default SFT makes the quick
-    run slow)."""
+    """Every stage of a quick run builds on the quick run's own SFT and reward model: one of each
+    (not a second, default SFT or reward model as well)."""
     cache, *_ = first_run
     for kind, count in (("base", 1), ("sft", 1), ("reward", 1), ("ppo", 2), ("dpo", 1)):  # PPO: control + RM
         built = [p for p in (cache / kind).iterdir() if (p / "settings.json").exists()]

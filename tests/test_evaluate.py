@@ -123,11 +123,8 @@ def test_win_rate_against_itself_is_half_and_is_antisymmetric():
 
 
 def test_heldout_prompts_limit_keeps_every_family():
-    """A limited evaluation set must still contain every family (else sycophancy is not measured).
-
-    EXPOSES A BUG: heldout_prompts (and run_pipeline) take the first N prompts sorted by id,
-    i.e. benign and harmful first, so a small limit drops the other families.
-    """
+    """A limited evaluation set must still contain every family (else sycophancy is not measured):
+    the first N prompts by id would be benign and harmful only."""
     world = World(0)
     chosen = evaluate.heldout_prompts(world, limit=24)
     assert len(chosen) == 24

@@ -141,10 +141,8 @@ def test_ppo_reference_is_the_sft_model_with_the_adapter_off(trained_reward, tmp
 
 @pytest.mark.slow  # trains models (course.sh test --fast leaves it out)
 def test_pipeline_dpo_policy_builds_on_the_pipelines_sft_model(session_cache):
-    """EXPOSES A BUG: with non-default SFT settings (quick_settings), run_pipeline evaluates the SFT
-    model it built with those settings, but DPO (and reward/PPO, and load_adapter_policy) call
-    get_sft_model_dir(profile) with the DEFAULT SFTSettings: they build on another SFT model,
-    so "DPO vs SFT" compares against a model that is not DPO's reference."""
+    """With non-default SFT settings (quick_settings), DPO builds on the pipeline's own SFT model, so
+    "DPO vs SFT" compares against DPO's reference (not a second SFT model of the default settings)."""
     from rlhf_lab.stages.dpo import get_dpo_model_dir
     from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.sft import get_sft_model_dir
