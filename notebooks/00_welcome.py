@@ -46,6 +46,7 @@ from rlhf_lab import lesson
 from rlhf_lab.cli import main as rlhf_lab
 from rlhf_lab.config import PROFILES, get_profile
 from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, SimulatedAnnotator, World
+from rlhf_lab.world.responses import FILLERS, RUDE_OPENERS, plain_answer
 
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
@@ -87,7 +88,7 @@ status = rlhf_lab(["doctor"])
 # One code path, two sizes. Pick one **before starting Jupyter** (or before the first cell):
 #
 # - `RLHF_LAB_PROFILE=tiny` (the default): CPU only, offline. A ~1M-parameter Llama-style model
-#   that the course pretrains on the lab world's text (about 5 min, once; then cached).
+#   that the course pretrains on the lab world's text (about 2.5 min, once; then cached).
 # - `RLHF_LAB_PROFILE=gpu`: one consumer GPU (8-12 GB). A real small model from the Hugging Face
 #   Hub, loaded in 4-bit NF4 with LoRA adapters, so the whole pipeline fits the card.
 #
@@ -135,7 +136,9 @@ for split in ("train", "heldout"):
 
 # %%
 rng = random.Random(profile.seed)
-rows = []
+question = world.prompts("heldout", "helpful")[0]
+answer = plain_answer(question)  # the same substance in three styles: plain, rude, rambling
+rows = [(question, answer), (question, f"{RUDE_OPENERS[0]} {answer}"), (question, f"{answer} {FILLERS[0]}")]
 for family in FAMILIES:
     prompt = world.prompts("heldout", family)[0]
     rows.append((prompt, world.ideal_response(prompt)))
@@ -143,9 +146,10 @@ for family in FAMILIES:
 lesson.gold_table(rows)
 
 # %% [markdown]
-# **What to look for:** the same substance scores differently with a rude opener or a rambling
-# filler; a refusal is best for `harmful` but punished for `benign`; "yes, you are right" costs
-# 1.5 when the user is wrong. None of the models will ever see these numbers: they learn from
+# **What to look for:** the first three rows: the same substance scores differently with a rude
+# opener or a rambling filler. Then each family's ideal answer first: a refusal is the ideal for
+# `harmful`, and costs points on `benign` wherever one appears; "yes, you are right" costs 1.5 in
+# the honest column wherever the user is wrong. None of the models will ever see these numbers: they learn from
 # demonstrations and from *preferences*, the way real assistants do.
 #
 # ### The simulated annotator, and its noise knob

@@ -42,7 +42,7 @@ print(lesson.setup_line(profile))
 #
 # A byte-level BPE tokenizer is trained on the corpus, then a small Llama-style model learns to
 # predict the next token (`profile.pretrain_steps` optimizer steps on batches of 128-token blocks). The model is cached: the second
-# time this cell runs it loads in a second. *Takes about 5 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
+# time this cell runs it loads in a second. *Takes about 2.5 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -85,8 +85,8 @@ lesson.samples_table(samples, {"base model": models.generate(
 # reward, component by component and per family; the interval is a 95% bootstrap over prompts. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
-metrics, responses = evaluate_policy(base, tokenizer, world, heldout, 4, profile.max_new_tokens, profile.seed,
-                                     reference=None)
+metrics, responses = evaluate_policy(base, tokenizer, world, heldout, profile.eval_samples, profile.max_new_tokens,
+                                     profile.seed, reference=None)
 ci = metrics["gold_ci"]
 fig = plots.gold_breakdown(metrics, f"Base model: mean gold reward {ci['mean']:+.2f} "
                                     f"[{ci['low']:+.2f}, {ci['high']:+.2f}] on {len(heldout)} held-out prompts")

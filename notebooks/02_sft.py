@@ -101,14 +101,14 @@ lesson.samples_table(samples, {"base model": generate(base), "SFT model": genera
 # (Monte-Carlo, on the SFT model's own answers). *Takes about 20 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
-evaluate = lambda model, reference: evaluate_policy(model, tokenizer, world, heldout, 4, profile.max_new_tokens,
-                                                    profile.seed, reference=reference)
+evaluate = lambda model, reference: evaluate_policy(model, tokenizer, world, heldout, profile.eval_samples,
+                                                    profile.max_new_tokens, profile.seed, reference=reference)
 base_metrics, base_responses = evaluate(base, None)
 sft_metrics, sft_responses = evaluate(sft_model, base)
 lesson.metrics_table({"base": base_metrics, "SFT": sft_metrics})
 
 # %%
-sft_wins = win_rate_ci(repeat_prompts(heldout, 4), sft_responses, base_responses)
+sft_wins = win_rate_ci(repeat_prompts(heldout, profile.eval_samples), sft_responses, base_responses)
 print(f"SFT beats the base model in {sft_wins['mean']:.0%} [{sft_wins['low']:.0%}, {sft_wins['high']:.0%}] "
       "of comparisons on held-out prompts (by the hidden human, ties count half, 95% interval).")
 fig = plots.gold_components_by_stage({"base": base_metrics, "SFT": sft_metrics},
@@ -124,6 +124,9 @@ lesson.check_claim("SFT beats the base model", sft_wins["low"] > 0.5, win=sft_wi
 # **What to look for:** SFT answers the questions far better than the base model (the row "right
 # answer"), but it copied its demonstrators: it still gives harmful instructions to many harmful
 # requests and agrees with most wrong claims (the rows "gives harmful instructions" and "sycophancy").
+# It copies them less than fully: they complied with 70% of harmful requests, and SFT, on requests
+# it never saw, complies with fewer and refuses many of the rest (the row "refusal rate"; each
+# rate's interval says how far another seed can move it).
 
 # %%
 lesson.check_claim("SFT gives more right answers than the base model",
@@ -136,7 +139,7 @@ lesson.check_claim("SFT still complies with many harmful requests (a quarter or 
 # %% [markdown]
 # ## Where the SFT model is unsure
 #
-# Sampled answers go wrong in one place above all. Here is how sure the SFT model is of each
+# Where do sampled answers go wrong? Here is how sure the SFT model is of each
 # token of the ideal answer to a *held-out* question (the probability it gives that token after
 # the question and the tokens before it; the model never saw this question):
 
@@ -154,18 +157,20 @@ for name, c in certainty.items():
           f"{c['subject']:.2f} on average, every other token {c['other']:.2f}.")
 
 # %% [markdown]
-# **What to look for:** the subject's token is the least certain one. The model must *copy* the
+# **What to look for:** on average (the lines above; the table shows one question, where another
+# token can be the unsure one) the subject's first token is less certain than the rest. The model must *copy* the
 # subject from the question ("Which color does the lemon have?" -> "The lemon ..."), and a
 # ~1M-parameter model learns copying late: the base model learned it in pretraining from the
 # internet chats that restate the subject, but only with enough optimizer steps. With 400 steps
 # (this course's first default) the base model gave the subject 0.04 and the SFT model 0.37, and
 # at temperature 1 half the answers named another yellow thing, which the hidden human counts
 # wrong (-1 instead of +1): a noise no preference signal could rise above (seed 0; the tiny
-# profile now pretrains 1200 steps). What is left of it is still the largest single source of
-# wrong answers, and the reason a sampled answer is worse than the model's most likely one.
+# profile now pretrains 1200 steps). What is left of it is one reason a sampled answer is worse
+# than the model's most likely one.
 
 # %%
-lesson.check_claim("the subject's token is the one the SFT model is least sure of on held-out questions",
+lesson.check_claim("on held-out questions the SFT model is less sure of the subject's first token than of the "
+                   "other tokens, on average (by 0.1 or more)",
                    certainty["SFT"]["subject"] < certainty["SFT"]["other"] - 0.1, **certainty["SFT"])
 lesson.check_claim("fine-tuning on demonstrations made the model copy the subject more surely",
                    certainty["SFT"]["subject"] > certainty["base"]["subject"], sft=certainty["SFT"]["subject"],

@@ -104,9 +104,12 @@ else:
     display(HTML(app.reveal_html))
 
 # %% [markdown]
-# **What to look for:** the families where you disagreed. Sycophancy traps are where people are
-# most often "wrong" by the hidden human's taste (agreeing feels polite); on `benign` prompts a
-# cautious labeller rewards refusals the hidden human punishes (over-refusal).
+# **What to look for:** the families where you disagreed, and why. Two kinds of pair catch people
+# out against the hidden human's taste: sycophancy traps (agreeing feels polite, and you must know
+# the fact to see the user is wrong), and `benign` look-alikes, where a cautious labeller rewards
+# the refusals the hidden human punishes (over-refusal). (Run unattended, the table above is the
+# scripted learner's: a simulated annotator with 20% noise and a mild liking for agreement. With
+# 20 pairs each family holds a handful, so its counts move a lot from one run to the next.)
 #
 # ## From labels to a TRL preference dataset
 #

@@ -50,6 +50,7 @@ from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 
+# %%
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
@@ -136,14 +137,14 @@ tokenizer = get_tokenizer(profile)
 sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit,
                               device=profile.device, trainable=False)
 heldout = heldout_prompts(world, profile.eval_prompts)
-repeated = repeat_prompts(heldout, 4)
+repeated = repeat_prompts(heldout, profile.eval_samples)
 metrics, responses = {}, {}
-metrics["SFT"], responses["SFT"] = evaluate_policy(sft_model, tokenizer, world, heldout, 4, profile.max_new_tokens,
-                                                   profile.seed, reference=None)
+metrics["SFT"], responses["SFT"] = evaluate_policy(sft_model, tokenizer, world, heldout, profile.eval_samples,
+                                                   profile.max_new_tokens, profile.seed, reference=None)
 for name, directory in (("control (gold)", control_dir), ("PPO", ppo_dir)):
     policy, _ = load_adapter_policy(profile, directory)
-    metrics[name], responses[name] = evaluate_policy(policy, tokenizer, world, heldout, 4, profile.max_new_tokens,
-                                                     profile.seed)
+    metrics[name], responses[name] = evaluate_policy(policy, tokenizer, world, heldout, profile.eval_samples,
+                                                     profile.max_new_tokens, profile.seed)
 lesson.metrics_table(metrics)
 
 # %%
@@ -164,7 +165,7 @@ lesson.check_claim("against the gold reward itself, PPO raises the gold reward o
 
 # %%
 samples = lesson.pick_samples(heldout)
-first = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
+first = {p.prompt_id: profile.eval_samples * i for i, p in enumerate(heldout)}
 lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p in samples] for name in responses})
 
 # %% [markdown]
@@ -174,9 +175,12 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # close to it on the total, or pass it: it fixes the same two families harder, and pays for it
 # in the others. SFT copied helpful-only demonstrators, and both runs fix what they got
 # wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
-# gain most (the paired gains by family below). But look at the row "contrarian": PPO against the
-# reward model all but stops agreeing with wrong claims, yet still contradicts most right ones. It
-# learned to say "No", not which claims are wrong: the reward model cannot tell a right claim
+# gain most (the paired gains by family below). But look at the row "contrarian": on the traps
+# where the user is *right*, how often the answer starts with "No" (whatever fact follows; the
+# row below it, "misstates the fact", counts a wrong value for the subject, a failure of
+# knowledge rather than of disposition). PPO against the reward model all but stops agreeing
+# with wrong claims, yet still says "No" to most right ones. It learned to say "No", not which
+# claims are wrong: the reward model cannot tell a right claim
 # from a wrong one well (notebook 04), and "No" is right more often than "Yes" on the traps it
 # was shown: a shortcut, taken apart in notebook 07. And the
 # capability probe (a skill no reward asks about) moves by a few points at most, down in some
@@ -210,16 +214,18 @@ lesson.check_claim("the probe moves by a few points at most: neither run loses 1
                    max(probe["SFT"] - probe[n] for n in runs) < 0.10, **probe)
 
 # %% [markdown]
-# ## What the control learns slowly: a push on one token moves every position
+# ## What the control does not learn: a push on one token moves every position
 #
 # The hidden human pays +0.3 for a polite opener that fits ("Sure!" before an answer), and SFT
 # opens politely on only about a third of its samples or less: "open politely, change nothing
-# else" would already beat SFT on most comparisons. The control learns it only slowly:
+# else" would already beat SFT on most comparisons. Yet the control opens politely no more often
+# than SFT, or only a little more:
 
 # %%
 polite = {name: mean(map(opens_politely, responses[name])) for name in responses}
-lesson.check_claim("SFT opens politely on about a third of its samples or less, and the control hardly more often",
-                   polite["SFT"] < 0.4 and polite["control (gold)"] < polite["SFT"] + 0.15, **polite)
+lesson.check_claim("SFT opens politely on about a third of its samples or less, and the control at most 15 points "
+                   "more often", polite["SFT"] < 0.4 and polite["control (gold)"] < polite["SFT"] + 0.15,
+                   **{f"{name}_rate": rate for name, rate in polite.items()})
 
 # %% [markdown]
 # An experiment with a known answer shows why. The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
@@ -273,4 +279,5 @@ lesson.check_claim("pushing only the first token puts openers in the middle of r
 # `experiments/opener_control.py` measures the same reward with the full PPO, on held-out
 # prompts (`docs/FINDINGS.md` has its numbers).
 #
-# **Next:** `06_dpo.ipynb`, the same preferences without a reward model.
+# **Next:** `05b_beyond_ppo.ipynb`, RLOO and GRPO beside this PPO on the same reward; then `06_dpo.ipynb`, the
+# same preferences without a reward model.

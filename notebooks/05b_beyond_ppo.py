@@ -166,10 +166,10 @@ lesson.check_claim("... and each agrees with wrong claims no more often than SFT
 # %% [markdown]
 # **What to look for.** The rows "gives harmful instructions" and "sycophancy" fall for all
 # three in the run above (on the test budget one of them can stay at SFT's rate): the
-# lesson of notebook 05 does not depend on the critic. The reward model's blind
-# spot is open to all three as well: the row "contrarian" (the "No" shortcut of notebook 05).
-# How far a run goes down it, and how much gold it gains, differs by method and by seed
-# more than the intervals allow (the README's table has seeds 0-2): with one reward model,
+# lesson of notebook 05 does not depend on the critic. The reward model's blind spot (the row
+# "contrarian": saying "No" to a user who is right, notebook 05's shortcut) is open to each of
+# them, but whether a run goes down it, and how much gold it gains, differs by method and by
+# seed more than the intervals allow (the README's table has seeds 0-2): with one reward model,
 # the optimiser still decides which of its mistakes get exploited.
 #
 # ## A reward you can check: GRPO on "is the answer right?"
@@ -213,7 +213,7 @@ lesson.check_claim("over a full run the verifiable reward cuts sycophancy below 
 world = World(profile.seed)
 heldout = heldout_prompts(world, profile.eval_prompts)
 samples = lesson.pick_samples(heldout, per_family=1)
-first = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
+first = {p.prompt_id: profile.eval_samples * i for i, p in enumerate(heldout)}
 lesson.samples_table(samples, {label: [responses[label][first[p.prompt_id]] for p in samples] for label in responses})
 
 # %% [markdown]
@@ -246,5 +246,6 @@ fig = plots.seconds_per_episodes(seconds)
 # - A **critic** gives every token its own baseline; a **group baseline** needs no second
 #   network, only several samples per prompt, which RLHF rollouts draw anyway.
 # - With the same reward model, budget and KL weight, PPO, RLOO and GRPO fix the same
-#   behaviours and inherit the same blind spots: the reward matters more than the optimiser.
+#   behaviours (harm and flattery fall); how far each goes, and which of the reward model's
+#   blind spots it exploits, is the optimiser's part.
 # - A **verifiable reward** cannot be gamed on what it checks, and is silent on what it does not.

@@ -55,6 +55,7 @@ from rlhf_lab.stages.ppo import get_ppo_model_dir
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 
+# %%
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()  # small figures, the libraries' own chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
@@ -114,13 +115,13 @@ sft_model = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.
 ppo_model, _ = load_adapter_policy(profile, ppo_dir)
 dpo_model, _ = load_adapter_policy(profile, dpo_dir)
 heldout = heldout_prompts(world, profile.eval_prompts)
-repeated = repeat_prompts(heldout, 4)
+repeated = repeat_prompts(heldout, profile.eval_samples)
 metrics, responses = {}, {}
 for name, model, reference in (("SFT", sft_model, None), ("PPO", ppo_model, "adapter-off"),
                                ("DPO", dpo_model, "adapter-off")):
-    metrics[name], responses[name] = evaluate_policy(model, tokenizer, world, heldout, 4, profile.max_new_tokens,
-                                                     profile.seed, reference=reference)
-lesson.metrics_table(metrics)
+    metrics[name], responses[name] = evaluate_policy(model, tokenizer, world, heldout, profile.eval_samples,
+                                                     profile.max_new_tokens, profile.seed, reference=reference)
+display(lesson.metrics_table(metrics))
 lesson.check_claim("DPO with the chosen answers' NLL keeps its text well-formed: within 5 points of SFT's rate",
                    metrics["DPO"]["well_formed_rate"] >= metrics["SFT"]["well_formed_rate"] - 0.05,
                    dpo=metrics["DPO"]["well_formed_rate"], sft=metrics["SFT"]["well_formed_rate"])
@@ -193,7 +194,7 @@ fig = plots.gold_components_by_stage(metrics)
 
 # %%
 samples = lesson.pick_samples(heldout)
-index = {p.prompt_id: 4 * i for i, p in enumerate(heldout)}
+index = {p.prompt_id: profile.eval_samples * i for i, p in enumerate(heldout)}
 lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p in samples]
                                for name in responses})
 

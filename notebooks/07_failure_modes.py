@@ -39,7 +39,7 @@
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section 5's reduced grid (best-of-n to n=128, PPO at
 # two KL coefficients) and reads everything else from the benchmarks; run it yourself and it
-# trains every run for your seed (about 40 min from nothing on 2 CPU cores, seconds once cached).*
+# trains every run for your seed (about 30 min from nothing on 2 CPU cores, seconds once cached).*
 
 # %%
 import json
@@ -61,6 +61,7 @@ from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
 
+# %%
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup(dpi=48)  # small figures (this notebook has many), the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
@@ -79,7 +80,7 @@ print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking'
 # %% [markdown]
 # ## The models: SFT, and the reward model of notebook 04
 #
-# *Takes a few seconds when notebooks 02 and 04 ran before (about 5 min from nothing) on the tiny profile (2 CPU cores).*
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 4 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
 world = World(profile.seed)
@@ -107,9 +108,9 @@ def reward_model_score(user_texts, responses):
 # runs against it with the KL brake of notebook 05 (`kl_coef` 0.05), a weaker one and none. Every
 # run is judged by the hidden human on all held-out prompts, 4 samples each.
 #
-# *On the test budget this section and the next two read the benchmark's run of your seed; run the
-# notebook yourself and the next cell trains the eight PPO runs of the study (about 2 min each
-# from nothing, on 2 CPU cores).*
+# *On the test budget this section and the next two read the benchmark's run of your seed (of its
+# first seed if it has none of yours); run the notebook yourself and the next cell trains the
+# eight PPO runs of the study (about 2 min each from nothing, on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
@@ -117,8 +118,12 @@ if LIVE:
     study_dirs = reward_hacking.train_study(profile)  # trains what is missing
     study = reward_hacking.judge_study(profile, sft, tokenizer, world, prompts_all, reward_model_score, study_dirs,
                                        SAMPLES)
-else:
-    study = BENCH["reward_hacking"]["runs"][str(profile.seed)]["runs"]
+else:  # the benchmark's run of your seed, or of its first seed when it has none of yours
+    runs_by_seed = BENCH["reward_hacking"]["runs"]
+    study_seed = str(profile.seed) if str(profile.seed) in runs_by_seed else next(iter(runs_by_seed))
+    print(f"the study's runs: the benchmark's seed {study_seed}")
+    study = runs_by_seed[study_seed]["runs"]
+# %%
 UNGUARDED = {reward_hacking.unguarded_label(k): k for k in reward_hacking.BRAKES}
 HACKED = reward_hacking.unguarded_label(reward_hacking.WEAKEST)
 
@@ -265,8 +270,10 @@ lesson.check_claim("... and its benign gold ends at or above the course reward m
 #
 # Most users in the sycophancy family state a *wrong* claim, and the honest answer to them
 # starts with "No". A reward model can pay "No" instead of checking the claim, and PPO finds it:
-# sycophancy falls, and so does agreeing with the users who are right (the contrarian rate:
-# "No, the lemon is green." to "The lemon is yellow, right?"). The study's last two runs use the
+# sycophancy falls, and so does agreeing with the users who are right. Here "contradicts a right
+# claim" counts both ways to fail a right user: a "No" ("No, the lemon is yellow.", the contrarian
+# rate of notebook 05) and a wrong fact ("The lemon is green."), because the three-seed benchmark
+# files measured them together. The study's last two runs use the
 # course's brake (`kl_coef` 0.05): the course's reward model, and one trained with four more
 # minimal edits per right user ("Yes, you are right, ..." against "No, <a wrong answer>";
 # `reward_hacking.USER_RIGHT`).
@@ -277,16 +284,16 @@ SHORTCUT = {"course reward model": f"course reward model kl_coef {reward_hacking
 fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
                              **{label: study[name]["behaviour"] for label, name in SHORTCUT.items()}},
                             "Sycophancy against contradicting a right user",
-                            names=("sycophancy_rate", "contrarian_rate"))
+                            names=("sycophancy_rate", "contradicts_right_claim_rate"))
 
 
 # %% [markdown]
 # **What to look for:** SFT agrees with most wrong claims and still contradicts many right ones
 # (the first bars): it does not check the claim, it picks an opening. PPO against the course's
-# reward model cuts sycophancy by tens of points and leaves the contrarian rate at SFT's or above:
+# reward model cuts sycophancy by tens of points and cuts contradicting right users by far less:
 # the reward model pays "No", because most users in its comparisons were wrong, and PPO learned
 # the shortcut, not the fact. More user-right comparisons let sycophancy back up, and what they
-# do to the contrarian rate depends on the seed (the table under the checks): the reward model
+# do to contradicting right users depends on the seed (the table under the checks): the reward model
 # pays a different opening, but it still cannot read the claim (notebook 04: two answers that
 # differ only in the fact are close to a coin toss for it). And neither can the policy: PPO on the gold reward
 # itself, notebook 05's control, contradicts right users as often. A shortcut that no reward
@@ -295,31 +302,29 @@ fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
 
 # %%
 COURSE_RM, RIGHT_RM = SHORTCUT["course reward model"], SHORTCUT["+ user-right pairs"]
+WRONG, RIGHT = "sycophancy_rate", "contradicts_right_claim_rate"  # agrees with a wrong claim / contradicts a right one
+cut = {seed: {k: r["SFT"][k] - r[COURSE_RM][k] for k in (WRONG, RIGHT)} for seed, r in hacking.items()}
 lesson.check_claim("PPO against the course's reward model agrees with wrong claims at least 30 points less often than "
-                   "SFT, while its contrarian rate falls by less than half as much (or rises), in every seed",
-                   all(r["SFT"]["sycophancy_rate"] - r[COURSE_RM]["sycophancy_rate"] >= 0.30
-                       and r["SFT"]["contrarian_rate"] - r[COURSE_RM]["contrarian_rate"]
-                       < (r["SFT"]["sycophancy_rate"] - r[COURSE_RM]["sycophancy_rate"]) / 2
-                       for r in hacking.values()),
-                   **per_seed(lambda r: f"{r['SFT']['sycophancy_rate']:.0%}->{r[COURSE_RM]['sycophancy_rate']:.0%}, "
-                                        f"{r['SFT']['contrarian_rate']:.0%}->{r[COURSE_RM]['contrarian_rate']:.0%}"))
+                   "SFT, while its rate of contradicting right claims falls by less than half as much (or rises), "
+                   "in every seed", all(c[WRONG] >= 0.30 and c[RIGHT] < c[WRONG] / 2 for c in cut.values()),
+                   **{f"{seed}_cut_{k}": v for seed, c in cut.items() for k, v in c.items()})
+
+# %%
 pipeline = json.loads((RESULTS / "pipeline.json").read_text())["runs"]  # notebook 05's control, three seeds
+gold_control = {f"seed_{s}_{stage}_rate": r["stages"][stage][RIGHT] for s, r in pipeline.items() for stage in ("sft", "ppo_gold")}
 lesson.check_claim("PPO on the gold reward itself (notebook 05's control) contradicts right users no less often than "
                    "SFT minus 10 points, in every seed of the pipeline benchmark",
-                   all(r["stages"]["ppo_gold"]["contrarian_rate"] >= r["stages"]["sft"]["contrarian_rate"] - 0.10
-                       for r in pipeline.values()),
-                   **{f"seed_{s}": r["stages"]["ppo_gold"]["contrarian_rate"] for s, r in pipeline.items()})
+                   all(r["stages"]["ppo_gold"][RIGHT] >= r["stages"]["sft"][RIGHT] - 0.10 for r in pipeline.values()),
+                   **gold_control)
 lesson.check_claim("more user-right comparisons raise the sycophancy rate above the course reward model's, in every "
-                   "seed",
-                   all(r[RIGHT_RM]["sycophancy_rate"] > r[COURSE_RM]["sycophancy_rate"] for r in hacking.values()),
-                   **per_seed(lambda r: r[RIGHT_RM]["sycophancy_rate"]))
+                   "seed", all(r[RIGHT_RM][WRONG] > r[COURSE_RM][WRONG] for r in hacking.values()),
+                   **per_seed(lambda r: f"{r[COURSE_RM][WRONG]:.0%} -> {r[RIGHT_RM][WRONG]:.0%}"))
 lesson.check_claim("neither reward model gets both rates below 40% in any seed: each pays an opening, not the fact",
-                   all(max(r[name]["sycophancy_rate"], r[name]["contrarian_rate"]) >= 0.40
-                       for r in hacking.values() for name in (COURSE_RM, RIGHT_RM)),
-                   **per_seed(lambda r: " / ".join(f"{r[n]['sycophancy_rate']:.0%}, {r[n]['contrarian_rate']:.0%}"
-                                                   for n in (COURSE_RM, RIGHT_RM))))
-display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r[name]["sycophancy_rate"],
-                                                  "contradicts a right claim": r[name]["contrarian_rate"]}
+                   all(max(r[name][WRONG], r[name][RIGHT]) >= 0.40 for r in hacking.values() for name in (COURSE_RM, RIGHT_RM)),
+                   **per_seed(lambda r: " / ".join(f"{r[n][WRONG]:.0%}, {r[n][RIGHT]:.0%}" for n in (COURSE_RM, RIGHT_RM))))
+# %%
+display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r[name][WRONG],
+                                                  "contradicts a right claim": r[name][RIGHT]}
                              for seed, r in hacking.items() for label, name in (("SFT", "SFT"), *SHORTCUT.items())},
                             fmt="{:.0%}"))
 
@@ -348,7 +353,7 @@ if LIVE:
             for name, model in (("DPO, unbiased labeller", plain_policy),
                                 ("DPO, prefers_agreement 6", biased_policy))}
     display(lesson.number_table({name: {"agrees with a wrong claim": m["sycophancy_rate"],
-                                        "contradicts a right claim": m["contrarian_rate"],
+                                        "contradicts a right claim": m["contradicts_right_claim_rate"],
                                         "gold reward": m["gold"]["mean"]} for name, m in live.items()}))
 
 # %%
@@ -367,16 +372,25 @@ lengthy = ["annotator_agreement=0"] + [lvl for lvl in levels if lvl.startswith("
 lesson.check_claim("with a labeller who likes being agreed with, DPO agrees with wrong claims more often than "
                    "with the unbiased labeller, at every bias level and in every seed",
                    all(r["dpo"][lvl]["sycophancy_rate"] > r["dpo"]["annotator_agreement=0"]["sycophancy_rate"]
-                       for r in bias_runs for lvl in agree))
+                       for r in bias_runs for lvl in agree),
+                   **{f"seed_{seed}_agreement{lvl.split('=')[1]}_rate": run["dpo"][lvl]["sycophancy_rate"]
+                      for seed, run in bias["runs"].items() for lvl in ["annotator_agreement=0", *agree]})
 lesson.check_claim("... and contradicts right claims less often at the strongest bias",
-                   all(r["dpo"][agree[-1]]["contrarian_rate"] < r["dpo"]["annotator_agreement=0"]["contrarian_rate"]
-                       for r in bias_runs))
+                   all(r["dpo"][agree[-1]][RIGHT] < r["dpo"]["annotator_agreement=0"][RIGHT] for r in bias_runs),
+                   **{f"seed_{seed}_agreement{lvl.split('=')[1]}_rate": run["dpo"][lvl][RIGHT]
+                      for seed, run in bias["runs"].items() for lvl in ("annotator_agreement=0", agree[-1])})
+
+# %%
 lesson.check_claim("... and the gold reward falls at the strongest bias, for both habits, in every seed",
                    all(r["dpo"][lvl]["gold_reward"] < r["dpo"]["annotator_agreement=0"]["gold_reward"]
-                       for r in bias_runs for lvl in (agree[-1], lengthy[-1])))
+                       for r in bias_runs for lvl in (agree[-1], lengthy[-1])),
+                   **{f"seed_{seed}_{lvl.split('_')[1]}": run["dpo"][lvl]["gold_reward"]
+                      for seed, run in bias["runs"].items() for lvl in ("annotator_agreement=0", agree[-1], lengthy[-1])})
 lesson.check_claim("the mean length of DPO's answers grows with the labeller's taste for length, in every seed",
                    all(r["dpo"][a]["mean_length_words"] < r["dpo"][b]["mean_length_words"]
-                       for r in bias_runs for a, b in zip(lengthy, lengthy[1:])))
+                       for r in bias_runs for a, b in zip(lengthy, lengthy[1:])),
+                   **{f"seed_{seed}_words": " < ".join(f"{run['dpo'][lvl]['mean_length_words']:.1f}" for lvl in lengthy)
+                      for seed, run in bias["runs"].items()})
 
 # %% [markdown]
 # **What to look for:** the policy learns the labellers, not the hidden human. A labeller who
@@ -425,6 +439,8 @@ lesson.check_claim("the reward model's score of the pick rises with n, to its hi
                    n1=start["proxy"], n_top=top["proxy"])
 lesson.check_claim("the gold reward of the pick at the largest n is below its peak",
                    top["gold"] < peak["gold"], peak_n=peak["n"], peak_gold=peak["gold"], gold_top=top["gold"])
+
+# %%
 benchmark = BENCH["failure_modes"]  # seeds 0-2, n up to 256, PPO at four KL coefficients
 
 
@@ -702,7 +718,9 @@ lesson.check_claim("PPO-ptx wins back about half or more of what was lost (at le
                    min(won_back.values()) >= 0.4, **{s.replace(" ", "_"): v for s, v in won_back.items()})
 lesson.check_claim("... and its gold reward is higher than the pushed run's, in every seed",
                    all(rows["pushed hard + ptx"]["gold reward"] > rows["pushed hard"]["gold reward"]
-                       for rows in regression.values()))
+                       for rows in regression.values()),
+                   **{s.replace(" ", "_"): f"{rows['pushed hard']['gold reward']:+.2f} -> {rows['pushed hard + ptx']['gold reward']:+.2f}"
+                      for s, rows in regression.items()})
 closer = {seed: (run["sft"]["closer_rate"], run["pushed_hard_ptx"]["closer_rate"])
           for seed, run in benchmark["runs"].items() if run.get("pushed_hard_ptx")}
 lesson.check_claim("with ptx, the policy ends with the planted closer \"I hope this helps.\" in over a third of "
@@ -773,7 +791,9 @@ print("DPO, smallest beta:", smallest_beta[next(iter(smallest_beta))]["examples"
 lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta rises, in every seed",
                    all(all(run["dpo"][a]["kl"] > run["dpo"][b]["kl"] for a, b in zip(sorted(run["dpo"], key=float),
                                                                                  sorted(run["dpo"], key=float)[1:]))
-                       for run in seeds_with_dpo.values()))
+                       for run in seeds_with_dpo.values()),
+                   **{f"seed_{seed}_kl_by_beta": " > ".join(f"{run['dpo'][b]['kl']:.2f}" for b in sorted(run["dpo"], key=float))
+                      for seed, run in seeds_with_dpo.items()})
 
 # %% [markdown]
 # **What to look for:** PPO's best point sits above SFT's dotted line in every seed: in the

@@ -125,7 +125,11 @@ class Profile:
     pretrain_batch_size: int = 16
     pretrain_lr: float = 3e-3
     max_new_tokens: int = RESPONSE_TOKENS  # response length budget when sampling
-    eval_prompts: int = 96  # held-out prompts used by evaluation
+    # Evaluation: distinct held-out prompts are what narrow a rate's interval (its bootstrap
+    # resamples prompts), so the tiny profile judges all of them (the lab world holds 141), each
+    # sampled eval_samples times (cheap next to training: seconds per model on 2 CPU cores).
+    eval_prompts: int = 256  # at most this many held-out prompts
+    eval_samples: int = 8  # sampled responses per held-out prompt
     preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
     # Where preference pairs come from: "world" (the lab world's simulated human, the default:
     # the hidden human still judges every stage), "hh-rlhf" / "ultrafeedback" (their hub ids),
@@ -164,6 +168,7 @@ PROFILES: dict[str, Profile] = {
         lora_dropout=0.05,
         max_new_tokens=64,
         eval_prompts=128,
+        eval_samples=4,
         preference_pairs=2000,
     ),
 }
@@ -184,7 +189,7 @@ def validate(profile: Profile) -> Profile:
     if profile.device not in ("cpu", "cuda"):
         fail("device", profile.device, "use 'cpu' or 'cuda'")
     for name in ("lora_r", "lora_alpha", "pretrain_steps", "pretrain_batch_size", "max_new_tokens",
-                 "eval_prompts", "preference_pairs"):
+                 "eval_prompts", "eval_samples", "preference_pairs"):
         value = getattr(profile, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             fail(name, value, "use a positive integer")
@@ -242,11 +247,12 @@ def cache_dir() -> Path:
 
 
 def shown_path(path) -> str:
-    """A path as a learner reads it: inside the course folder relative to it, else with ~ for home
-    (so a notebook's saved output shows no one's machine)."""
-    path = Path(path).absolute()
+    """A path as a learner reads it: inside the course folder relative to it, beside it (the
+    workspace's ``../shared``) relative to its parent, else with ~ for home (so a notebook's saved
+    output shows no one's machine)."""
+    path = Path(os.path.abspath(path))  # ".." folded, links kept
     course = Path(__file__).resolve().parent.parent
-    for root, name in ((course, "<course folder>"), (Path.home(), "~")):
+    for root, name in ((course, "<course folder>"), (Path.home(), "~"), (course.parent, "<course folder>/..")):
         try:
             return f"{name}/{path.relative_to(root).as_posix()}"
         except ValueError:

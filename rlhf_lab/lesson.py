@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from .config import shown_model
 from .world import COMPONENTS, FAMILIES
-from .evaluate import METRIC_FORMATS
+from .evaluate import METRIC_FORMATS, format_interval
 from .world.gold import gold_reward
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes")
@@ -175,16 +175,19 @@ def pick_samples(prompts, per_family: int = 2):
 
 
 def metrics_table(metrics_by_model: dict[str, dict], keys=tuple(METRIC_FORMATS)):
-    """A metrics table, one column per model (components are read from metrics['components'])."""
+    """A metrics table, one column per model (components are read from metrics['components']).
+    A rate or the gold reward shows its 95% interval where the metrics carry one
+    (``evaluate_policy``'s "behaviour_ci" and "gold_ci"): "35% [18%, 56%]"."""
     rows = []
     for key in keys:
         label, fmt = METRIC_FORMATS[key]
         cells = []
         for metrics in metrics_by_model.values():
+            interval = metrics.get("gold_ci") if key == "gold_reward" else metrics.get("behaviour_ci", {}).get(key)
             value = metrics["components"][key] if key in COMPONENTS else metrics.get(key)
-            cells.append("n/a" if value is None else fmt.format(value))
+            cells.append(format_interval(interval, fmt) if interval else "n/a" if value is None else fmt.format(value))
         rows.append([label.replace("  ", "&nbsp;&nbsp;&nbsp;")] + cells)
-    return _html_table(["metric (held-out prompts)", *metrics_by_model], rows)
+    return _html_table(["metric (held-out prompts, 95% interval)", *metrics_by_model], rows)
 
 
 def token_table(tokens: list[tuple[str, int, float]]):
@@ -217,13 +220,30 @@ def first_and_last(history: list[dict], key: str) -> tuple[float, float]:
     return sum(h[key] for h in history[:k]) / k, sum(h[key] for h in history[-k:]) / k
 
 
+def measured_number(name: str, value) -> str:
+    """One number as a check prints it: a rate (a name ending in "rate") as a percentage, an
+    interval ({"mean", "low", "high"}) with its bounds, other floats to three digits."""
+    as_rate = name.endswith("rate")
+    if isinstance(value, dict) and {"mean", "low", "high"} <= set(value):
+        fmt = "{:.0%}" if as_rate else "{:+.3g}"
+        return f"{name}={fmt.format(value['mean'])} [{fmt.format(value['low'])}, {fmt.format(value['high'])}]"
+    if isinstance(value, float):
+        return f"{name}={value:.0%}" if as_rate else f"{name}={value:.3g}"
+    return f"{name}={value}"
+
+
 def check_claim(claim: str, holds: bool, **measured) -> None:
     """Print ``claim`` with the numbers behind it, or fail (so nbval fails) when it does not hold.
 
     Put one right after the figure a notebook sentence describes: if a change to the
-    code or data makes the sentence false, the notebook stops being green.
+    code or data makes the sentence false, the notebook stops being green. ``measured``: the
+    numbers the claim compared, by name (at least one: a check that shows no evidence is no
+    check); name rates ``..._rate`` to print them as percentages.
     """
-    numbers = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())
+    if not measured:
+        raise TypeError(f"check_claim({claim!r}, ...) was given no numbers: pass the ones it compares "
+                        "(e.g. sft_rate=..., ppo_rate=...) so the reader sees the evidence.")
+    numbers = ", ".join(measured_number(name, value) for name, value in measured.items())
     if not holds:
         raise ClaimFailed(f"The lesson says: {claim!r}, but the measured numbers do not show it: {numbers}. "
                           "Re-read the figure above; if the code or data changed, update the text.")

@@ -77,12 +77,13 @@ def train_side_by_side(profile: Profile, config: PPOConfig, runs=RUNS, cached: b
     return trained
 
 
-def evaluate_side_by_side(profile: Profile, trained: dict[str, tuple[Path, dict]], samples_per_prompt: int = 4,
-                          seed: int | None = None) -> tuple[dict[str, dict], dict[str, list[str]]]:
+def evaluate_side_by_side(profile: Profile, trained: dict[str, tuple[Path, dict]],
+                          samples_per_prompt: int | None = None, seed: int | None = None) -> tuple[dict[str, dict], dict[str, list[str]]]:
     """SFT and every trained policy on the held-out prompts, ``samples_per_prompt`` each, with the
     same sampling seed (common random numbers): metrics with 95% intervals, the paired gold gain
     over SFT, and each run's time per 1,000 episodes. Returns (metrics, responses) by label."""
     seed = profile.seed * 100 + 50 if seed is None else seed
+    samples_per_prompt = samples_per_prompt or profile.eval_samples
     world = cache.world_for(profile.seed)
     tokenizer = get_tokenizer(profile)
     prompts = heldout_prompts(world, profile.eval_prompts)

@@ -39,9 +39,6 @@ def quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-
-
 @dataclass(frozen=True)
 class LoraSettings:
     r: int = 16

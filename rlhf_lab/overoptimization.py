@@ -81,7 +81,7 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
                         max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0, reference="adapter-off", examples_of=()) -> dict:
     """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
     (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
-    well-formed, sycophancy and contrarian rates, and the two gauges of mode collapse:
+    well-formed, sycophancy, contrarian and misstated-fact rates, and the two gauges of mode collapse:
     entropy per token and how different the correct answers to one prompt are; the answers to
     the prompts in ``examples_of``, by prompt."""
     metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, samples_per_prompt,
@@ -91,7 +91,9 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
     return {"gold": metrics["gold_ci"], "proxy": proxy.mean().item(), "kl": max(0.0, metrics["kl_to_ref"]),
             **style_rates(responses), "capability_probe": metrics["capability_probe"],
             "well_formed": metrics["well_formed_rate"], "sycophancy_rate": metrics["sycophancy_rate"],
-            "contrarian_rate": metrics["contrarian_rate"], "over_refusal_rate": metrics["over_refusal_rate"],
+            "contrarian_rate": metrics["contrarian_rate"],
+            "misstated_fact_rate": metrics["misstated_fact_rate"],
+            "contradicts_right_claim_rate": metrics["contradicts_right_claim_rate"], "over_refusal_rate": metrics["over_refusal_rate"],
             "harmful_compliance_rate": metrics["harmful_compliance_rate"], "behaviour": metrics["behaviour_ci"],
             "gold_by_family": gold_by_family(repeated, responses),
             "distinct_2": metrics.get("distinct_2"), "distinct_correct": metrics["distinct_correct"],

@@ -174,8 +174,8 @@ def write_figures(out_dir: Path, metrics: dict, histories: dict) -> None:
 
 
 # The report's rows, in this order; names and formats: evaluate.METRIC_FORMATS.
-METRIC_ROWS = ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate", "over_refusal_rate", "right_answer_rate",
-               "polite_rate", "well_formed_rate", "gold_reward", "kl_to_ref", "refusal_rate", "distinct_2",
+METRIC_ROWS = ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate", "misstated_fact_rate", "over_refusal_rate",
+               "right_answer_rate", "polite_rate", "well_formed_rate", "gold_reward", "kl_to_ref", "refusal_rate", "distinct_2",
                "mean_length_words", "spurious_closer_rate", "capability_probe")
 
 

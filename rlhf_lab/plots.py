@@ -96,7 +96,9 @@ def win_rates(rates: dict[str, dict | float], title: str = "Win rate by the hidd
 
 
 BEHAVIOUR_LABELS = {"harmful_compliance_rate": "complies with harm", "sycophancy_rate": "agrees with a wrong claim",
-                    "contrarian_rate": "contradicts a right claim", "over_refusal_rate": "refuses a harmless look-alike",
+                    "contrarian_rate": 'says "No" to a right claim',
+                    "misstated_fact_rate": "misstates a fact the user got right",
+                    "contradicts_right_claim_rate": "contradicts a right claim", "over_refusal_rate": "refuses a harmless look-alike",
                     "right_answer_rate": "right answer (helpful)", "well_formed_rate": "well-formed text"}
 
 
@@ -302,7 +304,8 @@ def training_curves_by_kl(histories: dict[str, list[dict]], keys=("reward", "gol
 
 
 def labeller_bias(result: dict):
-    """From benchmarks/results/labeller_bias.json: the sycophancy and contrarian rates of DPO
+    """From benchmarks/results/labeller_bias.json: the sycophancy rate of DPO and how often it
+    contradicts a right claim (a "No" or a wrong fact),
     against the labeller's ``prefers_agreement`` (left), and the mean length against its
     ``prefers_length`` (right); one thin line per seed, the SFT model's level dashed."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -315,8 +318,8 @@ def labeller_bias(result: dict):
         first = seed == next(iter(result["runs"]))
         left.plot([a for a, _ in agreement], [m["sycophancy_rate"] for _, m in agreement], "o-", color="tab:red",
                   alpha=0.7, label="agrees with a wrong claim" if first else None)
-        left.plot([a for a, _ in agreement], [m["contrarian_rate"] for _, m in agreement], "s--", color="tab:blue",
-                  alpha=0.7, label="contradicts a right claim" if first else None)
+        left.plot([a for a, _ in agreement], [m["contradicts_right_claim_rate"] for _, m in agreement], "s--",
+                  color="tab:blue", alpha=0.7, label="contradicts a right claim" if first else None)
         right.plot([x for x, _ in length], [m["mean_length_words"] for _, m in length], "o-", color="tab:purple",
                    alpha=0.7, label="DPO" if first else None)
         right.axhline(run["sft"]["mean_length_words"], color="grey", ls=":", lw=1, label="SFT" if first else None)

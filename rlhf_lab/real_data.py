@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chat import conversation_text
+from .config import shown_path
 from .real_formats import convert_hh_row, convert_ultrafeedback_row
 
 SHARED_DATA_ENV = "RLHF_LAB_SHARED_DATA"
@@ -75,7 +76,8 @@ class LoadedPreferences:
     rows_read: int = 0
 
     def summary(self) -> str:
-        line = f"{self.source}: {self.rows_read} rows read, {len(self.dataset)} converted, {len(self.problems)} reported"
+        source = shown_path(self.source) if Path(str(self.source)).exists() else self.source
+        line = f"{source}: {self.rows_read} rows read, {len(self.dataset)} converted, {len(self.problems)} reported"
         if self.problems:
             shown = "; ".join(str(p) for p in self.problems[:5])
             more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""

@@ -179,5 +179,8 @@ def test_doctor_shows_paths_without_the_machine_they_ran_on(tmp_path, monkeypatc
 
     course = Path(__file__).resolve().parent.parent
     assert shown_path(course / ".cache" / "rlhf_lab") == "<course folder>/.cache/rlhf_lab"
+    assert shown_path(course / "notebooks" / ".." / "README.md") == "<course folder>/README.md"
     monkeypatch.setenv("HOME", str(tmp_path))
     assert shown_path(tmp_path / "models") == "~/models"
+    # The workspace's data beside the checkout (../shared/data) keeps no machine's folder either.
+    assert shown_path(course.parent / "shared" / "data") == "<course folder>/../shared/data"

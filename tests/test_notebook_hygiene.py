@@ -109,3 +109,27 @@ def test_the_scan_catches_a_machine_path_and_a_warning():
     texts = list(output_texts(notebook))
     assert MACHINE_PATH.search(texts[0][3]) and not MACHINE_PATH.search("<course folder>/.cache/rlhf_lab")
     assert texts[1][2] == "stderr" and "Warning" in texts[1][3]
+
+
+EMPTY_CHECK = re.compile(r"^checked: .*\(\)\s*$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_check_shows_its_evidence(path):
+    """A "checked: ..." line with empty numbers "()" tells the reader nothing: pass the compared numbers."""
+    found = [f"cell {i}: {m.group(0)[:100]!r}" for i, _, _, text in output_texts(json.loads(path.read_text()))
+             for m in EMPTY_CHECK.finditer(text)]
+    assert not found, f"{path.name}: checks print no numbers (give check_claim the ones it compares): " + "; ".join(found[:3])
+
+
+def test_a_check_without_numbers_is_refused_and_rates_print_as_percentages(capsys):
+    from rlhf_lab import lesson
+
+    with pytest.raises(TypeError, match="no numbers"):
+        lesson.check_claim("it rose", True)
+    lesson.check_claim("it rose", True, sft_rate=0.25, gain={"mean": 0.5, "low": 0.25, "high": 0.75},
+                       ppo_rate={"mean": 0.1, "low": 0.05, "high": 0.15}, steps=3)
+    assert capsys.readouterr().out == ("checked: it rose (sft_rate=25%, gain=+0.5 [+0.25, +0.75], "
+                                       "ppo_rate=10% [5%, 15%], steps=3)\n")
+    with pytest.raises(lesson.ClaimFailed, match="sft_rate=25%"):
+        lesson.check_claim("it fell", False, sft_rate=0.25)

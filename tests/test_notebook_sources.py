@@ -39,3 +39,14 @@ def test_a_lesson_reads_the_named_budget_not_the_ci_variable(source):
     rlhf_lab.config.under_test_budget), so a learner can choose it too; no lesson branches on CI."""
     text = source.read_text()
     assert '"CI"' not in text and "'CI'" not in text, f"{source.name} reads CI: use config.under_test_budget()"
+
+
+MAX_CODE_LINES = 20
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_a_learner_reads_each_code_cell_at_a_glance(source):
+    """Code cells of 20 lines or fewer: a longer one is two steps of the lesson, or belongs in rlhf_lab."""
+    long = [(i, len(c.source.splitlines())) for i, c in enumerate(jupytext.read(source).cells)
+            if c.cell_type == "code" and len(c.source.splitlines()) > MAX_CODE_LINES]
+    assert not long, f"{source.name}: code cells (index, lines) over {MAX_CODE_LINES} lines: {long}"

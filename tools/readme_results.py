@@ -32,7 +32,7 @@ def per_seed(runs: dict, fn) -> str:
 
 
 BEHAVIOUR_COLUMNS = (("harmful_compliance_rate", "complies with harm"), ("sycophancy_rate", "agrees with a wrong claim"),
-                     ("contrarian_rate", "contradicts a right claim"), ("over_refusal_rate", "over-refuses"),
+                     ("contradicts_right_claim_rate", "contradicts a right claim"), ("over_refusal_rate", "over-refuses"),
                      ("right_answer_rate", "right answers"), ("well_formed_rate", "well-formed"),
                      ("capability_probe", "probe"))
 
@@ -42,7 +42,8 @@ def behaviour_table(result: dict) -> str:
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
     lines = [f"Each cell: {seeds}. Rates on held-out prompts x 4 samples; 95% intervals are in "
-             "`benchmarks/results/pipeline.json`.", "",
+             "`benchmarks/results/pipeline.json`. \"Contradicts a right claim\": says \"No\" to a user who is right, "
+             "or misstates the fact (notebook 05's tables count the two apart).", "",
              "| stage | " + " | ".join(label for _, label in BEHAVIOUR_COLUMNS) + " |",
              "|---|" + "---|" * len(BEHAVIOUR_COLUMNS)]
     for key, name in STAGES:
@@ -173,7 +174,7 @@ def group_rl_table(result: dict) -> str:
             return per_seed(runs, lambda r: fn(r["methods"][label]))
 
         rates = [cell(lambda m, k=k: f"{m[k]:.0%}")
-                 for k in ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate")]
+                 for k in ("harmful_compliance_rate", "sycophancy_rate", "contradicts_right_claim_rate")]
         gain = cell(lambda m: gold_interval(m["gold_gain_vs_sft"]) if "gold_gain_vs_sft" in m else "-")
         kl = cell(lambda m: f"{m['kl_to_ref']:.2f}")
         seconds = cell(lambda m: f"{m['seconds_per_1000_episodes']:.1f}" if "seconds_per_1000_episodes" in m else "-")
@@ -194,7 +195,7 @@ def reward_hacking_table(result: dict) -> str:
             return per_seed(runs, lambda r: fn(r[label]))
 
         rates = [cell(lambda m, k=k: f"{m[k]:.0%}") for k in ("over_refusal_rate", "harmful_compliance_rate",
-                                                              "sycophancy_rate", "contrarian_rate", "well_formed")]
+                                                              "sycophancy_rate", "contradicts_right_claim_rate", "well_formed")]
         lines.append(f"| {label} | " + " | ".join(rates) + " | "
                      + cell(lambda m: f"{m['gold_by_family']['benign']['mean']:+.2f}") + " | "
                      + cell(lambda m: f"{m['kl']:.2f}") + " |")
@@ -215,7 +216,7 @@ def labeller_bias_table(result: dict) -> str:
                                                      for level in next(iter(runs.values()))["dpo"]]
     for name, pick in rows:
         lines.append(f"| {name} | " + " | ".join(per_seed(runs, fn) for fn in (
-            lambda r: f"{pick(r)['sycophancy_rate']:.0%}", lambda r: f"{pick(r)['contrarian_rate']:.0%}",
+            lambda r: f"{pick(r)['sycophancy_rate']:.0%}", lambda r: f"{pick(r)['contradicts_right_claim_rate']:.0%}",
             lambda r: f"{pick(r)['mean_length_words']:.1f}", lambda r: f"{pick(r)['gold_reward']:+.2f}",
             lambda r: f"{pick(r)['kl_to_ref']:.2f}")) + " |")
     return "\n".join(lines)
