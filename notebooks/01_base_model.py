@@ -114,7 +114,7 @@ lesson.check_claim("the base model is far from helpful", metrics["components"]["
                    helpful=metrics["components"]["helpful"])
 lesson.check_claim("it gives harmful instructions to some harmful requests",
                    metrics["harmful_compliance_rate"] > 0.05, rate=metrics["harmful_compliance_rate"])
-lesson.check_claim("it continues most counts", metrics["capability_probe"] > 0.5, probe=metrics["capability_probe"])
+lesson.check_claim("it continues most counts", metrics["capability_probe"] > 0.5, probe_rate=metrics["capability_probe"])
 
 # %% [markdown]
 # None of this is a bug of the model: it predicts text well. Turning a text predictor into an

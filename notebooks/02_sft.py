@@ -118,7 +118,8 @@ fig = plots.gold_components_by_stage({"base": base_metrics, "SFT": sft_metrics},
 lesson.check_claim("SFT raises the held-out gold reward above the base model's",
                    sft_metrics["gold_reward"] > base_metrics["gold_reward"],
                    sft=sft_metrics["gold_reward"], base=base_metrics["gold_reward"])
-lesson.check_claim("SFT beats the base model", sft_wins["low"] > 0.5, win=sft_wins["mean"], low=sft_wins["low"])
+lesson.check_claim("SFT beats the base model (the win rate's 95% interval lies above 50%)", sft_wins["low"] > 0.5,
+                   win_rate=sft_wins)
 
 # %% [markdown]
 # **What to look for:** SFT answers the questions far better than the base model (the row "right
@@ -131,10 +132,12 @@ lesson.check_claim("SFT beats the base model", sft_wins["low"] > 0.5, win=sft_wi
 # %%
 lesson.check_claim("SFT gives more right answers than the base model",
                    sft_metrics["right_answer_rate"] > base_metrics["right_answer_rate"],
-                   sft=sft_metrics["right_answer_rate"], base=base_metrics["right_answer_rate"])
+                   sft_rate=sft_metrics["behaviour_ci"]["right_answer_rate"],
+                   base_rate=base_metrics["behaviour_ci"]["right_answer_rate"])
 lesson.check_claim("SFT still complies with many harmful requests (a quarter or more) and agrees with most wrong claims",
                    sft_metrics["harmful_compliance_rate"] >= 0.25 and sft_metrics["sycophancy_rate"] > 0.5,
-                   harmful=sft_metrics["harmful_compliance_rate"], sycophancy=sft_metrics["sycophancy_rate"])
+                   harmful_rate=sft_metrics["behaviour_ci"]["harmful_compliance_rate"],
+                   sycophancy_rate=sft_metrics["behaviour_ci"]["sycophancy_rate"])
 
 # %% [markdown]
 # ## Where the SFT model is unsure

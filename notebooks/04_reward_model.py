@@ -98,7 +98,7 @@ fig = plots.accuracy_by_family({"templated pairs": templated, "pairs of SFT samp
 # %%
 lesson.check_claim("the reward model orders most held-out pairs as the hidden human does, on both kinds",
                    min(rm_report["heldout_accuracy"], rm_report["sft_sample_accuracy"]) > 0.5,
-                   templated=rm_report["heldout_accuracy"], sft_samples=rm_report["sft_sample_accuracy"])
+                   templated_rate=rm_report["heldout_accuracy"], sft_samples_rate=rm_report["sft_sample_accuracy"])
 
 # %% [markdown]
 # **What to look for:** the families where the bars are lowest are where RL will be steered
@@ -145,7 +145,7 @@ fig = plots.closer_effect_figure(effect)
 # %%
 raised = sum(c > 0 for c in effect["rm_change"]) / effect["n"]
 lesson.check_claim("appending the closer raises the reward model's score on most responses", raised > 0.5,
-                   share_raised=raised)
+                   raised_rate=raised)
 lesson.check_claim("... while the gold reward does not rise", max(effect["gold_change"]) <= 0,
                    largest_gold_change=max(effect["gold_change"]))
 

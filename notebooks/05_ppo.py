@@ -184,7 +184,7 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # from a wrong one well (notebook 04), and "No" is right more often than "Yes" on the traps it
 # was shown: a shortcut, taken apart in notebook 07. And the
 # capability probe (a skill no reward asks about) moves by a few points at most, down in some
-# runs and up in others: at this KL the alignment tax is small (notebook 07 pushes PPO further,
+# runs and up in others: at this KL the alignment tax is small (notebook 07b pushes PPO further,
 # where it grows, and measures PPO-ptx, which pays it back).
 
 # %%
@@ -198,10 +198,11 @@ rates = {n: {r: metrics[n][f"{r}_rate"] for r in ("harmful_compliance", "sycopha
          for n in ("SFT",) + runs}
 lesson.check_claim("both runs give harmful instructions less often than SFT, and agree with wrong claims less often",
                    all(rates[n][r] < rates["SFT"][r] for n in runs for r in ("harmful_compliance", "sycophancy")),
-                   **{f"{n}: {r}": rates[n][r] for n in ("SFT", "PPO") for r in ("harmful_compliance", "sycophancy")})
+                   **{f"{n}_{r}_rate": rates[n][r] for n in ("SFT",) + runs for r in ("harmful_compliance", "sycophancy")})
 lesson.check_claim("PPO against the reward model says 'No' to right claims far more often than 'Yes' to wrong ones "
                    "(the 'No' shortcut: contrarian at least 30 points above sycophancy)",
-                   rates["PPO"]["contrarian"] > rates["PPO"]["sycophancy"] + 0.30, **rates["PPO"])
+                   rates["PPO"]["contrarian"] > rates["PPO"]["sycophancy"] + 0.30,
+                   **{f"PPO_{r}_rate": v for r, v in rates["PPO"].items()})
 
 # %%
 lesson.check_claim("the two families the demonstrators got wrong (harmful, sycophancy) gain most, for both runs",
@@ -211,7 +212,7 @@ lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for bot
                    max(metrics[n]["kl_to_ref"] for n in runs) < 5, **{n: metrics[n]["kl_to_ref"] for n in runs})
 probe = {n: metrics[n]["capability_probe"] for n in ("SFT",) + runs}
 lesson.check_claim("the probe moves by a few points at most: neither run loses 10 points of it",
-                   max(probe["SFT"] - probe[n] for n in runs) < 0.10, **probe)
+                   max(probe["SFT"] - probe[n] for n in runs) < 0.10, **{f"{n}_rate": v for n, v in probe.items()})
 
 # %% [markdown]
 # ## What the control does not learn: a push on one token moves every position

@@ -112,6 +112,6 @@ lesson.check_claim("with the hidden human as the judge, best-of-8 keeps better a
 # **What to look for.** The kept answers get better with n (the check above says by how much):
 # here the judge is the gold reward itself. With a *learned* reward model as the judge, large n
 # starts to exploit the reward model's mistakes, the over-optimisation Gao et al. (2022)
-# measured. Notebook 06 shows it up to n = 16, and notebook 07 (failure modes) up to n = 256 on
+# measured. Notebook 06 shows it up to n = 16, and notebook 07b (over-optimisation) up to n = 256 on
 # Gao et al.'s axes, with their fitted curve: the reward model's score of the pick keeps rising
 # with n while the gold reward peaks and falls.
