@@ -23,7 +23,6 @@ reward-model score is highest there; PPO-ptx recovers at least half of the probe
 
 import argparse
 from dataclasses import replace
-import json
 import os
 import sys
 import time
@@ -56,7 +55,8 @@ torch.set_num_threads(2)
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
-from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit  # noqa: E402
+from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_ppo_policy, gains_over_start,  # noqa: E402
+                                       ppo_by_kl, rl_fit)
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir  # noqa: E402
 from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
@@ -107,19 +107,12 @@ for seed in args.seeds:
     start = time.perf_counter()
     bon = best_of_n_overoptimization(sft, tokenizer, prompts, score, tuple(args.ns), seed=seed * 100 + 7)
     bon_seconds = time.perf_counter() - start
-    ppo = {}
-    for kl_coef in args.kl_coefs:
-        start = time.perf_counter()
-        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef), progress=False)
-        policy, _ = load_adapter_policy(profile, directory)
-        history = json.loads((directory / "ppo.json").read_text())["history"]
-        ppo[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
-                                                   seed=seed * 100 + 9),
-                             "seconds": round(time.perf_counter() - start, 1),
-                             "history": [{k: h[k] for k in ("entropy", "closer_rate", *HISTORY_KEYS) if k in h}
-                                         for h in history]}
-    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9,
-                                   reference=None)
+    start = time.perf_counter()  # the same study as notebook 07b's (rlhf_lab.overoptimization)
+    sft_eval, ppo = ppo_by_kl(profile, args.kl_coefs, sft, tokenizer, world, prompts, score, args.samples,
+                              seed=seed * 100 + 9, progress=False)
+    for run in ppo.values():
+        run["history"] = [{k: h[k] for k in ("entropy", "closer_rate", *HISTORY_KEYS) if k in h} for h in run["history"]]
+    ppo_seconds = round(time.perf_counter() - start, 1)
     pushed, pushed_ptx = {}, {}
     for ptx_coef, result in ((0.0, pushed), (args.ptx_coef, pushed_ptx)):
         if not args.hard_lr or (result is pushed_ptx and not ptx_coef):
@@ -130,13 +123,9 @@ for seed in args.seeds:
         result.update(kl_coef=0.0, learning_rate=args.hard_lr, ptx_coef=ptx_coef,
                       **evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9),
                       seconds=round(time.perf_counter() - start, 1))
-    points = sorted(ppo.values(), key=lambda r: r["kl"])
-    rl_fit = {name: gao_fit([r["kl"] for r in points],
-                            [(r[name]["mean"] if name == "gold" else r[name]) -
-                             (sft_eval[name]["mean"] if name == "gold" else sft_eval[name]) for r in points], "rl")
-              for name in ("gold", "proxy")}
     runs[str(seed)] = {"best_of_n": bon, "best_of_n_seconds": round(bon_seconds, 1), "sft": sft_eval, "ppo": ppo,
-                  "ppo_fit": rl_fit, "pushed_hard": pushed, "pushed_hard_ptx": pushed_ptx, "dpo": dpo}
+                       "ppo_seconds": ppo_seconds, "ppo_fit": rl_fit(gains_over_start(sft_eval, list(ppo.values()))),
+                       "pushed_hard": pushed, "pushed_hard_ptx": pushed_ptx, "dpo": dpo}
     top = bon["rows"][-1]
     peak = max(bon["rows"], key=lambda r: r["gold"])
     print(f"seed {seed}: best-of-{top['n']} proxy {bon['rows'][0]['proxy']:+.2f} -> {top['proxy']:+.2f}, gold "

@@ -176,15 +176,18 @@ fig = plots.best_of_n(curve)
 # %%
 lesson.check_claim("best-of-n raises the reward model's score of the pick as n grows",
                    curve[-1]["proxy"] > curve[0]["proxy"], n1=curve[0]["proxy"], n16=curve[-1]["proxy"])
-best_gold = max(curve, key=lambda row: row["gold"])
-lesson.check_claim("... but the gold reward of the pick peaks before n = 16: the reward model is over-optimised",
-                   curve[-1]["gold"] < best_gold["gold"], peak_n=best_gold["n"], peak_gold=best_gold["gold"],
-                   gold_at_16=curve[-1]["gold"])
+gains = {name: curve[-1][name] - curve[0][name] for name in ("proxy", "gold")}
+lesson.check_claim("... but from n = 1 to n = 16 the gold reward of the pick gains less than half of what the reward "
+                   "model's score gains: the search rewards the reward model's errors",
+                   gains["gold"] < gains["proxy"] / 2, proxy_gain=gains["proxy"], gold_gain=gains["gold"],
+                   gold_peak_n=max(curve, key=lambda row: row["gold"])["n"])
 
 # %% [markdown]
 # **What to look for:** the two curves part ways. The more samples the reward model chooses from,
 # the more its choice is driven by what it over-rates rather than by what the hidden human wants
-# (Gao et al. 2022 measured the same on real models). A little search helps; a lot hurts.
+# (Gao et al. 2022 measured the same on real models). Where the gold curve peaks moves from seed
+# to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, after which it falls): a little
+# search can help, more does not pay. Notebook 07b takes it to n = 256.
 
 # %%
 fig = plots.gold_components_by_stage(metrics)

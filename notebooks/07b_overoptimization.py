@@ -43,7 +43,8 @@ import torch
 from rlhf_lab import lesson, models, plots
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
-from rlhf_lab.overoptimization import best_of_n_overoptimization, evaluate_ppo_policy, gao_fit
+from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_ppo_policy, gains_over_start,
+                                       past_the_peak, ppo_by_kl, rl_fit)
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
@@ -125,15 +126,6 @@ lesson.check_claim("the gold reward of the pick at the largest n is below its pe
 
 # %%
 benchmark = BENCH["failure_modes"]  # seeds 0-2, n up to 256, PPO at four KL coefficients
-
-
-def past_the_peak(rows, gold=lambda r: r["gold"], high=lambda r: r["gold_high"], proxy=lambda r: r["proxy"]):
-    """(gold fell below its peak by more than the last point's 95% interval, the proxy is highest at
-    the last point) for points ordered by KL."""
-    peak = max(rows, key=gold)
-    return high(rows[-1]) < gold(peak), proxy(rows[-1]) == max(proxy(r) for r in rows)
-
-
 bon_bench = {f"seed_{seed}": past_the_peak(run["best_of_n"]["rows"]) for seed, run in benchmark["runs"].items()}
 lesson.check_claim("in every seed of the benchmark (n up to 256), the pick at the largest n has the reward model's "
                    "highest score and a gold reward below the peak by more than its 95% interval",
@@ -188,12 +180,9 @@ for n, examples in bon["examples"].items():
 # *Takes about 1.5 min per coefficient the first time on the tiny profile (2 CPU cores).*
 
 # %%
-ppo_runs = {}
-for kl_coef in KL_COEFS:
-    directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef))  # trains if missing
-    ppo_runs[kl_coef] = {"dir": directory, "history": json.loads((directory / "ppo.json").read_text())["history"]}
-fig = plots.training_curves_by_kl({str(k): r["history"] for k, r in ppo_runs.items()},
-                                  keys=("reward", "gold_reward", "kl"))
+sft_eval, ppo_runs = ppo_by_kl(profile, KL_COEFS, sft, tokenizer, world, prompts, reward_model_score, SAMPLES,
+                               seed=profile.seed)  # trains the runs that are missing, then judges them
+fig = plots.training_curves_by_kl({k: r["history"] for k, r in ppo_runs.items()}, keys=("reward", "gold_reward", "kl"))
 
 # %% [markdown]
 # **What to look for:** the reward model's score (left) climbs in every run, fastest with no
@@ -203,18 +192,12 @@ fig = plots.training_curves_by_kl({str(k): r["history"] for k, r in ppo_runs.ite
 # ### Held-out: the same runs judged by the hidden human
 
 # %%
-held_out = {"SFT": evaluate_ppo_policy(sft, tokenizer, world, prompts, reward_model_score, SAMPLES,
-                                       seed=profile.seed, reference=None)}
-for kl_coef, run in ppo_runs.items():
-    policy, _ = load_adapter_policy(profile, run["dir"])
-    held_out[f"PPO kl_coef {kl_coef}"] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score,
-                                                            SAMPLES, seed=profile.seed)
+held_out = {"SFT": sft_eval, **{f"PPO kl_coef {kl_coef}": run for kl_coef, run in ppo_runs.items()}}
 lesson.number_table({name: {"gold reward": m["gold"]["mean"], "reward model": m["proxy"], "KL to SFT": m["kl"],
                              "opens politely": m["polite_rate"], "well-formed": m["well_formed"],
                              "capability probe": m["capability_probe"]} for name, m in held_out.items()})
 
 # %%
-sft_eval = held_out["SFT"]
 loosest = held_out[f"PPO kl_coef {min(KL_COEFS)}"]
 tightest = held_out[f"PPO kl_coef {max(KL_COEFS)}"]
 lesson.check_claim("PPO raises the reward model's score over SFT on held-out prompts",
@@ -234,17 +217,10 @@ lesson.check_claim("... and the proxy's gain is larger than the gold reward's ga
 
 
 # %%
-ppo_points = sorted((m for name, m in held_out.items() if name != "SFT"), key=lambda m: m["kl"])
-ppo_plot = {"proxy": [{"kl": m["kl"], "gain": m["proxy"] - sft_eval["proxy"]} for m in ppo_points],
-            "gold": [{"kl": m["kl"], "gain": m["gold"]["mean"] - sft_eval["gold"]["mean"],
-                      "low": m["gold"]["low"] - sft_eval["gold"]["mean"],
-                      "high": m["gold"]["high"] - sft_eval["gold"]["mean"]} for m in ppo_points]}
-ppo_fit = None
-if len(ppo_points) >= 2 and all(m["kl"] > 0 for m in ppo_points):
-    ppo_fit = {name: gao_fit([p["kl"] for p in ppo_plot[name]], [p["gain"] for p in ppo_plot[name]], "rl")
-               for name in ("proxy", "gold")}
-    for name, fit in ppo_fit.items():
-        print(f"PPO {name:>5}: alpha {fit['alpha']:+.3f}, beta {fit['beta']:+.3f}")
+ppo_plot = gains_over_start(sft_eval, list(ppo_runs.values()))
+ppo_fit = rl_fit(ppo_plot)
+for name, fit in (ppo_fit or {}).items():
+    print(f"PPO {name:>5}: alpha {fit['alpha']:+.3f}, beta {fit['beta']:+.3f}")
 fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward model, one point per kl_coef")
 
 # %% [markdown]

@@ -99,3 +99,53 @@ def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per
             "distinct_2": metrics.get("distinct_2"), "distinct_correct": metrics["distinct_correct"],
             "entropy_per_token": metrics["entropy_per_token"], "examples": responses[:8:2],
             "examples_of": {p.text: [r for q, r in zip(repeated, responses) if q is p] for p in examples_of}}
+
+
+def ppo_by_kl(profile, kl_coefs, sft, tokenizer, world, prompts, score_fn, samples_per_prompt: int, seed: int,
+              progress: bool = True, **config_changes) -> tuple[dict, dict[str, dict]]:
+    """PPO against the course's reward model at each KL coefficient (each run trained if it is not
+    cached), judged beside SFT on the same prompts with the same sampling seed. Returns (SFT's
+    judgement, {str(kl_coef): judgement with the run's training log under "history"})."""
+    import json
+
+    from .stages.common import load_adapter_policy
+    from .stages.ppo import default_ppo_config, get_ppo_model_dir
+
+    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
+                                   reference=None)
+    runs = {}
+    for kl_coef in kl_coefs:
+        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef, **config_changes),
+                                      progress=progress)
+        policy, _ = load_adapter_policy(profile, directory)
+        runs[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt,
+                                                    seed=seed),
+                              "history": json.loads((directory / "ppo.json").read_text())["history"]}
+    return sft_eval, runs
+
+
+def gains_over_start(start: dict, points: list[dict]) -> dict[str, list[dict]]:
+    """Each PPO judgement as a point for Gao et al.'s axes: {"proxy": [...], "gold": [...]}, each
+    {"kl", "gain"} over ``start`` (SFT's judgement), gold with its interval's bounds, ordered by KL."""
+    points = sorted(points, key=lambda m: m["kl"])
+    return {"proxy": [{"kl": m["kl"], "gain": m["proxy"] - start["proxy"]} for m in points],
+            "gold": [{"kl": m["kl"], "gain": m["gold"]["mean"] - start["gold"]["mean"],
+                      "low": m["gold"]["low"] - start["gold"]["mean"],
+                      "high": m["gold"]["high"] - start["gold"]["mean"]} for m in points]}
+
+
+def rl_fit(gains: dict[str, list[dict]]) -> dict | None:
+    """Gao et al.'s RL form fitted to the gold and proxy gains of :func:`gains_over_start`, or None
+    when fewer than two points moved (KL > 0)."""
+    if sum(p["kl"] > 0 for p in gains["gold"]) < 2:
+        return None
+    return {name: gao_fit([p["kl"] for p in gains[name]], [p["gain"] for p in gains[name]], "rl")
+            for name in ("gold", "proxy")}
+
+
+def past_the_peak(points: list[dict], gold=lambda r: r["gold"], high=lambda r: r["gold_high"],
+                  proxy=lambda r: r["proxy"]) -> tuple[bool, bool]:
+    """For points ordered by KL: (the gold fell below its peak by more than the last point's 95%
+    interval, the proxy is highest at the last point): over-optimisation, as the notebook checks it."""
+    peak = max(points, key=gold)
+    return high(points[-1]) < gold(peak), proxy(points[-1]) == max(proxy(r) for r in points)
