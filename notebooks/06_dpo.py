@@ -46,7 +46,7 @@ import json
 from rlhf_lab import models, plots
 from rlhf_lab.evaluate import (behaviour_ci, best_of_n_curve, evaluate_policy, heldout_prompts, repeat_prompts,
                                win_rate_ci)
-from rlhf_lab.scoring import score_responses
+from rlhf_lab.scoring import scorer
 from rlhf_lab.stages.reward import load_reward_model
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.dpo import get_dpo_model_dir, loss_arguments, train_dpo
@@ -169,8 +169,8 @@ lesson.check_claim("PPO says 'No' to right claims far more often than 'Yes' to w
 
 # %%
 reward_model, _ = load_reward_model(profile)
-curve, _ = best_of_n_curve(sft_model, tokenizer, heldout, lambda u, r: score_responses(reward_model, tokenizer, u, r),
-                           (1, 2, 4, 8, 16), profile.max_new_tokens, seed=profile.seed)
+curve, _ = best_of_n_curve(sft_model, tokenizer, heldout, scorer(reward_model, tokenizer), (1, 2, 4, 8, 16),
+                           profile.max_new_tokens, seed=profile.seed)
 fig = plots.best_of_n(curve)
 
 # %%

@@ -53,7 +53,7 @@ from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.scoring import score_responses
+from rlhf_lab.scoring import scorer
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
@@ -82,10 +82,7 @@ tokenizer = get_tokenizer(profile)
 reward_model, _ = load_reward_model(profile, get_reward_model_dir(profile))
 sft = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
                         trainable=False)
-
-
-def reward_model_score(user_texts, responses):
-    return score_responses(reward_model, tokenizer, user_texts, responses)
+reward_model_score = scorer(reward_model, tokenizer)  # score_fn(user_texts, responses) for PPO and the judges
 
 # %% [markdown]
 # ## 1. Over-refusal: a reward hack, made on purpose

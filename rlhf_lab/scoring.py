@@ -52,6 +52,11 @@ def score_responses(reward_model, tokenizer, user_texts, responses, batch_size: 
     return score_with(reward_model, tokenizer, exchange_texts(tokenizer, user_texts, responses), batch_size)
 
 
+def scorer(reward_model, tokenizer) -> Callable[[Sequence[str], Sequence[str]], torch.Tensor]:
+    """The reward model as ``score_fn(user_texts, responses)``: what PPO, best-of-n and the judges take."""
+    return lambda user_texts, responses: score_responses(reward_model, tokenizer, user_texts, responses)
+
+
 def pair_accuracy(reward_model, tokenizer, pairs) -> dict:
     """How often the reward model orders a pair as the hidden human does (gold ties left
     out): overall, by family, and the correlation of its scores with the gold reward."""
