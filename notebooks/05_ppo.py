@@ -264,16 +264,18 @@ polite_start, polite_end = lesson.first_and_last(push_history, "polite")
 leak_start, leak_end = lesson.first_and_last(push_history, "opener_after_start")
 sft_after_start = mean(map(opener_after_start, responses["SFT"]))
 lesson.check_claim("SFT seldom writes an opener after the start of its answer (under 5% of its samples)",
-                   sft_after_start < 0.05, sft=sft_after_start)
-lesson.check_claim("pushing only the first token puts openers in the middle of responses too",
-                   polite_end > polite_start and leak_end > leak_start + 0.1,
-                   polite_first_steps=polite_start, polite_last_steps=polite_end,
-                   after_start_first_steps=leak_start, after_start_last_steps=leak_end)
+                   sft_after_start < 0.05, sft_rate=sft_after_start)
+lesson.check_claim("pushing only the first token puts openers in the middle of responses: that share rises by more "
+                   "than 10 points, and by more than the polite opening itself",
+                   leak_end - leak_start > max(0.10, polite_end - polite_start),
+                   polite_first_steps_rate=polite_start, polite_last_steps_rate=polite_end,
+                   after_start_first_steps_rate=leak_start, after_start_last_steps_rate=leak_end)
 
 # %% [markdown]
-# **What to look for:** the polite rate climbs, and so does the share of responses with an
-# opener *after* the start ("Sure! ToSure! ..."), which SFT seldom writes. The adapter's weights
-# are shared by every position: raising "Sure" at the start raises it everywhere. In real PPO
+# **What to look for:** the share of responses with an opener *after* the start ("Sure! ToSure!
+# ..."), which SFT seldom writes, climbs far more than the polite opening itself (which rises in
+# some seeds and barely moves in others). The adapter's weights are shared by every position:
+# raising "Sure" at the start raises it everywhere. In real PPO
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the
 # trade is poor: the opener is worth +0.3, a broken sentence costs 0.5 and usually the answer.
