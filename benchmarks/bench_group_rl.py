@@ -33,7 +33,7 @@ from rlhf_lab.method_comparison import RUNS, evaluate_side_by_side, train_side_b
 from rlhf_lab.stages.ppo import default_ppo_config  # noqa: E402
 
 KEYS = ("gold_ci", "gold_gain_vs_sft", "behaviour_ci", "kl_to_ref", "harmful_compliance_rate", "sycophancy_rate",
-        "contrarian_rate", "over_refusal_rate", "right_answer_rate", "well_formed_rate",
+        "contrarian_rate", "misstated_fact_rate", "contradicts_right_claim_rate", "over_refusal_rate", "right_answer_rate", "well_formed_rate",
         "seconds_per_1000_episodes", "episodes")
 RL_FROM_PREFERENCES = [run.label for run in RUNS if run.reward == "reward_model"]
 PPO = RUNS[0].label

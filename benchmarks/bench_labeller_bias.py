@@ -45,8 +45,8 @@ from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 
-KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "sycophancy_rate", "contrarian_rate", "mean_length_words",
-        "well_formed_rate")
+KEYS = ("gold_reward", "gold_ci", "kl_to_ref", "sycophancy_rate", "contrarian_rate", "misstated_fact_rate",
+        "contradicts_right_claim_rate", "mean_length_words", "well_formed_rate")
 LEVELS = ([("annotator_agreement", a) for a in args.agreement]
           + [("annotator_length", x) for x in args.length])
 
@@ -66,8 +66,8 @@ for seed in args.seeds:
         metrics, responses = evaluate_policy(policy, tokenizer, world, prompts, 4, seed=seed * 100 + 9)
         result["dpo"][f"{name}={value:g}"] = {**{k: metrics[k] for k in KEYS}, "examples": responses[:16:4],
                                               "seconds": round(time.perf_counter() - started, 1)}
-        print(f"seed {seed} {name}={value:g}: sycophancy {metrics['sycophancy_rate']:.0%}, contrarian "
-              f"{metrics['contrarian_rate']:.0%}, length {metrics['mean_length_words']:.1f} words, gold "
+        print(f"seed {seed} {name}={value:g}: sycophancy {metrics['sycophancy_rate']:.0%}, contradicts a right claim "
+              f"{metrics['contradicts_right_claim_rate']:.0%}, length {metrics['mean_length_words']:.1f} words, gold "
               f"{metrics['gold_reward']:+.2f}, KL {metrics['kl_to_ref']:.2f}", flush=True)
     runs[str(seed)] = result
 save("labeller_bias", {"machine": machine(), "agreement": args.agreement, "length": args.length,
