@@ -179,10 +179,10 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # where the user is *right*, how often the answer starts with "No" (whatever fact follows; the
 # row below it, "misstates the fact", counts a wrong value for the subject, a failure of
 # knowledge rather than of disposition). PPO against the reward model all but stops agreeing
-# with wrong claims, yet still says "No" to most right ones. It learned to say "No", not which
-# claims are wrong: the reward model cannot tell a right claim
-# from a wrong one well (notebook 04), and "No" is right more often than "Yes" on the traps it
-# was shown: a shortcut, taken apart in notebook 07. And the
+# with wrong claims, yet says "No" to right users far more often than it now agrees with wrong
+# ones (the check below). It learned to say "No", not which claims are wrong: the reward model
+# cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
+# than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
 # capability probe (a skill no reward asks about) moves by a few points at most, down in some
 # runs and up in others: at this KL the alignment tax is small (notebook 07b pushes PPO further,
 # where it grows, and measures PPO-ptx, which pays it back).

@@ -157,8 +157,8 @@ lesson.check_claim("PPO says 'No' to right claims far more often than 'Yes' to w
 
 # %% [markdown]
 # **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
-# third (contradicting a user who is right) stays high for PPO while its agreement with wrong
-# claims all but vanishes: it learned to say "No", not which claims are wrong. PPO searches the
+# third (saying "No" to a user who is right) is high for PPO, far above its agreement with wrong
+# claims, which all but vanishes: it learned to say "No", not which claims are wrong. PPO searches the
 # reward model for what it scores highest and finds its blind spot; DPO only reweights the
 # answers in the pairs.
 #

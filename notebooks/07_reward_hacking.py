@@ -35,7 +35,7 @@
 # `bench_labeller_bias.py`), and your own run is drawn next to them.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
-# the benchmarks; run it yourself and it trains every run for your seed (about 20 min from nothing
+# the benchmarks; run it yourself and it trains every run for your seed (about 25 min from nothing
 # on 2 CPU cores, seconds once cached).*
 
 # %%
@@ -74,7 +74,7 @@ print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking'
 # %% [markdown]
 # ## The models: SFT, and the reward model of notebook 04
 #
-# *Takes a few seconds when notebooks 02 and 04 ran before (about 4 min from nothing) on the tiny profile (2 CPU cores).*
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
 world = World(profile.seed)

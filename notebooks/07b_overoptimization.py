@@ -72,7 +72,7 @@ print(f"your run: seed {profile.seed}; benchmark: seeds {BENCH['failure_modes'][
 # %% [markdown]
 # ## The models: SFT, and the reward model of notebook 04
 #
-# *Takes a few seconds when notebooks 02 and 04 ran before (about 4 min from nothing) on the tiny profile (2 CPU cores).*
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
 world = World(profile.seed)
