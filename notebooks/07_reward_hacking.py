@@ -360,12 +360,14 @@ lesson.number_table({level: {f"seed {seed}: {what}": run["dpo"][level][key]
 bias_runs = list(bias["runs"].values())
 agree = [lvl for lvl in levels if lvl.startswith("annotator_agreement=") and lvl != "annotator_agreement=0"]
 lengthy = ["annotator_agreement=0"] + [lvl for lvl in levels if lvl.startswith("annotator_length=")]
-lesson.check_claim("with a labeller who likes being agreed with, DPO agrees with wrong claims more often than "
-                   "with the unbiased labeller, at every bias level and in every seed",
-                   all(r["dpo"][lvl]["sycophancy_rate"] > r["dpo"]["annotator_agreement=0"]["sycophancy_rate"]
-                       for r in bias_runs for lvl in agree),
-                   **{f"seed_{seed}_agreement{lvl.split('=')[1]}_rate": run["dpo"][lvl]["sycophancy_rate"]
-                      for seed, run in bias["runs"].items() for lvl in ["annotator_agreement=0", *agree]})
+by_bias = {seed: [(run["dpo"][lvl]["sycophancy_rate"], run["dpo"][lvl]["kl_to_ref"])
+                  for lvl in ["annotator_agreement=0", *agree]] for seed, run in bias["runs"].items()}
+lesson.check_claim("with a labeller made indifferent (the first bias level), DPO agrees with wrong claims more often "
+                   "than with the unbiased labeller, in every seed; at the strongest bias it agrees less often than "
+                   "there and moves further from SFT", all(r[1][0] > r[0][0] and r[-1][0] < r[1][0] and r[-1][1] > r[1][1]
+                                                            for r in by_bias.values()),
+                   **{f"seed_{seed}_agrees_then_KL": " -> ".join(f"{s:.0%} ({kl:.1f})" for s, kl in r)
+                      for seed, r in by_bias.items()})
 lesson.check_claim("... and contradicts right claims less often at the strongest bias",
                    all(r["dpo"][agree[-1]][RIGHT] < r["dpo"]["annotator_agreement=0"][RIGHT] for r in bias_runs),
                    **{f"seed_{seed}_agreement{lvl.split('=')[1]}_rate": run["dpo"][lvl][RIGHT]
@@ -385,9 +387,12 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 
 # %% [markdown]
 # **What to look for:** the policy learns the labellers, not the hidden human. A labeller who
-# likes being agreed with produces a policy that says yes more: fewer contradictions of right
-# claims (that part is good), far more agreement with wrong ones (that part is sycophancy), and
-# the gold reward falls. The same with length: every word the labeller likes is a word the policy
+# likes being agreed with produces a policy that contradicts right claims less (that part is
+# good) and, once the labeller is indifferent (4), agrees with far more wrong ones (that part is
+# sycophancy); the gold reward falls. The dose is not a dial: at 6, where the labeller prefers
+# the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
+# 4 (in one seed of three, fewer than with the unbiased labeller): one rate does not tell all a
+# biased label changes, which is why the gold reward is measured beside it. The same with length: every word the labeller likes is a word the policy
 # learns to add, whatever it costs in gold. Nothing in the training data says "this is a bias":
 # the only defence is to measure the labels (inter-annotator agreement, audits against a trusted
 # judgement), which is what the hidden human lets us do here.
