@@ -226,7 +226,7 @@ def measured_number(name: str, value) -> str:
     as_rate = name.endswith("rate")
     if isinstance(value, dict) and {"mean", "low", "high"} <= set(value):
         fmt = "{:.0%}" if as_rate else "{:+.3g}"
-        return f"{name}={fmt.format(value['mean'])} [{fmt.format(value['low'])}, {fmt.format(value['high'])}]"
+        return f"{name}={format_interval(value, fmt)}"
     if isinstance(value, float):
         return f"{name}={value:.0%}" if as_rate else f"{name}={value:.3g}"
     return f"{name}={value}"
