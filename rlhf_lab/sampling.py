@@ -23,6 +23,7 @@ import torch
 
 from .chat import prompt_text
 from .config import RESPONSE_TOKENS
+from .lean_lora import lean_lora
 from .losses import entropy_from_logits, masked_token_logprobs
 
 GenerateFn = Callable[[list[str]], list[str]]
@@ -85,7 +86,7 @@ def sample(model, tokenizer, user_texts: list[str], max_new_tokens: int = RESPON
         query = chat_prompts(tokenizer, chunk, chat).to(device)
         distribution = ({"do_sample": False} if greedy else
                         {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0})
-        with seeded(seed * 1_000_003 + start, device):
+        with seeded(seed * 1_000_003 + start, device), lean_lora(model):
             sequences = model.generate(**query, max_new_tokens=max_new_tokens, repetition_penalty=1.0,
                                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                                        **distribution)
