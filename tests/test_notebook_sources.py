@@ -1,4 +1,4 @@
-"""Every lesson notebook agrees with its jupytext source (notebooks/NN_name.py).
+"""Every lesson notebook agrees with its jupytext source (notebooks/sources/NN_name.py).
 
 The .py file is the source of truth; when this fails, run `python tools/run_notebooks.py`
 (or save the notebook in JupyterLab, which rewrites its paired source) and commit both.
@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.py"))
+SOURCES = sorted((NOTEBOOKS / "sources").glob("[0-9][0-9]*_*.py"))
 
 
 def cells(notebook):
@@ -20,13 +20,23 @@ def cells(notebook):
 
 def test_every_notebook_has_a_source():
     notebooks = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb")}
-    assert notebooks == {p.stem for p in SOURCES}, "each lesson needs both NN_name.py and NN_name.ipynb"
+    assert notebooks == {p.stem for p in SOURCES}, "each lesson needs notebooks/NN_name.ipynb and sources/NN_name.py"
+
+
+def test_the_lessons_folder_lists_each_lesson_once_and_jupytext_pairs_it_with_its_source():
+    """A learner browsing notebooks/ sees one file per lesson (no .py twin that JupyterLab would also
+    open as a notebook); saving a notebook in JupyterLab rewrites its source in sources/."""
+    assert not list(NOTEBOOKS.glob("*.py")), "lesson sources belong in notebooks/sources/"
+    for source in SOURCES:
+        notebook = nbformat.read(NOTEBOOKS / f"{source.stem}.ipynb", as_version=4)
+        for formats in (notebook.metadata["jupytext"]["formats"], jupytext.read(source).metadata["jupytext"]["formats"]):
+            assert formats == "ipynb,sources//py:percent", f"{source.stem}: jupytext pairs it as {formats!r}"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_matches_its_source(source):
     from_source = cells(jupytext.read(source))
-    in_notebook = cells(nbformat.read(source.with_suffix(".ipynb"), as_version=4))
+    in_notebook = cells(nbformat.read(NOTEBOOKS / f"{source.stem}.ipynb", as_version=4))
     for i, (expected, found) in enumerate(zip(from_source, in_notebook)):
         assert expected == found, (f"{source.stem}: cell {i} differs from {source.name}; "
                                    "run `python tools/run_notebooks.py` to rewrite the notebook")

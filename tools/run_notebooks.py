@@ -1,8 +1,9 @@
 """Sync, execute and time the lesson notebooks.
 
-Each lesson is a jupytext pair: ``notebooks/NN_name.py`` (percent format) is the source
-you edit and review; ``notebooks/NN_name.ipynb`` is what learners open, with the outputs
-of the tiny profile. JupyterLab keeps the two in step when jupytext is installed (it is a
+Each lesson is a jupytext pair: ``notebooks/sources/NN_name.py`` (percent format) is the
+source you edit and review; ``notebooks/NN_name.ipynb`` is what learners open, with the outputs
+of the tiny profile (the sources sit in a subfolder so the lessons folder lists each lesson once;
+the pairing is in each notebook's jupytext metadata, ``formats: ipynb,sources//py:percent``). JupyterLab keeps the two in step when jupytext is installed (it is a
 course dependency); from the shell:
 
     python tools/run_notebooks.py                     # .py -> .ipynb (outputs kept), no execution
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import clean_outputs  # noqa: E402  (tools/clean_outputs.py)
 
 NOTEBOOKS_DIR = ROOT / "notebooks"
+SOURCES_DIR = NOTEBOOKS_DIR / "sources"
 RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
 RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
 
@@ -41,13 +43,13 @@ def jupytext(*args: str) -> None:
 
 
 def sources(only: str | None) -> list[Path]:
-    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]*_*.py")) if not only or p.name.startswith(only)]
+    return [p for p in sorted(SOURCES_DIR.glob("[0-9][0-9]*_*.py")) if not only or p.name.startswith(only)]
 
 
 def sync(source: Path) -> Path:
     """Write the .ipynb from its .py source, keeping the outputs of unchanged cells."""
-    notebook = source.with_suffix(".ipynb")
-    jupytext("--to", "ipynb", *(["--update"] if notebook.exists() else []), str(source))
+    notebook = NOTEBOOKS_DIR / f"{source.stem}.ipynb"
+    jupytext("--to", "ipynb", *(["--update"] if notebook.exists() else []), "--output", str(notebook), str(source))
     return notebook
 
 
@@ -73,7 +75,7 @@ def execute(notebook: Path) -> float:
 
 def stamp_course_map(runtimes: dict[str, float]) -> None:
     """Write each measured runtime into the course-map table of 00_welcome (source and notebook)."""
-    source = NOTEBOOKS_DIR / "00_welcome.py"
+    source = SOURCES_DIR / "00_welcome.py"
 
     def runtime(match):
         seconds = runtimes.get(match["name"])
