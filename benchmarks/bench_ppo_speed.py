@@ -39,7 +39,7 @@ import rlhf_lab.ppo as ppo_module  # noqa: E402
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.scoring import score_responses  # noqa: E402
-from rlhf_lab.stages.ppo import default_ppo_config, gold_scores  # noqa: E402
+from rlhf_lab.stages.ppo import default_ppo_config  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.reward import load_reward_model  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
@@ -50,7 +50,7 @@ tokenizer = get_tokenizer(profile)
 torch.manual_seed(0)
 policy = models.load_model(get_sft_model_dir(profile, progress=False), lora=models.LoraSettings.from_profile(profile))
 config = default_ppo_config(profile)
-trainer = ppo_module.PPOTrainer(policy, tokenizer, lambda p, r: gold_scores(world, p, r), config)
+trainer = ppo_module.PPOTrainer(policy, tokenizer, world.gold_scores, config)
 prompts = [p.text for p in world.prompts("train")]
 EPISODES = config.batch_size
 

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.ppo import PPOTrainer  # noqa: E402
-from rlhf_lab.stages.ppo import default_ppo_config, gold_scores  # noqa: E402
+from rlhf_lab.stages.ppo import default_ppo_config  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 from rlhf_lab.world import FAMILIES  # noqa: E402
@@ -50,7 +50,7 @@ def main(changes: dict) -> None:
     torch.manual_seed(0)
     policy = models.load_model(get_sft_model_dir(profile, progress=False), quantize_4bit=False, device="cpu",
                                lora=models.LoraSettings.from_profile(profile))
-    trainer = PPOTrainer(policy, tokenizer, lambda p, r: gold_scores(world, p, r),
+    trainer = PPOTrainer(policy, tokenizer, world.gold_scores,
                          default_ppo_config(profile, **changes), metrics_fn=family_metrics(world))
     start = time.perf_counter()
     trainer.train([p.text for p in world.prompts("train")], progress=False)

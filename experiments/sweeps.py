@@ -35,7 +35,7 @@ from rlhf_lab import losses, sampling  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.ppo import PPOTrainer  # noqa: E402
 from rlhf_lab.stages.dpo import DPOSettings, train_dpo  # noqa: E402
-from rlhf_lab.stages.ppo import default_ppo_config, gold_metrics_fn, gold_scores  # noqa: E402
+from rlhf_lab.stages.ppo import default_ppo_config, gold_metrics_fn  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 from rlhf_lab.world import gold  # noqa: E402
@@ -78,7 +78,7 @@ def run(kind: str, changes: dict) -> dict:
         policy = models.load_model(sft_dir, quantize_4bit=False, device="cpu",
                                    lora=None if full else models.LoraSettings.from_profile(profile))
         config = default_ppo_config(profile, **changes)
-        trainer = PPOTrainer(policy, tokenizer, lambda p, r: gold_scores(world, p, r), config,
+        trainer = PPOTrainer(policy, tokenizer, world.gold_scores, config,
                              metrics_fn=gold_metrics_fn(world), ref_model=reference,
                              overrides={"gae_advantages": advantages_without_critic} if no_critic else None)
         trainer.train([p.text for p in world.prompts("train")], progress=False)

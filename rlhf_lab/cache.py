@@ -37,7 +37,8 @@ cannot be forgotten. Its costs, accepted:
 
 The hash is taken of the module's syntax tree written back as source (``ast.unparse``) with
 every docstring and bare string statement removed: comments, docstrings, blank lines and
-formatting change nothing; a changed line of code retrains. The lab world
+formatting change nothing; a changed line of code retrains. Paths do not enter it: a module
+moved or renamed with its code unchanged keeps every key. The lab world
 (``rlhf_lab/world``) is not in the table: what the stages learn from it enters every key
 as data (``world_fingerprint``, the base model's corpus hash), and its code may change
 without changing that data (a faster generator, a reworded docstring) without costing the
@@ -90,7 +91,8 @@ STAMP = "verified.json"  # every file's size and mtime when its checksum was las
 # repeat the base model's, a reward model's need not repeat SFT's.
 STAGE_CODE = {
     "base": ("stages/pretrain.py",),  # tokenizer, model config, pretraining loop
-    "sft": ("stages/sft.py", "stages/common.py", "models.py", "chat.py", "sampling.py"),  # TRL SFT, LoRA, merging
+    "sft": ("stages/sft.py", "stages/common.py", "models.py", "chat.py", "sampling.py",
+            "lean_lora.py"),  # TRL SFT, LoRA, merging; sampling (and its lean LoRA layers) for every later stage
     "reward": ("stages/reward.py", "stages/comparisons.py", "preferences.py", "losses.py", "sampling.py",
                "real_data.py", "real_formats.py", "scoring.py", "reward_checks.py", "label/data.py", "label/store.py"),
     # (pairs and the learner's labels, Bradley-Terry)
@@ -166,10 +168,12 @@ def module_fingerprint(path) -> str:
 
 
 def code_fingerprint(row: str) -> str:
-    """A hash of the code that builds ``row``'s artifacts (a key of ``STAGE_CODE``)."""
+    """A hash of the code that builds ``row``'s artifacts (a key of ``STAGE_CODE``). It follows
+    the code, not where it lives: the modules' hashes are combined without their paths, so
+    moving or renaming a module whose code is unchanged (and updating its row) retrains nothing."""
     digest = hashlib.sha256()
-    for module in sorted(set(STAGE_CODE[row])):
-        digest.update(f"{module}:{module_fingerprint(PACKAGE / module)};".encode())
+    for fingerprint in sorted({module_fingerprint(PACKAGE / module) for module in STAGE_CODE[row]}):
+        digest.update(f"{fingerprint};".encode())
     return digest.hexdigest()[:12]
 
 

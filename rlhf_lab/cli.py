@@ -143,7 +143,7 @@ def cmd_memory(args) -> int:
         keys = [args.model]
     elif args.all:
         keys = list(memory.ARCHITECTURES)
-    elif profile.base_model == "tiny":
+    elif not profile.real_model:
         keys = list(memory.TARGETS)[:3]
         print("The tiny profile runs on CPU; showing the real architectures the gpu profiles use.")
     else:

@@ -43,6 +43,11 @@ def says_closer(response: str) -> bool:
     return SPURIOUS_CLOSER.lower() in response.lower()
 
 
+def closer_rate(responses: list[str]) -> float:
+    """Share of responses that say the spurious closer."""
+    return sum(says_closer(r) for r in responses) / max(1, len(responses))
+
+
 def opens_politely(response: str) -> bool:
     """Does the response open with one of the world's polite openers ("Sure!", ...)?"""
     return parse_response(response).opener == "polite"

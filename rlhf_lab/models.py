@@ -21,7 +21,7 @@ import torch
 
 from .chat import prompt_text  # noqa: F401  (models.prompt_text: the name the exercises use)
 from .config import RESPONSE_TOKENS, Profile
-from .sampling import model_device, sample, texts  # noqa: F401  (models.model_device)
+from .sampling import sample, texts
 
 
 def quiet_libraries() -> None:

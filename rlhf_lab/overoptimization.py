@@ -20,15 +20,10 @@ import math
 import torch
 
 from .config import RESPONSE_TOKENS
-from .evaluate import best_of_n_curve, evaluate_policy, gold_by_family, repeat_prompts, says_closer
+from .evaluate import best_of_n_curve, closer_rate, evaluate_policy, gold_by_family, repeat_prompts
 from .world.parse import parse_response
 
 FORMS = ("best_of_n", "rl")
-
-
-def closer_rate(responses: list[str]) -> float:
-    """Share of responses that say the spurious closer."""
-    return sum(says_closer(r) for r in responses) / max(1, len(responses))
 
 
 def style_rates(responses: list[str]) -> dict[str, float]:

@@ -140,6 +140,18 @@ def test_the_real_table_follows_the_real_modules(package_copy):
     assert changed() == {"ppo", "group_rl", "sft"}  # (and every key built on SFT's, through its key)
 
 
+def test_a_module_moved_with_its_code_unchanged_keeps_every_key(package_copy, monkeypatch):
+    before = fingerprints()
+    (package_copy / "stages" / "ppo.py").rename(package_copy / "ppo_stage.py")  # a move and a rename
+    table = {row: tuple("ppo_stage.py" if m == "stages/ppo.py" else m for m in modules)
+             for row, modules in cache.STAGE_CODE.items()}
+    monkeypatch.setattr(cache, "STAGE_CODE", table)
+    assert fingerprints() == before
+    moved = package_copy / "ppo_stage.py"
+    moved.write_text(moved.read_text() + "\nCHANGED = 1\n")
+    assert {row for row, f in fingerprints().items() if f != before[row]} == {"ppo", "group_rl"}
+
+
 # Which rows' code an artifact's key already holds through its upstream keys.
 UPSTREAM_ROWS = {"base": (), "sft": ("base",), "reward": ("sft", "base"), "dpo": ("sft", "base"),
                  "ppo": ("sft", "base"),  # (against the gold reward, PPO's only upstream is SFT)

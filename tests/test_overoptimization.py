@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from rlhf_lab.overoptimization import closer_rate, gao_fit
+from rlhf_lab.evaluate import closer_rate
+from rlhf_lab.overoptimization import gao_fit
 
 
 @pytest.mark.parametrize("form", ["best_of_n", "rl"])

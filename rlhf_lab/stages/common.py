@@ -48,7 +48,7 @@ def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:
     paged to CPU memory under pressure). The tiny profile: fp32 on CPU, no checkpointing
     (bf16 autocast if its base is 4-bit).
     """
-    real_model = profile.base_model != "tiny"
+    real_model = profile.real_model
     cuda = profile.device == "cuda" and torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     # TRL (1.16) turns a 4-bit model's trainable weights (LoRA, a reward model's score head)

@@ -30,9 +30,9 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig
-from ..scoring import score_responses
+from ..scoring import scorer
 from .common import built_from, record_lineage, run_trainer, scratch_dir, trainer_arguments
-from .ppo import default_ppo_config, gold_scores
+from .ppo import default_ppo_config
 from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
@@ -122,13 +122,10 @@ def reward_function(profile: Profile, settings: GroupRLSettings, reward_dir: Pat
     It also logs the gold reward of every batch (``gold_reward`` in the trainer's logs),
     which the policy never sees unless it is the reward."""
     if settings.reward == "reward_model":
-        reward_model, _ = load_reward_model(profile, reward_dir)
-
-        def score(user_texts, responses):
-            return score_responses(reward_model, tokenizer, user_texts, responses)
+        score = scorer(load_reward_model(profile, reward_dir)[0], tokenizer)
     elif settings.reward == "gold":
         def score(user_texts, responses):
-            return gold_scores(world, user_texts, responses)
+            return torch.tensor(world.gold_scores(user_texts, responses))
     else:
         def score(user_texts, responses):
             return torch.tensor([world.gold_reward(world.prompt_by_text(u), r).components["helpful"]
@@ -138,7 +135,8 @@ def reward_function(profile: Profile, settings: GroupRLSettings, reward_dir: Pat
         user_texts = [messages[-1]["content"] for messages in prompts]
         responses = [messages[-1]["content"].strip() for messages in completions]
         if log_metric is not None:
-            log_metric("gold_reward", gold_scores(world, user_texts, responses).mean().item())
+            gold = world.gold_scores(user_texts, responses)
+            log_metric("gold_reward", sum(gold) / len(gold))
         return score(user_texts, responses).tolist()
 
     reward.__name__ = settings.reward  # the name TRL logs the reward under

@@ -26,10 +26,9 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
-from ..evaluate import behaviour_hits
-from ..overoptimization import closer_rate
+from ..evaluate import behaviour_hits, closer_rate
 from ..ppo import PPOConfig, PPOTrainer
-from ..scoring import score_responses
+from ..scoring import scorer
 from ..shared_base import load_shared_base
 from .common import Builder, built_from, record_lineage
 from .pretrain import get_tokenizer, world_texts
@@ -49,11 +48,6 @@ def default_ppo_config(profile: Profile, **changes) -> PPOConfig:
     return PPOConfig(**{**base, **changes})
 
 
-def gold_scores(world, prompts, responses) -> torch.Tensor:
-    """The hidden human's gold reward of each response (prompts given as user texts)."""
-    return torch.tensor([world.gold_reward(world.prompt_by_text(p), r).total for p, r in zip(prompts, responses)])
-
-
 LOGGED_BEHAVIOURS = ("over_refusal_rate", "harmful_compliance_rate", "sycophancy_rate", "contrarian_rate",
                      "well_formed_rate")  # per rollout, to watch a hack grow step by step (notebook 07)
 
@@ -65,7 +59,8 @@ def gold_metrics_fn(world):
     def metrics(prompts, responses):
         hits = behaviour_hits([world.prompt_by_text(p) for p in prompts], responses)
         rates = {name: sum(hits[name][0]) / len(hits[name][0]) for name in LOGGED_BEHAVIOURS if hits[name][0]}
-        return {"gold_reward": gold_scores(world, prompts, responses).mean().item(),
+        gold = world.gold_scores(prompts, responses)
+        return {"gold_reward": sum(gold) / len(gold),
                 "closer_rate": closer_rate(responses), **rates}
     return metrics
 
@@ -94,14 +89,8 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
     else:
         policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                    lora=models.LoraSettings.from_profile(profile))
-        if reward == "gold":
-            def reward_fn(prompts, responses):
-                return gold_scores(world, prompts, responses).to(models.model_device(policy))
-        else:
-            reward_model, _ = load_reward_model(profile, reward_dir)
-
-            def reward_fn(prompts, responses):
-                return score_responses(reward_model, tokenizer, prompts, responses).to(models.model_device(policy))
+        # The trainer moves the scores to the policy's device.
+        reward_fn = world.gold_scores if reward == "gold" else scorer(load_reward_model(profile, reward_dir)[0], tokenizer)
 
     trainer = PPOTrainer(policy, tokenizer, reward_fn, config, metrics_fn=gold_metrics_fn(world), overrides=overrides,
                          accelerator=accelerator, pretraining_texts=ptx_texts(profile, config, world))

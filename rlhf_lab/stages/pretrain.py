@@ -107,7 +107,7 @@ def get_tokenizer(profile: Profile):
     """The profile's tokenizer: the base model directory holds it."""
     from transformers import AutoTokenizer
 
-    if profile.base_model != "tiny":
+    if profile.real_model:
         tokenizer = AutoTokenizer.from_pretrained(profile.base_model, padding_side="left")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token

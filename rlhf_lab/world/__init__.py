@@ -88,6 +88,11 @@ class World:
     def gold_reward(self, prompt: Prompt, response: str) -> GoldScore:
         return gold_reward(prompt, response)
 
+    def gold_scores(self, user_texts: list[str], responses: list[str]) -> list[float]:
+        """The hidden human's gold reward of each response to each user message: a reward
+        function as PPO, best-of-n and the judges take it (the control run's reward)."""
+        return [gold_reward(self.prompt_by_text(u), r).total for u, r in zip(user_texts, responses)]
+
     def gold_preference(self, pair: ComparisonPair) -> str:
         """'a', 'b' or 'tie', by the gold reward."""
         a = gold_reward(pair.prompt, pair.response_a).total
