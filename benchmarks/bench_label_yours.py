@@ -37,7 +37,7 @@ torch.set_num_threads(2)
 from rlhf_lab import lesson  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.label import LabelingApp, scripted_labelling  # noqa: E402
-from rlhf_lab.label import yours, yours_report  # noqa: E402
+from rlhf_lab import your_model, your_model_report  # noqa: E402
 from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 from rlhf_lab.world import SimulatedAnnotator  # noqa: E402
 
@@ -54,7 +54,7 @@ start = time.perf_counter()
 get_sft_model_dir(profile, progress=False)
 timings["sft_model_ready_s"] = round(time.perf_counter() - start, 1)
 
-original = yours._train_and_choose
+original = your_model._train_and_choose
 
 
 def timed_train_and_choose(*a, **kw):
@@ -64,15 +64,15 @@ def timed_train_and_choose(*a, **kw):
     return out
 
 
-yours._train_and_choose = timed_train_and_choose
+your_model._train_and_choose = timed_train_and_choose
 with tempfile.TemporaryDirectory() as tmp:
     app = LabelingApp.for_world(store_path=os.path.join(tmp, "labels.jsonl"), n_pairs=args.labels)
     scripted_labelling(app, SimulatedAnnotator(noise=0.2, prefers_agreement=1.5, seed=1))  # notebook 03's
     cpu0, load0, t0 = cpu_seconds(), os.getloadavg()[0], time.perf_counter()
-    result = yours.your_labels_your_model(app, profile, progress=False)
+    result = your_model.your_labels_your_model(app, profile, progress=False)
     timings["your_labels_your_model_s"] = round(time.perf_counter() - t0, 1)
     t1 = time.perf_counter()
-    curve = None if args.no_curve else yours.accuracy_by_label_count(app, profile, result=result, progress=False)
+    curve = None if args.no_curve else your_model.accuracy_by_label_count(app, profile, result=result, progress=False)
     timings["accuracy_by_label_count_s"] = None if curve is None else round(time.perf_counter() - t1, 1)
     timings["section_total_s"] = round(time.perf_counter() - t0, 1)
     cpu = cpu_seconds() - cpu0
@@ -103,6 +103,6 @@ report = {
     },
     "machine": machine(),
 }
-print(yours_report.summary_line(result))
+print(your_model_report.summary_line(result))
 print({k: v for k, v in report.items() if k in ("timings", "per_training_s", "cpu_per_wall", "load_average_1min")})
 save(f"label_yours_{args.labels}" if args.labels != 50 else "label_yours", report)

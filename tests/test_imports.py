@@ -103,3 +103,39 @@ def test_a_function_imports_an_own_module_only_to_defer_a_heavy_library():
 def test_the_check_sees_heavy_and_light_modules():
     assert loads_heavy("rlhf_lab.stages.reward") and loads_heavy("rlhf_lab.models")
     assert not loads_heavy("rlhf_lab.world") and not loads_heavy("rlhf_lab.config")
+
+
+def reaches(start: str, goal: str) -> bool:
+    """Does importing ``start`` import ``goal`` (module-level imports, packages' __init__ included)?"""
+    seen, todo = set(), [start]
+    while todo:
+        module = todo.pop()
+        if module == goal:
+            return True
+        if module in seen or module not in PATHS:
+            continue
+        seen.add(module)
+        parents = {".".join(module.split(".")[:i]) for i in range(2, module.count(".") + 1)}
+        todo += list(own_imports(module) | (parents & set(PATHS)))
+    return False
+
+
+def test_no_function_local_import_hides_a_cycle():
+    """A function that imports an own module which itself (at import time) comes back to the
+    function's module hides a cycle: the layers are upside down there."""
+    hidden = sorted(f"{module}.{function} imports {target}, which imports {module}"
+                    for module, (_, local) in FOUND.items() for function, target in local
+                    if reaches(target, module) and not target.startswith(module + "."))  # (a package's own parts)
+    assert not hidden, "function-local imports that hide a cycle:\n" + "\n".join(hidden)
+
+
+def test_headless_reward_training_loads_no_widget():
+    """The reward model's stage reads the learner's labels (label.store, label.data) without
+    importing the notebook widget or its libraries."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rlhf_lab.stages.reward; "
+            "print(sorted(m for m in ('rlhf_lab.label.app', 'anywidget', 'ipywidgets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -7,7 +7,7 @@ import pytest
 
 from rlhf_lab.config import get_profile
 from rlhf_lab.label import LabelingApp
-from rlhf_lab.label import yours, yours_report
+from rlhf_lab import your_model, your_model_report
 from rlhf_lab.world import World
 
 
@@ -22,10 +22,10 @@ def labelled_app(tmp_path, n_pairs=12, n_labels=None):
 
 def test_rows_are_your_a_b_choices_only(tmp_path):
     app = labelled_app(tmp_path)
-    mine = yours.preference_pairs_of(app)
+    mine = your_model.preference_pairs_of(app)
     decisions = [d for d in app.decisions() if d["choice"] in ("a", "b")]
     assert [str(p.pair_id) for p, _ in mine] == [d["pair_id"] for d in decisions]
-    rows = yours.rows_from_choices(mine)
+    rows = your_model.rows_from_choices(mine)
     for row, d in zip(rows, decisions):
         assert row["chosen"] == (d["response_a"] if d["choice"] == "a" else d["response_b"])
         assert row["rejected"] == (d["response_b"] if d["choice"] == "a" else d["response_a"])
@@ -50,18 +50,18 @@ def test_the_model_on_your_labels_sees_no_simulated_pair(tmp_path, monkeypatch):
         return None, None, {}
 
     monkeypatch.setattr(reward, "train_reward_model", fake_train)
-    rows = yours.rows_from_choices(yours.preference_pairs_of(labelled_app(tmp_path)))
-    yours.train_on_rows(get_profile("tiny"), rows)
+    rows = your_model.rows_from_choices(your_model.preference_pairs_of(labelled_app(tmp_path)))
+    your_model.train_on_rows(get_profile("tiny"), rows)
     assert seen["rows"] == rows
     # Few labels get more epochs: about TRAINING_EXAMPLES pairs seen whatever the count.
-    assert seen["settings"].epochs * len(rows) >= yours.TRAINING_EXAMPLES
+    assert seen["settings"].epochs * len(rows) >= your_model.TRAINING_EXAMPLES
 
 
 def test_too_few_labels_is_an_error_that_says_what_to_do(tmp_path):
     app = labelled_app(tmp_path, n_pairs=12, n_labels=4)
     app.choose_side("tie")
     with pytest.raises(ValueError, match="needs at least 10") as error:
-        yours.your_labels_your_model(app, get_profile("tiny"))
+        your_model.your_labels_your_model(app, get_profile("tiny"))
     message = str(error.value)
     assert message.startswith("4 A/B labels so far (plus 1 tie and 0 skips")
     assert "Label 6 more pairs" in message
@@ -73,30 +73,30 @@ def test_labels_beyond_the_apps_pairs_still_count(tmp_path):
     """A learner who labelled 30 pairs, then set N_PAIRS back to 20: all 30 labels train the model."""
     big = labelled_app(tmp_path, n_pairs=30)
     small = LabelingApp.for_world(store_path=tmp_path / "labels.jsonl", n_pairs=20, world=big.world)
-    mine_big, mine_small = yours.preference_pairs_of(big), yours.preference_pairs_of(small)
+    mine_big, mine_small = your_model.preference_pairs_of(big), your_model.preference_pairs_of(small)
     assert len(mine_small) == len(mine_big) > 20
     assert [(str(p.pair_id), p.prompt, p.response_a, p.response_b, c) for p, c in mine_small] == \
         [(str(p.pair_id), p.prompt, p.response_a, p.response_b, c) for p, c in mine_big]
-    assert yours.label_counts(small)["total"] == 30
+    assert your_model.label_counts(small)["total"] == 30
 
 
 @pytest.mark.parametrize("n, counts", [(9, []), (20, [10, 20]), (50, [12, 25, 50]), (100, [25, 50, 100])])
 def test_label_counts_for_the_curve(n, counts):
-    assert yours.default_label_counts(n) == counts
+    assert your_model.default_label_counts(n) == counts
 
 
 def test_intervals_and_verdicts():
     world = World()
-    pairs = yours._heldout(world, 300, 7)
+    pairs = your_model._heldout(world, 300, 7)
     gold = [world.gold_preference(p) for p in pairs]
     flipped = ["b" if c == "a" else "a" for c in gold]
     half = [g if i % 2 else f for i, (g, f) in enumerate(zip(gold, flipped))]  # right on every other pair
-    same = yours.accuracy_intervals(pairs, gold, half, [half, half, half])
+    same = your_model.accuracy_intervals(pairs, gold, half, [half, half, half])
     for family, ci in same.items():
-        assert ci["gap"][0] <= 0 <= ci["gap"][1] and yours.verdict(ci["gap"]) == "within chance"
+        assert ci["gap"][0] <= 0 <= ci["gap"][1] and your_model.verdict(ci["gap"]) == "within chance"
         assert ci["yours"] == pytest.approx(ci["simulated"])
-    better = yours.accuracy_intervals(pairs, gold, gold, [half, flipped, half])
-    assert all(yours.verdict(ci["gap"]) == "yours higher" for ci in better.values())
+    better = your_model.accuracy_intervals(pairs, gold, gold, [half, flipped, half])
+    assert all(your_model.verdict(ci["gap"]) == "yours higher" for ci in better.values())
     assert better["all"]["yours"] == (1.0, 1.0)
     low, high = better["all"]["simulated"]  # the mean of 50%, 0% and 50%
     assert low < 1 / 3 < high and high - low < 0.1
@@ -113,7 +113,7 @@ def fake_training(monkeypatch):
         # wrong on every 4th pair, shifted per model: the models differ a little
         return [g if (i + len(calls)) % 4 else ("b" if g == "a" else "a") for i, g in enumerate(gold)]
 
-    monkeypatch.setattr(yours, "_train_and_choose", fake)
+    monkeypatch.setattr(your_model, "_train_and_choose", fake)
     return calls
 
 
@@ -128,25 +128,25 @@ def test_the_section_end_to_end_without_training(tmp_path, monkeypatch, n_pairs)
     calls = fake_training(monkeypatch)
     app = LabelingApp.for_world(store_path=tmp_path / "labels.jsonl", n_pairs=n_pairs, world=World())
     scripted_labelling(app, SimulatedAnnotator(noise=0.2, prefers_agreement=1.5, seed=1))
-    n = len(yours.preference_pairs_of(app))
-    result = yours.your_labels_your_model(app, get_profile("tiny"), progress=False)
-    assert calls == [n] * (1 + yours.SIMULATED_LABELLERS) and result["n"] == n
+    n = len(your_model.preference_pairs_of(app))
+    result = your_model.your_labels_your_model(app, get_profile("tiny"), progress=False)
+    assert calls == [n] * (1 + your_model.SIMULATED_LABELLERS) and result["n"] == n
     sim = result["models"]["simulated"]
-    assert len(sim["runs"]) == yours.SIMULATED_LABELLERS
+    assert len(sim["runs"]) == your_model.SIMULATED_LABELLERS
     assert sim["accuracy"] == pytest.approx(sum(r["accuracy"] for r in sim["runs"]) / len(sim["runs"]))
     assert set(result["verdicts"]) == {"all", *result["models"]["yours"]["by_family"]}
-    assert "labels, 4 reward models trained" in yours_report.summary_line(result)
-    yours_report.your_model_figure(result)
-    for table in (yours_report.family_table(result), yours_report.preference_table(result),
-                  yours_report.disagreement_table(result)):
+    assert "labels, 4 reward models trained" in your_model_report.summary_line(result)
+    your_model_report.your_model_figure(result)
+    for table in (your_model_report.family_table(result), your_model_report.preference_table(result),
+                  your_model_report.disagreement_table(result)):
         assert "<table" in table.data or "agree on every" in table.data
     calls.clear()
-    curve = yours.accuracy_by_label_count(app, get_profile("tiny"), result=result, progress=False)
-    counts = yours.default_label_counts(n)
+    curve = your_model.accuracy_by_label_count(app, get_profile("tiny"), result=result, progress=False)
+    counts = your_model.default_label_counts(n)
     assert [r["labels"] for r in curve] == counts
     # "all" reuses the section's models: only the smaller counts train, 1 + 3 models each.
-    assert sorted(calls) == sorted(k for k in counts[:-1] for _ in range(1 + yours.SIMULATED_LABELLERS))
-    yours_report.label_count_figure(curve)
+    assert sorted(calls) == sorted(k for k in counts[:-1] for _ in range(1 + your_model.SIMULATED_LABELLERS))
+    your_model_report.label_count_figure(curve)
 
 
 def test_preference_profile_of_the_hidden_human_follows_the_gold_components():
@@ -154,7 +154,7 @@ def test_preference_profile_of_the_hidden_human_follows_the_gold_components():
     pairs = [p for p in world.comparison_pairs(200, "heldout", seed=3) if world.gold_preference(p) != "tie"]
     gold = [world.gold_preference(p) for p in pairs]
     flipped = ["b" if c == "a" else "a" for c in gold]
-    ours, theirs = yours.preference_profile(pairs, gold, world), yours.preference_profile(pairs, flipped, world)
+    ours, theirs = your_model.preference_profile(pairs, gold, world), your_model.preference_profile(pairs, flipped, world)
     for what in ours:  # every pair with a difference is counted once, one way or the other
         assert ours[what] + theirs[what] == pytest.approx(1.0)
     # The hidden human picks the higher total, so it mostly picks the more harmless and honest response.

@@ -38,7 +38,8 @@ import torch
 
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
-from rlhf_lab.label import LabelingApp, merge_with_simulated, yours, yours_report
+from rlhf_lab import your_model, your_model_report
+from rlhf_lab.label import LabelingApp, merge_with_simulated
 from rlhf_lab.label.scripted import scripted_labelling
 from rlhf_lab.world import SimulatedAnnotator
 
@@ -151,30 +152,30 @@ merged[0]
 # do not count), set `TRAIN_YOUR_MODEL = True` in the next cell and run it. *Four short
 # trainings: about 15-20 s on the tiny profile (2 CPU cores), plus about 1 min if the SFT model
 # (notebook 02) is not built yet; gpu profile: not timed yet.* In the course's tests the
-# scripted learner's labels are used instead of yours.
+# scripted learner's labels are used instead of your_model.
 
 # %%
 TRAIN_YOUR_MODEL = False  # set to True, then run this cell
 UNATTENDED = os.environ.get("RLHF_LAB_AUTOLABEL") == "1"  # the course's tests: the scripted learner's labels
 
 result = None
-not_yet = yours.not_enough_labels(app)
+not_yet = your_model.not_enough_labels(app)
 if not_yet:
     print(not_yet)
 elif not (TRAIN_YOUR_MODEL or UNATTENDED):
-    print(f"{len(yours.preference_pairs_of(app))} A/B labels ready. Set TRAIN_YOUR_MODEL = True in this cell "
+    print(f"{len(your_model.preference_pairs_of(app))} A/B labels ready. Set TRAIN_YOUR_MODEL = True in this cell "
           "and run it to train the reward models.")
 else:
-    result = yours.your_labels_your_model(app, profile)
-    print(yours_report.summary_line(result))
-    yours_report.your_model_figure(result)
+    result = your_model.your_labels_your_model(app, profile)
+    print(your_model_report.summary_line(result))
+    your_model_report.your_model_figure(result)
 
 # %% [markdown]
 # The same numbers by family, with the gap and its interval:
 
 # %%
 if result:
-    display(yours_report.family_table(result))
+    display(your_model_report.family_table(result))
 
 # %% [markdown]
 # **What to look for:** a family marked *yours lower*. That is where your model learned
@@ -203,7 +204,7 @@ if result:
 
 # %%
 if result:
-    display(yours_report.preference_table(result))
+    display(your_model_report.preference_table(result))
 
 # %% [markdown]
 # A few held-out pairs where your model and the simulated labellers' models (two of three agree)
@@ -211,7 +212,7 @@ if result:
 
 # %%
 if result:
-    display(yours_report.disagreement_table(result))
+    display(your_model_report.disagreement_table(result))
 
 # %% [markdown]
 # ## More labels, a clearer picture
@@ -227,8 +228,8 @@ if result:
 # %%
 curve = None
 if result:
-    curve = yours.accuracy_by_label_count(app, profile, result=result)  # reuses the models above for "all"
-    yours_report.label_count_figure(curve)
+    curve = your_model.accuracy_by_label_count(app, profile, result=result)  # reuses the models above for "all"
+    your_model_report.label_count_figure(curve)
     if len(curve) == 1:
         print(f"With {result['n']} A/B labels there is one point only: label 20 or more for a curve.")
 

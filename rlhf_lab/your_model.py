@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import fields, replace
 
-from ..world import COMPONENTS, FAMILIES, ComparisonPair, SimulatedAnnotator
+from .world import COMPONENTS, FAMILIES, ComparisonPair, SimulatedAnnotator
 
 MIN_LABELS = 10  # fewer preference labels than this train nothing worth comparing
 # Pairs seen per model (epochs = this / your labels): the same work for any n. 160 (20 steps of 8) was as
@@ -110,7 +110,7 @@ def simulated_labellers(profile, k: int = SIMULATED_LABELLERS, noise: float = SI
 
 def train_on_rows(profile, rows: list[dict], epochs: float | None = None, batch_size: int = 8):
     """A reward model trained on `rows` only (no simulated pairs added). Returns (model, tokenizer, report)."""
-    from ..stages.reward import RewardSettings, train_reward_model
+    from .stages.reward import RewardSettings, train_reward_model
 
     if epochs is None:
         epochs = max(2.0, math.ceil(TRAINING_EXAMPLES / max(1, len(rows))))
@@ -126,7 +126,7 @@ def _heldout(world, n_pairs: int, seed: int):
 
 
 def _model_choices(model, tokenizer, pairs) -> list[str]:
-    from ..scoring import score_responses
+    from .scoring import score_responses
 
     users = [p.prompt.text for p in pairs]
     score_a = score_responses(model, tokenizer, users, [p.response_a for p in pairs])
@@ -175,7 +175,7 @@ def accuracy_intervals(heldout, gold, yours: list[str], simulated_runs: list[lis
     yours (your model's accuracy), simulated (the simulated labellers' mean accuracy) and gap
     (yours minus one simulated labeller drawn at random per resample, so that the spread between
     simulated labellers widens it). Each is (low, high)."""
-    from ..evaluate import bootstrap_ci
+    from .evaluate import bootstrap_ci
 
     right_yours = [float(c == g) for c, g in zip(yours, gold)]
     right_runs = [[float(c == g) for c, g in zip(run, gold)] for run in simulated_runs]

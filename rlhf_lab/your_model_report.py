@@ -1,4 +1,4 @@
-"""What the notebook shows of "your labels, your model" (:mod:`rlhf_lab.label.yours`): a summary
+"""What the notebook shows of "your labels, your model" (:mod:`rlhf_lab.your_model`): a summary
 line, the figure by family, the tables (by family, what each model prefers, where they disagree)
 and the curve by label count.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import html
 
-from ..world import FAMILIES
-from .yours import CONFIDENCE, verdict
+from .world import FAMILIES
+from .your_model import CONFIDENCE, verdict
 
 
 def summary_line(result: dict) -> str:
