@@ -1,6 +1,8 @@
 """Small helpers the course notebooks share, so each notebook cell stays a few lines long.
 
 - ``setup_line`` / ``notebook_setup``: the first cell of every notebook.
+- ``benchmark``: a three-seed benchmark's results file; ``course_models``: the world, tokenizer,
+  SFT model and reward model a failure-mode lesson starts from.
 - ``stopwatch`` / ``ready_line``: how long a stage took (or took when it was built).
 - ``show_code``: the few lines of a stage that matter, read from the real source.
 - ``gold_table``, ``samples_table``, ``metrics_table``: HTML tables (no pandas needed).
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import html
 import inspect
+import json
 import textwrap
 import time
 from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
 from .config import shown_model
-from .world import COMPONENTS, FAMILIES
+from .world import COMPONENTS, FAMILIES, World
 from .evaluate import METRIC_FORMATS, format_interval
 from .world.gold import gold_reward
 
@@ -50,6 +56,36 @@ def setup_line(profile) -> str:
               else f"CPU, {torch.get_num_threads()} threads")
     libs = ", ".join(f"{k} {v}" for k, v in versions().items())
     return f"{libs}\nprofile {profile.name!r}: base model {shown_model(profile.base_model)}, 4-bit {profile.quantize_4bit}, device {device}"
+
+
+BENCHMARK_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+
+
+def benchmark(name: str) -> dict:
+    """``benchmarks/results/<name>.json``: what a benchmark measured on the seeds it names."""
+    path = BENCHMARK_RESULTS / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is not in benchmarks/results/: run `python benchmarks/bench_{name}.py` "
+                                "(the course ships these files; a missing one means an incomplete checkout).")
+    return json.loads(path.read_text())
+
+
+def course_models(profile) -> SimpleNamespace:
+    """What the failure-mode lessons start from: ``world``, ``tokenizer``, the frozen ``sft``
+    model, notebook 04's ``reward_model`` and ``reward_model_score`` (its score_fn(user_texts,
+    responses), for PPO and the judges). Each is built first if the cache lacks it."""
+    from . import models  # (torch, transformers: not needed by every notebook that imports lesson)
+    from .scoring import scorer
+    from .stages.pretrain import get_tokenizer
+    from .stages.reward import get_reward_model_dir, load_reward_model
+    from .stages.sft import get_sft_model_dir
+
+    tokenizer = get_tokenizer(profile)
+    reward_model, _ = load_reward_model(profile, get_reward_model_dir(profile))
+    sft = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
+                            trainable=False)
+    return SimpleNamespace(world=World(profile.seed), tokenizer=tokenizer, sft=sft, reward_model=reward_model,
+                           reward_model_score=scorer(reward_model, tokenizer))
 
 
 def notebook_setup(dpi: int = DPI) -> None:

@@ -41,9 +41,6 @@
 # notebook shows a learner's full run.*
 
 # %%
-import json
-from pathlib import Path
-
 import torch
 
 from rlhf_lab import lesson, losses, plots
@@ -199,7 +196,7 @@ lesson.check_claim("and it keeps SFT's rate of right answers (within 5 points)",
 # `benchmarks/bench_group_rl.py` (its results file, read here):
 
 # %%
-benchmark = json.loads((Path("..") / "benchmarks" / "results" / "group_rl.json").read_text())["runs"]
+benchmark = lesson.benchmark("group_rl")["runs"]
 by_seed = {f"seed {seed}": {"SFT": run["methods"]["SFT"]["sycophancy_rate"],
                             "verifiable": run["methods"][VERIFIABLE]["sycophancy_rate"]} for seed, run in benchmark.items()}
 lesson.number_table(by_seed, fmt="{:.0%}")

@@ -39,24 +39,17 @@
 # on 2 CPU cores, seconds once cached).*
 
 # %%
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
-from rlhf_lab import lesson, models, plots, reward_hacking
+from rlhf_lab import lesson, plots, reward_hacking
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import evaluate_ppo_policy
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
-from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.scoring import scorer
-from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model
-from rlhf_lab.stages.sft import get_sft_model_dir
-from rlhf_lab.world import World
 
 # %%
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
@@ -66,9 +59,7 @@ print(lesson.setup_line(profile))
 UNDER_TEST = under_test_budget()  # RLHF_LAB_BUDGET=test: the reduced grid (tests, a quick look)
 LIVE = not UNDER_TEST  # train every run for your seed (under test: read the benchmarks)
 SAMPLES = 4  # sampled answers per prompt when a policy is judged
-RESULTS = Path("..") / "benchmarks" / "results"
-BENCH = {name: json.loads((RESULTS / f"{name}.json").read_text())
-         for name in ("reward_hacking", "labeller_bias")}  # the three-seed benchmarks
+BENCH = {name: lesson.benchmark(name) for name in ("reward_hacking", "labeller_bias")}  # three seeds each
 print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking']['seeds']}")
 
 # %% [markdown]
@@ -77,12 +68,9 @@ print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking'
 # *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
-world = World(profile.seed)
-tokenizer = get_tokenizer(profile)
-reward_model, _ = load_reward_model(profile, get_reward_model_dir(profile))
-sft = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
-                        trainable=False)
-reward_model_score = scorer(reward_model, tokenizer)  # score_fn(user_texts, responses) for PPO and the judges
+course = lesson.course_models(profile)  # each built first if the cache lacks it
+world, tokenizer, sft, reward_model = course.world, course.tokenizer, course.sft, course.reward_model
+reward_model_score = course.reward_model_score  # score_fn(user_texts, responses) for PPO and the judges
 
 # %% [markdown]
 # ## 1. Over-refusal: a reward hack, made on purpose
@@ -301,7 +289,7 @@ lesson.check_claim("PPO against the course's reward model agrees with wrong clai
                    **{f"{seed}_cut_{k}": v for seed, c in cut.items() for k, v in c.items()})
 
 # %%
-pipeline = json.loads((RESULTS / "pipeline.json").read_text())["runs"]  # notebook 05's control, three seeds
+pipeline = lesson.benchmark("pipeline")["runs"]  # notebook 05's control, three seeds
 gold_control = {f"seed_{s}_{stage}_rate": r["stages"][stage][RIGHT] for s, r in pipeline.items() for stage in ("sft", "ppo_gold")}
 lesson.check_claim("PPO on the gold reward itself (notebook 05's control) contradicts right users no less often than "
                    "SFT minus 10 points, in every seed of the pipeline benchmark",

@@ -36,22 +36,16 @@
 
 # %%
 import json
-from pathlib import Path
 
 import torch
 
-from rlhf_lab import lesson, models, plots
+from rlhf_lab import lesson, plots
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_ppo_policy, gains_over_start,
                                        past_the_peak, ppo_by_kl, rl_fit)
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
-from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.scoring import scorer
-from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model
-from rlhf_lab.stages.sft import get_sft_model_dir
-from rlhf_lab.world import World
 
 # %%
 torch.set_num_threads(2)  # the course's budget: 2 CPU cores
@@ -64,9 +58,7 @@ NS = (1, 2, 4, 8, 16, 32, 64, 128) if UNDER_TEST else (1, 2, 4, 8, 16, 32, 64, 1
 KL_COEFS = (0.0, 0.05) if UNDER_TEST else (0.0, 0.02, 0.05, 0.5)  # 0.05: notebook 05's run, cached
 N_PROMPTS = 48  # held-out prompts for the over-optimisation grid
 SAMPLES = 4  # sampled answers per prompt when a policy is judged
-RESULTS = Path("..") / "benchmarks" / "results"
-BENCH = {name: json.loads((RESULTS / f"{name}.json").read_text())
-         for name in ("failure_modes",)}  # the three-seed benchmark
+BENCH = {"failure_modes": lesson.benchmark("failure_modes")}  # the three-seed benchmark
 print(f"your run: seed {profile.seed}; benchmark: seeds {BENCH['failure_modes']['seeds']}")
 
 # %% [markdown]
@@ -75,12 +67,9 @@ print(f"your run: seed {profile.seed}; benchmark: seeds {BENCH['failure_modes'][
 # *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
-world = World(profile.seed)
-tokenizer = get_tokenizer(profile)
-reward_model, _ = load_reward_model(profile, get_reward_model_dir(profile))
-sft = models.load_model(get_sft_model_dir(profile), quantize_4bit=profile.quantize_4bit, device=profile.device,
-                        trainable=False)
-reward_model_score = scorer(reward_model, tokenizer)  # score_fn(user_texts, responses) for PPO and the judges
+course = lesson.course_models(profile)  # each built first if the cache lacks it
+world, tokenizer, sft, reward_model = course.world, course.tokenizer, course.sft, course.reward_model
+reward_model_score = course.reward_model_score  # score_fn(user_texts, responses) for PPO and the judges
 
 # %% [markdown]
 # ## 1. Over-optimisation: Goodhart's law, measured
