@@ -63,7 +63,7 @@ from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.scoring import score_responses  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model  # noqa: E402
-from rlhf_lab.stages.common import built_from  # noqa: E402
+from rlhf_lab.cache import built_from  # noqa: E402
 from rlhf_lab.reward_hacking import HISTORY_KEYS  # noqa: E402
 
 runs = previous_runs("failure_modes")

@@ -205,7 +205,7 @@ class Runner:
         from rlhf_lab import models
         from rlhf_lab.ppo import PPOConfig, PPOTrainer
         from rlhf_lab.shared_base import load_shared_base
-        from rlhf_lab.stages.common import record_lineage
+        from rlhf_lab.cache import record_lineage
         from rlhf_lab.scoring import score_responses
 
         a = self.args

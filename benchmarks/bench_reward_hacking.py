@@ -40,7 +40,7 @@ torch.set_num_threads(2)
 from rlhf_lab import cache, models, reward_hacking  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
-from rlhf_lab.stages.common import built_from  # noqa: E402
+from rlhf_lab.cache import built_from  # noqa: E402
 from rlhf_lab.stages.pretrain import get_tokenizer  # noqa: E402
 from rlhf_lab.scoring import score_responses  # noqa: E402
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model  # noqa: E402

@@ -37,7 +37,7 @@ from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import evaluate_policy, heldout_prompts  # noqa: E402
 from rlhf_lab.overoptimization import style_rates  # noqa: E402
-from rlhf_lab.stages.common import built_from  # noqa: E402
+from rlhf_lab.cache import built_from  # noqa: E402
 from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
 from rlhf_lab.stages.iterate import iterate_once  # noqa: E402
 from rlhf_lab.stages.ppo import default_ppo_config  # noqa: E402

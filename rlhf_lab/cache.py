@@ -111,7 +111,7 @@ STAGE_CODE["iterated_reward"] = STAGE_CODE["reward"] + ("stages/iterate.py", "st
 
 # Package modules a stage may import that are not its code: the world enters keys as data
 # (world_fingerprint), the profile's values as settings, and the cache is the cache.
-NOT_CODE = ("world/", "config.py", "cache.py")
+NOT_CODE = ("world/", "config.py", "cache.py", "stages/builder.py")  # (the builder decides where, not what)
 # The base model's pretraining calls only models.quiet_libraries() (log levels): models.py,
 # SFT's code, would otherwise cost a 4-minute base model whenever model loading changes.
 LEFT_OUT = {"base": ("models.py",)}

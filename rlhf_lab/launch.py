@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import cache
 from .config import ConfigError, Profile
-from .stages.common import Builder
+from .stages.builder import Builder
 from .stages.dpo import DPOSettings, get_dpo_model_dir
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
 from .stages.pretrain import get_base_model_dir
@@ -142,11 +142,11 @@ class DistributedBuilder(Builder):
             self._accelerator = Accelerator(cpu=self.cpu)
         return self._accelerator
 
-    def build(self, kind: str, settings: dict, train) -> Path:
+    def build(self, kind: str, settings: dict, train, code: str | None = None) -> Path:
         final = kind == self.final_stage and self.out is not None
-        target = Path(self.out) if final else cache.entry_dir(kind, settings)
+        target = Path(self.out) if final else cache.entry_dir(kind, settings, code)
         # the code's fingerprint in the settings, as build_cached adds it
-        return distributed_build(self.state, target, cache.entry_settings(kind, settings), train, force=final)
+        return distributed_build(self.state, target, cache.entry_settings(kind, settings, code), train, force=final)
 
     def per_process(self, settings, fields=("batch_size",)):
         return per_process(settings, self.state.num_processes, fields)

@@ -19,7 +19,7 @@ RESPONSES = ["4.", "No.", "The answer to question 3 is 8, and more words follow 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny Qwen2 'SFT model' and a reward model trained from it (random LoRA + score head)."""
-    from rlhf_lab.stages.common import record_lineage
+    from rlhf_lab.cache import record_lineage
 
     root = tmp_path_factory.mktemp("shared_base")
     base_dir = tiny_real.save_tiny_real_architecture(root / "sft")

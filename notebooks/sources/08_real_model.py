@@ -47,7 +47,8 @@ from trl import RewardConfig, SFTConfig, SFTTrainer
 from rlhf_lab.config import cache_dir, get_profile, shown_model
 from rlhf_lab.ppo import PPOConfig, PPOTrainer
 from rlhf_lab.shared_base import load_shared_base
-from rlhf_lab.stages.common import merge_lora_into_base, quiet_when_no_progress, record_lineage, trainer_arguments
+from rlhf_lab.cache import record_lineage
+from rlhf_lab.stages.common import merge_lora_into_base, quiet_when_no_progress, trainer_arguments
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.reward import make_reward_trainer_class
 

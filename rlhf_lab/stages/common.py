@@ -10,33 +10,12 @@ from pathlib import Path
 
 import torch
 
-from .. import cache, models
-from ..cache import built_from, record_lineage  # noqa: F401  (the stages' lineage lives with the cache)
+from .. import models
+from ..cache import built_from
 from ..config import Profile
 from .pretrain import get_tokenizer
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-
-
-class Builder:
-    """How a ``get_*_dir`` function builds a missing artifact: here, in this one process, into
-    the cache. The chain between the stages (SFT before the reward model, ...) is written once,
-    in the ``get_*_dir`` functions; ``rlhf_lab.launch.DistributedBuilder`` runs the same chain
-    on every process of an ``accelerate launch``."""
-
-    main = True  # this process saves, prints and measures (here the only one)
-    accelerator = None  # PPO's data parallelism (launch)
-
-    def __init__(self, progress: bool = True):
-        self.progress = progress
-
-    def build(self, kind: str, settings: dict, train) -> Path:
-        """The artifact's directory; ``train(out_dir)`` writes it when it is missing."""
-        return cache.build_cached(kind, settings, train)
-
-    def per_process(self, settings, fields=("batch_size",)):
-        """The settings one process trains with: here the global batch."""
-        return settings
 
 
 def trainer_arguments(profile, output_dir: Path, **overrides) -> dict:

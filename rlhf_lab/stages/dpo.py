@@ -15,8 +15,9 @@ import torch
 
 from .. import models
 from ..config import Profile
-from .common import (Builder, final_loss, loss_history, record_lineage, run_trainer,
-                     schedule_arguments, scratch_dir, trainer_arguments)
+from .builder import Builder
+from ..cache import record_lineage
+from .common import final_loss, loss_history, run_trainer, schedule_arguments, scratch_dir, trainer_arguments
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .pretrain import get_tokenizer
 from .sft import get_sft_model_dir

@@ -31,12 +31,15 @@ from .. import cache, models
 from ..config import Profile
 from ..ppo import PPOConfig
 from ..scoring import scorer
-from .common import built_from, record_lineage, run_trainer, scratch_dir, trainer_arguments
+from .builder import Builder
+from ..cache import built_from, record_lineage
+from .common import run_trainer, scratch_dir, trainer_arguments
 from .ppo import default_ppo_config
 from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 METHODS = ("rloo", "grpo")
+PPO_NAMES = {"epochs": "ppo_epochs"}  # GroupRLSettings' fields that PPOConfig names differently
 REWARDS = ("reward_model", "gold", "verifiable")
 
 
@@ -79,11 +82,8 @@ class GroupRLSettings:
     def like_ppo(cls, config: PPOConfig, method: str, reward: str = "reward_model", **changes) -> "GroupRLSettings":
         """The same budget and sampling as a PPO run: rollouts, samples per prompt, updates per
         rollout, learning rate, KL weight, clip, generation length, seed."""
-        same = dict(steps=config.steps, batch_size=config.batch_size, samples_per_prompt=config.samples_per_prompt,
-                    mini_batch_size=config.mini_batch_size, epochs=config.ppo_epochs,
-                    learning_rate=config.learning_rate, kl_coef=config.kl_coef, clip_range=config.clip_range,
-                    max_grad_norm=config.max_grad_norm, max_new_tokens=config.max_new_tokens,
-                    temperature=config.temperature, seed=config.seed)
+        same = {field.name: getattr(config, PPO_NAMES.get(field.name, field.name))
+                for field in dataclasses.fields(cls) if field.name not in ("method", "reward")}
         return cls(method=method, reward=reward, **{**same, **changes})
 
     @property
@@ -205,10 +205,12 @@ def group_rl_cache_settings(profile: Profile, settings: GroupRLSettings, reward_
 
 
 def get_group_rl_dir(profile: Profile, settings: GroupRLSettings | None = None,
-                     reward_settings: RewardSettings | None = None, progress: bool = True) -> Path:
+                     reward_settings: RewardSettings | None = None, progress: bool = True,
+                     builder: Builder | None = None) -> Path:
     """The trained RLOO / GRPO policy's directory (its adapter), trained if missing.
     Default: GRPO against the reward model with the default PPO run's budget."""
     settings = settings or GroupRLSettings.like_ppo(default_ppo_config(profile), "grpo")
-    reward_dir = get_reward_model_dir(profile, reward_settings, progress=progress)
-    return cache.build_cached("group_rl", group_rl_cache_settings(profile, settings, reward_dir),
-                              lambda out: train_group_rl(profile, settings, out, reward_dir, progress=progress))
+    builder = builder or Builder(progress)
+    reward_dir = get_reward_model_dir(profile, reward_settings, builder=builder)
+    return builder.build("group_rl", group_rl_cache_settings(profile, settings, reward_dir),
+                         lambda out: train_group_rl(profile, settings, out, reward_dir, progress=builder.progress))

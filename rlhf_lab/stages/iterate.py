@@ -27,7 +27,8 @@ from ..ppo import PPOConfig
 from ..preferences import label_pairs, policy_samples, sample_pairs
 from .comparisons import settings_key
 from ..world import ComparisonPair, SimulatedAnnotator
-from .common import built_from
+from .builder import Builder
+from ..cache import built_from
 from .common import load_adapter_policy
 from .ppo import default_ppo_config, get_ppo_model_dir
 from .reward import RewardSettings, get_reward_model_dir, train_reward_model
@@ -60,20 +61,21 @@ def policy_comparisons(profile: Profile, policy_dir: Path, settings: RewardSetti
 
 def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: RewardSettings | None = None,
                                   samples_per_prompt: int = POLICY_SAMPLES_PER_PROMPT,
-                                  progress: bool = True) -> Path:
+                                  progress: bool = True, builder: Builder | None = None) -> Path:
     """The second-round reward model: the first round's comparisons plus pairs of the policy
     in ``policy_dir`` (a PPO adapter), trained if missing (about as long as the first)."""
     settings = settings or RewardSettings()
-    first = get_reward_model_dir(profile, settings, progress=progress)
+    builder = builder or Builder(progress)
+    first = get_reward_model_dir(profile, settings, builder=builder)
 
     def build(out):
         rows = policy_comparisons(profile, policy_dir, settings, samples_per_prompt)
-        train_reward_model(profile, settings, out, extra_rows=rows, progress=progress)
+        train_reward_model(profile, settings, out, extra_rows=rows, progress=builder.progress)
 
     key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
            "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,
            **settings_key(settings)}
-    return cache.build_cached("reward", key, build, code="iterated_reward")
+    return builder.build("reward", key, build, code="iterated_reward")
 
 
 def iterate_once(profile: Profile, config: PPOConfig | None = None, settings: RewardSettings | None = None,

@@ -30,7 +30,8 @@ from ..evaluate import behaviour_hits, closer_rate
 from ..ppo import PPOConfig, PPOTrainer
 from ..scoring import scorer
 from ..shared_base import load_shared_base
-from .common import Builder, built_from, record_lineage
+from .builder import Builder
+from ..cache import built_from, record_lineage
 from .pretrain import get_tokenizer, world_texts
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 

@@ -20,6 +20,7 @@ import torch
 
 from .. import cache, models
 from ..config import Profile, TinyModelShape
+from .builder import Builder
 
 SPECIAL_TOKENS = {"pad": "<|pad|>", "user": "<|user|>", "assistant": "<|assistant|>", "end": "<|end|>"}
 
@@ -174,14 +175,16 @@ def base_model_path(profile: Profile, settings: PretrainSettings | None = None) 
     return cache.entry_dir("base", pretrain_cache_settings(profile, settings))
 
 
-def get_base_model_dir(profile: Profile, settings: PretrainSettings | None = None, progress: bool = True) -> Path:
-    """The pretrained tiny base model's directory, pretraining it first if needed (~1 min).
+def get_base_model_dir(profile: Profile, settings: PretrainSettings | None = None, progress: bool = True,
+                       builder: Builder | None = None) -> Path:
+    """The pretrained tiny base model's directory, pretraining it first if needed (~3 min).
     For the gpu profile: the hub id (or local directory) of its base model."""
     if profile.real_model:
         return Path(profile.base_model)
     settings = settings or PretrainSettings.from_profile(profile)
-    return cache.build_cached("base", pretrain_cache_settings(profile, settings),
-                              lambda out: pretrain_base_model(profile, settings, out, progress=progress))
+    builder = builder or Builder(progress)
+    return builder.build("base", pretrain_cache_settings(profile, settings),
+                         lambda out: pretrain_base_model(profile, settings, out, progress=builder.progress))
 
 
 def fast_cpu_bf16() -> bool:

@@ -22,8 +22,9 @@ from ..label.store import LabelStore
 from ..losses import bradley_terry_loss
 from ..real_data import preference_accuracy
 from ..reward_checks import reward_model_quality
-from .common import (Builder, built_from, loss_history, run_trainer,
-                     record_lineage, schedule_arguments, scratch_dir, trainer_arguments)
+from .builder import Builder
+from ..cache import built_from, record_lineage
+from .common import loss_history, run_trainer, schedule_arguments, scratch_dir, trainer_arguments
 from .pretrain import get_tokenizer
 from .comparisons import ComparisonSettings, comparison_cache_settings, preference_dataset
 from .sft import get_sft_model_dir

@@ -17,7 +17,8 @@ from .. import cache, models
 from ..config import Profile
 from ..world import World
 from ..world.demonstrators import HELPFUL_ONLY, Demonstrators
-from .common import (Builder, final_loss, loss_history, merge_lora_into_base,
+from .builder import Builder
+from .common import (final_loss, loss_history, merge_lora_into_base,
                      run_trainer, schedule_arguments, trainer_arguments)
 from .pretrain import base_model_path, get_base_model_dir, get_tokenizer
 
