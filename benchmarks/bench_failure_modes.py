@@ -55,7 +55,7 @@ torch.set_num_threads(2)
 from rlhf_lab import cache, models  # noqa: E402
 from rlhf_lab.config import get_profile  # noqa: E402
 from rlhf_lab.evaluate import heldout_prompts  # noqa: E402
-from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_ppo_policy, gains_over_start,  # noqa: E402
+from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_with_proxy, gains_over_start,  # noqa: E402
                                        ppo_by_kl, rl_fit)
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir  # noqa: E402
 from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
@@ -94,7 +94,7 @@ for seed in args.seeds:
         start = time.perf_counter()
         dpo_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, beta=beta), progress=False)
         policy, _ = load_adapter_policy(profile, dpo_dir)
-        dpo[str(beta)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples,
+        dpo[str(beta)] = {**evaluate_with_proxy(policy, tokenizer, world, prompts, score, args.samples,
                                                 seed=seed * 100 + 9),
                           "seconds": round(time.perf_counter() - start, 1)}
     print(f"seed {seed}: DPO by beta: " + "; ".join(
@@ -121,7 +121,7 @@ for seed in args.seeds:
         config = default_ppo_config(profile, kl_coef=0.0, learning_rate=args.hard_lr, ptx_coef=ptx_coef)
         policy, _ = load_adapter_policy(profile, get_ppo_model_dir(profile, config, progress=False))
         result.update(kl_coef=0.0, learning_rate=args.hard_lr, ptx_coef=ptx_coef,
-                      **evaluate_ppo_policy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9),
+                      **evaluate_with_proxy(policy, tokenizer, world, prompts, score, args.samples, seed=seed * 100 + 9),
                       seconds=round(time.perf_counter() - start, 1))
     runs[str(seed)] = {"best_of_n": bon, "best_of_n_seconds": round(bon_seconds, 1), "sft": sft_eval, "ppo": ppo,
                        "ppo_seconds": ppo_seconds, "ppo_fit": rl_fit(gains_over_start(sft_eval, list(ppo.values()))),

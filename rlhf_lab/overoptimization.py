@@ -72,7 +72,7 @@ def best_of_n_overoptimization(model, tokenizer, prompts, score_fn, ns=(1, 2, 4,
     return {"rows": rows, "fit": fits, "examples": {n: chosen[n][:6] for n in (ns[0], ns[-1])}}
 
 
-def evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int = 2,
+def evaluate_with_proxy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int = 2,
                         max_new_tokens: int = RESPONSE_TOKENS, seed: int = 0, reference="adapter-off", examples_of=()) -> dict:
     """A policy on held-out prompts: gold (with its interval), reward-model score, KL to SFT
     (``reference=None`` for the SFT model itself: KL 0), closer rate, capability probe,
@@ -106,14 +106,14 @@ def ppo_by_kl(profile, kl_coefs, sft, tokenizer, world, prompts, score_fn, sampl
     from .stages.common import load_adapter_policy
     from .stages.ppo import default_ppo_config, get_ppo_model_dir
 
-    sft_eval = evaluate_ppo_policy(sft, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
+    sft_eval = evaluate_with_proxy(sft, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
                                    reference=None)
     runs = {}
     for kl_coef in kl_coefs:
         directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef, **config_changes),
                                       progress=progress)
         policy, _ = load_adapter_policy(profile, directory)
-        runs[str(kl_coef)] = {**evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt,
+        runs[str(kl_coef)] = {**evaluate_with_proxy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt,
                                                     seed=seed),
                               "history": json.loads((directory / "ppo.json").read_text())["history"]}
     return sft_eval, runs

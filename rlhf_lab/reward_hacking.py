@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from .config import Profile
-from .overoptimization import evaluate_ppo_policy
+from .overoptimization import evaluate_with_proxy
 from .stages.common import load_adapter_policy
 from .stages.ppo import LOGGED_BEHAVIOURS
 from .stages.iterate import iterate_once
@@ -74,9 +74,9 @@ EXAMPLE_PROMPTS = 4  # benign look-alikes whose answers are kept as examples
 
 def judge(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int, seed: int, reference="adapter-off",
           policy_dir: Path | None = None) -> dict:
-    """One policy judged by the hidden human (:func:`rlhf_lab.overoptimization.evaluate_ppo_policy`),
+    """One policy judged by the hidden human (:func:`rlhf_lab.overoptimization.evaluate_with_proxy`),
     with its answers to the first benign look-alikes and, for a PPO run, its training log."""
-    result = evaluate_ppo_policy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
+    result = evaluate_with_proxy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
                                  reference=reference, examples_of=[p for p in prompts if p.family == "benign"]
                                  [:EXAMPLE_PROMPTS])
     if policy_dir is not None:

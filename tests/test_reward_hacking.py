@@ -5,7 +5,7 @@ import math
 from rlhf_lab import reward_hacking
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.evaluate import gold_by_family, repeat_prompts
-from rlhf_lab.stages.comparisons import settings_key
+from rlhf_lab.stages.comparisons import key_fields
 from rlhf_lab.stages.reward import RewardSettings, reward_cache_settings
 from rlhf_lab.world import World
 
@@ -13,7 +13,7 @@ from rlhf_lab.world import World
 def test_the_course_reward_model_keeps_its_cache_key_and_the_study_runs_differ_from_it(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # an empty cache: a key is computed, nothing is trained
     profile = get_profile("tiny")
-    assert "leave_out" not in settings_key(RewardSettings()) and "user_right_edits" not in settings_key(RewardSettings())
+    assert "leave_out" not in key_fields(RewardSettings()) and "user_right_edits" not in key_fields(RewardSettings())
     keys = {name: reward_cache_settings(profile, settings, None) for name, settings in
             (("course", reward_hacking.COURSE), ("unguarded", reward_hacking.UNGUARDED),
              ("help", reward_hacking.HELP_VS_REFUSAL), ("right", reward_hacking.USER_RIGHT))}

@@ -101,14 +101,14 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
     from dataclasses import replace
 
     from rlhf_lab.preferences import comparison_rows
-    from rlhf_lab.stages.comparisons import settings_key
+    from rlhf_lab.stages.comparisons import key_fields
     from rlhf_lab.sampling import token_probabilities
     from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, loss_arguments, train_dpo
     from rlhf_lab.stages.common import load_adapter_policy
 
     assert loss_arguments(PLAIN_DPO) == {"loss_type": ["sigmoid"]}
     assert loss_arguments(DPOSettings(sft_weight=0.5)) == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}
-    assert "sft_weight" not in settings_key(PLAIN_DPO)  # plain DPO keeps the cache key it always had
+    assert "sft_weight" not in key_fields(PLAIN_DPO)  # plain DPO keeps the cache key it always had
 
     quick = replace(PLAIN_DPO, epochs=2, pairs=64, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft)
     rows = comparison_rows(PROFILE, None, 64, 0, quick.annotator_noise)[:24]  # (the first training pairs)
@@ -208,7 +208,7 @@ def test_labeller_biases_reach_the_comparison_data_and_only_biased_runs_change_t
     from statistics import mean
 
     from rlhf_lab.preferences import comparison_rows
-    from rlhf_lab.stages.comparisons import settings_key
+    from rlhf_lab.stages.comparisons import key_fields
     from rlhf_lab.stages.dpo import DPOSettings
     from rlhf_lab.stages.reward import RewardSettings
     from rlhf_lab.world import World
@@ -230,10 +230,10 @@ def test_labeller_biases_reach_the_comparison_data_and_only_biased_runs_change_t
     assert agreeing(plain) < 0.1 and agreeing(rows(annotator_agreement=6.0)) > 0.5
     assert length(rows(annotator_length=0.3)) > length(plain) + 1.0
     for settings in (RewardSettings(), DPOSettings()):
-        key = settings_key(settings)
+        key = key_fields(settings)
         assert "annotator_agreement" not in key and "annotator_length" not in key  # old caches stay valid
         assert key == {k: v for k, v in asdict(settings).items() if k in key}
-    assert settings_key(DPOSettings(annotator_agreement=1.5))["annotator_agreement"] == 1.5
+    assert key_fields(DPOSettings(annotator_agreement=1.5))["annotator_agreement"] == 1.5
 
 
 # ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import torch
 from rlhf_lab import lesson, plots, reward_hacking
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
-from rlhf_lab.overoptimization import evaluate_ppo_policy
+from rlhf_lab.overoptimization import evaluate_with_proxy
 from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
@@ -327,7 +327,7 @@ if LIVE:
     biased_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, annotator_agreement=6.0))  # trains if missing
     biased_policy, _ = load_adapter_policy(profile, biased_dir)
     plain_policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, PLAIN_DPO))
-    live = {name: evaluate_ppo_policy(model, tokenizer, world, prompts_all, reward_model_score, SAMPLES,
+    live = {name: evaluate_with_proxy(model, tokenizer, world, prompts_all, reward_model_score, SAMPLES,
                                       seed=profile.seed)
             for name, model in (("DPO, unbiased labeller", plain_policy),
                                 ("DPO, prefers_agreement 6", biased_policy))}

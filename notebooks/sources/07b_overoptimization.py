@@ -42,7 +42,7 @@ import torch
 from rlhf_lab import lesson, plots
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
-from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_ppo_policy, gains_over_start,
+from rlhf_lab.overoptimization import (best_of_n_overoptimization, evaluate_with_proxy, gains_over_start,
                                        past_the_peak, ppo_by_kl, rl_fit)
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
@@ -322,7 +322,7 @@ if LIVE:
         config = default_ppo_config(profile, kl_coef=0.0, learning_rate=1e-3, ptx_coef=ptx_coef)
         directory = get_ppo_model_dir(profile, config)  # trains if missing
         policy, _ = load_adapter_policy(profile, directory)
-        ptx_runs[label] = evaluate_ppo_policy(policy, tokenizer, world, prompts, reward_model_score, SAMPLES,
+        ptx_runs[label] = evaluate_with_proxy(policy, tokenizer, world, prompts, reward_model_score, SAMPLES,
                                               seed=profile.seed)
         ptx_histories[label] = json.loads((directory / "ppo.json").read_text())["history"]
     display(lesson.number_table({name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"],

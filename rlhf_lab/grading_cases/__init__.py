@@ -175,7 +175,7 @@ def grad_of(function: Callable, *inputs: torch.Tensor, pick: int | None = 0, **k
 
 
 def _registry() -> dict[str, list[Case]]:
-    from rlhf_lab.grading_cases import advantages, kl, logprobs, ppo, preferences, text
+    from rlhf_lab.grading_cases import advantages, kl, logprobs, ppo_losses, preferences, text
 
     return {
         "masked_token_logprobs": logprobs.CASES,
@@ -186,8 +186,8 @@ def _registry() -> dict[str, list[Case]]:
         "gae_advantages": advantages.CASES,
         "leave_one_out_advantages": advantages.RLOO_CASES,
         "group_relative_advantages": advantages.GRPO_CASES,
-        "ppo_policy_loss": ppo.POLICY_CASES,
-        "ppo_value_loss": ppo.VALUE_CASES,
+        "ppo_policy_loss": ppo_losses.POLICY_CASES,
+        "ppo_value_loss": ppo_losses.VALUE_CASES,
         "distinct_n": text.DISTINCT_CASES,
         "best_of_n": text.BEST_OF_N_CASES,
     }

@@ -44,7 +44,7 @@ class ComparisonSettings:
 ONLY_WHEN_SET = (*ANNOTATOR_BIASES, "sft_weight", "leave_out", "user_right_edits")
 
 
-def settings_key(settings) -> dict:
+def key_fields(settings) -> dict:
     """A reward-model or DPO settings dataclass as a cache-key dict (:data:`ONLY_WHEN_SET` left
     out while unset)."""
     key = asdict(settings)
@@ -58,7 +58,7 @@ def comparison_cache_settings(stage: str, profile: Profile, settings: Comparison
     """The cache key of a stage that learns from comparisons: its SFT model, the world, the settings."""
     key = {"stage": stage, **cache.lineage(sft=sft_model_path(profile, settings.sft)),
            "seed": profile.seed, "pairs_default": profile.preference_pairs,
-           "world": cache.world_fingerprint(profile.seed), **settings_key(settings)}
+           "world": cache.world_fingerprint(profile.seed), **key_fields(settings)}
     if profile.preference_data != "world":  # (the world's key stays as it was: caches remain valid)
         key["preference_data"] = cache_identity(profile.preference_data)
     return key

@@ -25,7 +25,7 @@ from .. import cache
 from ..config import Profile
 from ..ppo import PPOConfig
 from ..preferences import label_pairs, policy_samples, sample_pairs
-from .comparisons import settings_key
+from .comparisons import key_fields
 from ..world import ComparisonPair, SimulatedAnnotator
 from .builder import Builder
 from ..cache import built_from
@@ -74,7 +74,7 @@ def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: 
 
     key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
            "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,
-           **settings_key(settings)}
+           **key_fields(settings)}
     return builder.build("reward", key, build, code="iterated_reward")
 
 
