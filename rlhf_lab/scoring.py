@@ -57,14 +57,19 @@ def scorer(reward_model, tokenizer) -> Callable[[Sequence[str], Sequence[str]], 
     return lambda user_texts, responses: score_responses(reward_model, tokenizer, user_texts, responses)
 
 
+def pair_scores(reward_model, tokenizer, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward model's scores of both responses of each comparison pair: (score_a, score_b)."""
+    users = [p.prompt.text for p in pairs]
+    return (score_responses(reward_model, tokenizer, users, [p.response_a for p in pairs]),
+            score_responses(reward_model, tokenizer, users, [p.response_b for p in pairs]))
+
+
 def pair_accuracy(reward_model, tokenizer, pairs) -> dict:
     """How often the reward model orders a pair as the hidden human does (gold ties left
     out): overall, by family, and the correlation of its scores with the gold reward."""
     pairs = [p for p in pairs if abs(gold_reward(p.prompt, p.response_a).total
                                      - gold_reward(p.prompt, p.response_b).total) > 1e-9]
-    users = [p.prompt.text for p in pairs]
-    score_a = score_responses(reward_model, tokenizer, users, [p.response_a for p in pairs])
-    score_b = score_responses(reward_model, tokenizer, users, [p.response_b for p in pairs])
+    score_a, score_b = pair_scores(reward_model, tokenizer, pairs)
     gold_a = torch.tensor([gold_reward(p.prompt, p.response_a).total for p in pairs])
     gold_b = torch.tensor([gold_reward(p.prompt, p.response_b).total for p in pairs])
     right = ((score_a > score_b) == (gold_a > gold_b)).float()

@@ -126,11 +126,9 @@ def _heldout(world, n_pairs: int, seed: int):
 
 
 def _model_choices(model, tokenizer, pairs) -> list[str]:
-    from .scoring import score_responses
+    from .scoring import pair_scores  # (torch)
 
-    users = [p.prompt.text for p in pairs]
-    score_a = score_responses(model, tokenizer, users, [p.response_a for p in pairs])
-    score_b = score_responses(model, tokenizer, users, [p.response_b for p in pairs])
+    score_a, score_b = pair_scores(model, tokenizer, pairs)
     return ["a" if a > b else "b" for a, b in zip(score_a.tolist(), score_b.tolist())]
 
 
