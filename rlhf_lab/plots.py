@@ -170,6 +170,7 @@ def gold_breakdown(metrics: dict, title: str):
     fams = metrics["gold_by_family"]
     right.bar(list(fams), list(fams.values()), color="tab:gray")
     right.set_title("by prompt family (total)")
+    right.set_ylabel("mean gold reward per response")
     for ax in (left, right):
         ax.axhline(0, color="black", lw=0.6)
         ax.grid(alpha=0.3, axis="y")
@@ -403,6 +404,7 @@ def methods_training(histories: dict[str, list[dict]], title: str = "Training: r
         ax.set_xlabel("rollout")
         ax.grid(alpha=0.3)
     ax_reward.set_ylabel("mean per response")
+    ax_gold.set_ylabel("mean gold reward per response")
     ax_gold.legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
