@@ -13,7 +13,7 @@ import torch
 from rlhf_lab import losses
 from rlhf_lab.diversity import distinct_n
 from rlhf_lab.grader import GradeReport, check, exercise_names, grade
-from rlhf_lab.grading_cases import GOLDEN_PATH, EXERCISES, encode, golden, kl, logprobs, ppo, preferences, text
+from rlhf_lab.grading_cases import GOLDEN_PATH, EXERCISES, encode, golden, kl, logprobs, ppo_losses, preferences, text
 from rlhf_lab.grading_cases import advantages, trl_reference
 from rlhf_lab.sampling import best_of_n
 
@@ -61,8 +61,8 @@ MISTAKES = (
     + [("dpo_loss", m) for m in preferences.DPO_MISTAKES]
     + [("kl_penalized_rewards", m) for m in kl.KL_REWARD_MISTAKES]
     + [("gae_advantages", m) for m in advantages.MISTAKES]
-    + [("ppo_policy_loss", m) for m in ppo.POLICY_MISTAKES]
-    + [("ppo_value_loss", m) for m in ppo.VALUE_MISTAKES]
+    + [("ppo_policy_loss", m) for m in ppo_losses.POLICY_MISTAKES]
+    + [("ppo_value_loss", m) for m in ppo_losses.VALUE_MISTAKES]
     + [("distinct_n", m) for m in text.DISTINCT_MISTAKES]
 )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rlhf_lab"
 HEAVY = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes", "matplotlib",
-         "numpy", "ipywidgets", "IPython", "scipy"}
+         "numpy", "ipywidgets", "anywidget", "IPython", "scipy"}
 
 
 def module_name(path: Path) -> str:

@@ -8,28 +8,26 @@ stages, in :mod:`rlhf_lab.your_model`.)
     app
 
 The store and the rows (``label.store``, ``label.data``) are the data layer the reward model's
-stage reads; importing them loads no widget. The names below are imported on first use, so
-``import rlhf_lab.label.store`` (headless reward training) never imports the widget app.
+stage reads. The widget is imported only when ``LabelingApp`` is first asked for, so headless
+reward training never loads it (nor anywidget and ipywidgets).
 """
 
-import importlib
+from .agreement import Agreement, agreement, choices_by_pair, cohen_kappa
+from .data import merge_with_simulated, preference_rows, to_preference_dataset
+from .scripted import scripted_labelling
+from .store import (CHOICES, TAGS, LabelStore, MalformedLabelFile, TruncatedLineWarning,
+                    active_decisions)
 
-_WHERE = {
-    "Agreement": "agreement", "agreement": "agreement", "choices_by_pair": "agreement", "cohen_kappa": "agreement",
-    "LabelingApp": "app",
-    "merge_with_simulated": "data", "preference_rows": "data", "to_preference_dataset": "data",
-    "scripted_labelling": "scripted",
-    "CHOICES": "store", "TAGS": "store", "LabelStore": "store", "MalformedLabelFile": "store",
-    "TruncatedLineWarning": "store", "active_decisions": "store",
-}
-__all__ = list(_WHERE)
+__all__ = [
+    "Agreement", "agreement", "choices_by_pair", "cohen_kappa", "LabelingApp", "merge_with_simulated",
+    "preference_rows", "to_preference_dataset", "CHOICES", "TAGS", "LabelStore", "MalformedLabelFile",
+    "TruncatedLineWarning", "active_decisions", "scripted_labelling",
+]
 
 
 def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'rlhf_lab.label' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    if name == "LabelingApp":
+        from .app import LabelingApp  # the widget: anywidget and ipywidgets load here, on first use
 
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+        return LabelingApp
+    raise AttributeError(f"module 'rlhf_lab.label' has no attribute {name!r}")
