@@ -417,8 +417,9 @@ class PPOTrainer:
 
     def _response_logits(self, model, input_ids, attention_mask, response_length, with_values=False):
         """Logits (B, R, V) that predict the R response tokens, and the values (B, R) if asked."""
-        logits, hidden = response_logits(model, input_ids, attention_mask, response_length,
-                                         self.config.temperature, hidden_states=with_values)
+        with lean_lora(model):  # the same LoRA math in fewer operations (rlhf_lab.lean_lora)
+            logits, hidden = response_logits(model, input_ids, attention_mask, response_length,
+                                             self.config.temperature, hidden_states=with_values)
         return logits, (self.value_head(hidden) if with_values else None)
 
     @contextlib.contextmanager
@@ -473,15 +474,14 @@ class PPOTrainer:
         response_ids = batch.response_ids
         response_length = response_ids.size(1)
 
-        with lean_lora(self.policy):  # the same LoRA math in fewer operations (rlhf_lab.lean_lora)
-            logits, values = self._response_logits(
-                self.policy, sequences, attention_mask, response_length, with_values=True
-            )
-            old_logprobs = self.losses.masked_token_logprobs(logits, response_ids, mask)
-            entropy = self.losses.entropy_from_logits(logits) * mask
-            del logits
-            with self.reference_model() as reference:
-                ref_logits, _ = self._response_logits(reference, sequences, attention_mask, response_length)
+        logits, values = self._response_logits(
+            self.policy, sequences, attention_mask, response_length, with_values=True
+        )
+        old_logprobs = self.losses.masked_token_logprobs(logits, response_ids, mask)
+        entropy = self.losses.entropy_from_logits(logits) * mask
+        del logits
+        with self.reference_model() as reference:
+            ref_logits, _ = self._response_logits(reference, sequences, attention_mask, response_length)
         ref_logprobs = self.losses.masked_token_logprobs(ref_logits, response_ids, mask)
 
         responses = batch.responses
@@ -565,36 +565,35 @@ class PPOTrainer:
         if config.ptx_coef > 0:
             totals["ptx_loss"] = 0.0
         n_updates = skipped = 0
-        with lean_lora(self.policy):  # the same LoRA math in fewer operations (rlhf_lab.lean_lora)
-            for _ in range(config.ppo_epochs):
-                order = torch.randperm(len(batch.prompts), generator=self.shuffle_generator).to(self.device)
-                for start in range(0, len(order), config.mini_batch_size):
-                    idx = order[start : start + config.mini_batch_size]
-                    mask = batch.response_mask[idx]
-                    logits, values = self._response_logits(
-                        self.policy, batch.input_ids[idx], batch.attention_mask[idx], response_length, with_values=True
-                    )
-                    logprobs = self.losses.masked_token_logprobs(logits, batch.response_ids[idx], mask)
-                    policy_loss, clip_fraction, approx_kl = self.losses.ppo_policy_loss(
-                        logprobs, batch.old_logprobs[idx], advantages[idx], mask, config.clip_range
-                    )
-                    value_loss, _ = self.losses.ppo_value_loss(
-                        values, batch.values[idx], returns[idx], mask, config.clip_range_value
-                    )
-                    loss = policy_loss + config.vf_coef * value_loss
-                    losses_now = [policy_loss, value_loss, clip_fraction, approx_kl]
-                    if config.ptx_coef > 0:  # PPO-ptx: keep predicting the pretraining text too
-                        ptx_loss = self._pretraining_loss()
-                        loss = loss + config.ptx_coef * ptx_loss
-                        losses_now.append(ptx_loss)
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(len(batch.prompts), generator=self.shuffle_generator).to(self.device)
+            for start in range(0, len(order), config.mini_batch_size):
+                idx = order[start : start + config.mini_batch_size]
+                mask = batch.response_mask[idx]
+                logits, values = self._response_logits(
+                    self.policy, batch.input_ids[idx], batch.attention_mask[idx], response_length, with_values=True
+                )
+                logprobs = self.losses.masked_token_logprobs(logits, batch.response_ids[idx], mask)
+                policy_loss, clip_fraction, approx_kl = self.losses.ppo_policy_loss(
+                    logprobs, batch.old_logprobs[idx], advantages[idx], mask, config.clip_range
+                )
+                value_loss, _ = self.losses.ppo_value_loss(
+                    values, batch.values[idx], returns[idx], mask, config.clip_range_value
+                )
+                loss = policy_loss + config.vf_coef * value_loss
+                losses_now = [policy_loss, value_loss, clip_fraction, approx_kl]
+                if config.ptx_coef > 0:  # PPO-ptx: keep predicting the pretraining text too
+                    ptx_loss = self._pretraining_loss()
+                    loss = loss + config.ptx_coef * ptx_loss
+                    losses_now.append(ptx_loss)
 
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self._backward(loss)
-                    skipped += not self._clip_and_step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self._backward(loss)
+                skipped += not self._clip_and_step()
 
-                    for name, value in zip(totals, losses_now):
-                        totals[name] += value.item() if torch.is_tensor(value) else float(value)
-                    n_updates += 1
+                for name, value in zip(totals, losses_now):
+                    totals[name] += value.item() if torch.is_tensor(value) else float(value)
+                n_updates += 1
         stats = {name: total / n_updates for name, total in totals.items()}
         if self.scaler is not None:
             stats.update(skipped_updates=skipped, loss_scale=self.scaler.get_scale())
