@@ -47,7 +47,7 @@ args = parser.parse_args()
 base = AgainstSFT(args.seed)
 for name in args.only:
     dpo_changes, profile_changes = VARIANTS[name]
-    profile = base.profile.replace(**profile_changes)
+    profile = dataclasses.replace(base.profile, **profile_changes)  # (0 templated pairs: below what Profile.replace accepts)
     start = time.perf_counter()
     directory = get_dpo_model_dir(profile, dataclasses.replace(base.settings.dpo, **dpo_changes), progress=False)
     append(RESULT, {"variant": name, "seed": args.seed, "dpo_changes": dpo_changes, "profile_changes": profile_changes,
