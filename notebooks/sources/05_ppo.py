@@ -80,7 +80,7 @@ lesson.show_code(PPOTrainer.step, "batch = self.rollout(prompts)", "update_stats
 # Before trusting (or blaming) a reward model, check the optimiser on a reward with a known
 # answer: the gold reward. Same trainer, same settings, no reward model. If PPO cannot climb
 # this, no reward model will save it.
-# *Takes about 1.5 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 2 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -98,7 +98,7 @@ lesson.check_claim("the optimiser works: against the gold reward, PPO's training
 # ## Then the real thing: PPO against the reward model
 #
 # Now the policy sees only the reward model's score. The gold reward is logged beside it.
-# *Takes about 1.5 min the first time (plus SFT and the reward model if they are missing).*
+# *Takes about 2 min the first time (plus SFT and the reward model if they are missing).*
 
 # %%
 with lesson.stopwatch() as clock:

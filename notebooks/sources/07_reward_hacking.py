@@ -35,7 +35,7 @@
 # `bench_labeller_bias.py`), and your own run is drawn next to them.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
-# the benchmarks; run it yourself and it trains every run for your seed (about 25 min from nothing
+# the benchmarks; run it yourself and it trains every run for your seed (about 22 min from nothing
 # on 2 CPU cores, seconds once cached).*
 
 # %%
