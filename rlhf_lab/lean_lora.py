@@ -3,7 +3,7 @@
 peft's LoRA linear computes ``W x + s * B (A (dropout(x)))``: three matrix products, a
 multiply and an add, with Python bookkeeping around them, in every one of the model's
 28 adapted layers at every forward pass. On the tiny model these many small operations,
-not the arithmetic, set the pace (``experiments/ppo_speed.py`` measures both). Inside
+not the arithmetic, set the pace (``benchmarks/bench_ppo_speed.py`` measures both). Inside
 ``with lean_lora(model):`` each plain LoRA linear computes the same function as ONE product
 with the merged weight ``W + s * B A``:
 
