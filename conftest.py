@@ -52,16 +52,21 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     """Merge this session's per-test seconds into $RLHF_LAB_DURATIONS. Sessions of one run (the same
-    $RLHF_LAB_RUN_ID: course.sh runs tests, then notebooks) add up; a new run starts the file anew."""
+    $RLHF_LAB_RUN_ID: course.sh's browser tests and its two lanes) add up; a new run starts the file anew."""
     path = os.environ.get("RLHF_LAB_DURATIONS")
     if not path or not _seconds:
         return
+    from filelock import FileLock
+
     path, run = Path(path), os.environ.get("RLHF_LAB_RUN_ID", "")
-    kept = json.loads(path.read_text()) if path.exists() else {}
-    seconds = dict(kept.get("seconds", {})) if kept.get("run") == run else {}
-    seconds.update({k: round(v, 2) for k, v in _seconds.items()})
-    path.write_text(json.dumps({
-        "run": run, "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "total_s": round(sum(seconds.values()), 1),
-        "seconds": dict(sorted(seconds.items(), key=lambda kv: -kv[1])),
-    }, indent=1) + "\n")
+    with FileLock(str(path) + ".lock"):  # course.sh's two lanes finish their sessions side by side
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        seconds = dict(kept.get("seconds", {})) if kept.get("run") == run else {}
+        seconds.update({k: round(v, 2) for k, v in _seconds.items()})
+        path.write_text(json.dumps({
+            "run": run, "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+            "lanes": "browser tests alone; then two lanes of one torch thread each (course.sh), so a lane's "
+                     "seconds are about 1.5x what the same item takes alone on 2 threads",
+            "total_s": round(sum(seconds.values()), 1),
+            "seconds": dict(sorted(seconds.items(), key=lambda kv: -kv[1])),
+        }, indent=1) + "\n")

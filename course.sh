@@ -93,9 +93,10 @@ print_phases() {
 }
 
 run_tests() {
-  local fast=0 args=()
+  local fast=0
+  PYTEST_ARGS=()
   for arg in "$@"; do
-    if [ "$arg" = "--fast" ]; then fast=1; else args+=("$arg"); fi
+    if [ "$arg" = "--fast" ]; then fast=1; else PYTEST_ARGS+=("$arg"); fi
   done
   setup; phase setup
   export HF_HUB_OFFLINE=1
@@ -103,29 +104,62 @@ run_tests() {
   # test budget (the longest lessons train their reduced grid; see README, "Try a lesson quickly").
   export RLHF_LAB_CACHE="${RLHF_LAB_CACHE:-$COURSE_DIR/.cache/rlhf_lab}"
   export RLHF_LAB_BUDGET="${RLHF_LAB_BUDGET:-test}"
-  local pytest=("$VENV/bin/python" -m pytest -p no:cacheprovider)
   if [ "$fast" = 1 ]; then
     say "Fast tests: no notebooks, no browser, no slow (training) tests"
     local rc=0
-    "${pytest[@]}" tests -m "not slow and not notebook and not e2e" --durations=10 "${args[@]}" || rc=$?
+    run_pytest tests -m "not slow and not notebook and not e2e" || rc=$?
     phase fast; print_phases; return $rc
   fi
   ensure_chromium; phase chromium
   # Each full run keeps its per-test durations (tools/test_durations.json, see CONTRIBUTING).
   export RLHF_LAB_DURATIONS="${RLHF_LAB_DURATIONS:-$COURSE_DIR/tools/test_durations.json}"
   export RLHF_LAB_RUN_ID="${RLHF_LAB_RUN_ID:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
-  say "Running the tests (the first model test builds the tiny models: a few minutes)"
-  local rc_tests=0 rc_notebooks=0
-  "${pytest[@]}" tests --durations=15 "${args[@]}" || rc_tests=$?
-  phase tests
-  say "Running the notebooks and solutions under nbval (test budget)"
-  "${pytest[@]}" notebooks solutions --nbval-lax --durations=15 "${args[@]}" || rc_notebooks=$?
-  phase notebooks
+  local rc_browser=0 rc_lessons=0 rc_tests=0
+  say "Browser tests first, alone (a real JupyterLab and Chromium: their waits need the CPU to themselves)"
+  run_pytest tests/e2e || rc_browser=$?
+  phase browser
+  # Then two lanes side by side, one torch thread each: on 2 cores two one-thread processes get
+  # through about 1.3x the work of one two-thread process, with the same numbers (experiments/ppo_threads.py). Lanes share the
+  # cache; its per-entry lock lets a stage both lanes need be built once, by whichever comes first.
+  say "Two lanes, one thread each: the lessons 00-05, 07, 08 | the tests, then 05b, 06, 07b and the solutions"
+  export RLHF_LAB_THREADS=1 OMP_NUM_THREADS=1
+  lane lessons notebooks/00_*.ipynb notebooks/01_*.ipynb notebooks/02_*.ipynb notebooks/03_*.ipynb \
+    notebooks/04_*.ipynb notebooks/05_*.ipynb notebooks/07_*.ipynb notebooks/08_*.ipynb &
+  local lessons_pid=$!
+  ( rc=0
+    lane tests tests --ignore=tests/e2e || rc=$?
+    lane tests notebooks/05b_*.ipynb notebooks/06_*.ipynb notebooks/07b_*.ipynb solutions || rc=$?
+    exit $rc ) &
+  local tests_pid=$!
+  wait "$lessons_pid" || rc_lessons=$?
+  wait "$tests_pid" || rc_tests=$?
+  phase lanes
   print_phases
-  if [ "$rc_tests" != 0 ] || [ "$rc_notebooks" != 0 ]; then
-    say "FAILED: tests exit code $rc_tests, notebooks exit code $rc_notebooks (see above)"
+  if [ "$rc_browser" != 0 ] || [ "$rc_lessons" != 0 ] || [ "$rc_tests" != 0 ]; then
+    say "FAILED: exit codes: browser tests $rc_browser, lesson lane $rc_lessons, test lane $rc_tests (see above)"
     return 1
   fi
+}
+
+run_pytest() {
+  # pytest over the given paths (notebooks under nbval); "no test selected" (a -k that matches
+  # nothing here) is not a failure.
+  local rc=0
+  "$VENV/bin/python" -m pytest -p no:cacheprovider --nbval-lax --durations=15 "$@" "${PYTEST_ARGS[@]}" || rc=$?
+  if [ "$rc" = 5 ]; then rc=0; fi
+  return $rc
+}
+
+lane() {
+  # One lane: its pytest's lines prefixed with the lane's name, and how long it took.
+  local name=$1 start rc=0; shift
+  start=$(date +%s)
+  set +e
+  run_pytest "$@" 2>&1 | sed -u "s/^/[$name] /"
+  rc=${PIPESTATUS[0]}
+  set -e
+  say "[$name] done in $(( $(date +%s) - start )) s: $*" | cut -c1-160
+  return $rc
 }
 
 case "${1:-lab}" in

@@ -26,6 +26,7 @@ MODEL_ENV = "RLHF_LAB_BASE_MODEL"  # overrides a gpu profile's base model (hub i
 CACHE_ENV = "RLHF_LAB_CACHE"
 BUDGET_ENV = "RLHF_LAB_BUDGET"
 SEED_ENV = "RLHF_LAB_SEED"
+THREADS_ENV = "RLHF_LAB_THREADS"
 # How much a lesson trains: "full" (a learner's run, what the committed notebooks show) or "test"
 # (what the tests run: the same code on a smaller grid, for a quick look at a lesson too).
 BUDGETS = ("full", "test")
@@ -37,6 +38,7 @@ ENVIRONMENT_VARIABLES = {
     CACHE_ENV: "where trained models are cached (default: .cache/rlhf_lab/ in the course folder)",
     SEED_ENV: "the seed of every profile: notebooks, the CLI, the models they build (default 0; a non-negative integer)",
     BUDGET_ENV: "full (default) or test: how much the longest lessons train (test: the reduced grid the tests run)",
+    THREADS_ENV: "CPU threads torch uses in the notebooks (default 2, the course's budget; course.sh test runs two lanes of 1)",
     "RLHF_LAB_SHARED_DATA": "a folder of downloaded data sets (HH-RLHF, UltraFeedback; default: ../shared/data)",
     "RLHF_LAB_AUTOLABEL": "1: notebook 03's scripted learner labels the pairs (CI, unattended runs)",
     "RLHF_LAB_SKIP_E2E": "1: skip the browser test of the labelling widget",
@@ -79,6 +81,20 @@ def budget() -> str:
         raise ConfigError(f"{BUDGET_ENV}={value!r} is not a budget; use one of {', '.join(BUDGETS)} "
                           f"(or leave it unset for the full lessons).")
     return value
+
+
+def cpu_threads() -> int:
+    """The CPU threads a lesson gives torch: ``RLHF_LAB_THREADS``, default 2 (the course's budget).
+
+    ``bash course.sh test`` runs the notebooks and the tests side by side, one thread each: on two
+    cores two one-thread processes get through more work than one two-thread process."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return 2
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{THREADS_ENV}={value!r} is not a thread count; use a positive integer (e.g. 2), "
+                          f"or leave it unset for 2.")
+    return int(value)
 
 
 def under_test_budget() -> bool:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from .config import shown_model
+from .config import cpu_threads, shown_model
 from .world import COMPONENTS, FAMILIES, World
 from .evaluate import METRIC_FORMATS, format_interval
 from .world.gold import gold_reward
@@ -89,15 +89,19 @@ def course_models(profile) -> SimpleNamespace:
 
 
 def notebook_setup(dpi: int = DPI) -> None:
-    """Small figures, and notebook output kept to what the lesson is about: our progress
-    bars and summaries. Hides the libraries' own weight-loading and dataset-mapping bars
-    and their deprecation notices (they say nothing about RLHF)."""
+    """The course's CPU budget for torch (2 threads unless ``RLHF_LAB_THREADS`` says otherwise),
+    small figures, and notebook output kept to what the lesson is about: our progress bars and
+    summaries. Hides the libraries' own weight-loading and dataset-mapping bars and their
+    deprecation notices (they say nothing about RLHF)."""
     import logging
     import warnings
 
     import datasets
     import matplotlib.pyplot as plt
+    import torch
     import transformers
+
+    torch.set_num_threads(cpu_threads())
 
     plt.rcParams["figure.dpi"] = dpi  # (a notebook with many figures passes a lower one: smaller files)
     plt.rcParams["savefig.dpi"] = dpi

@@ -146,6 +146,27 @@ def test_the_lesson_budget_is_full_unless_the_environment_names_another(monkeypa
         budget()
 
 
+def test_the_lessons_use_two_threads_unless_the_environment_names_another(monkeypatch):
+    import torch
+
+    from rlhf_lab import lesson
+    from rlhf_lab.config import THREADS_ENV, cpu_threads
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert cpu_threads() == 2
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(THREADS_ENV, " 1 ")
+        lesson.notebook_setup()  # what every lesson's first cell calls
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv(THREADS_ENV, wrong)
+        with pytest.raises(ConfigError, match="RLHF_LAB_THREADS=.*positive integer"):
+            cpu_threads()
+
+
 def test_the_seed_comes_from_the_environment_unless_given(monkeypatch):
     from rlhf_lab.config import SEED_ENV
 

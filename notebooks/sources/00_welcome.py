@@ -40,16 +40,13 @@
 # %%
 import random
 
-import torch
-
 from rlhf_lab import lesson
 from rlhf_lab.cli import main as rlhf_lab
 from rlhf_lab.config import PROFILES, get_profile
 from rlhf_lab.world import FAMILIES, SPURIOUS_CLOSER, SimulatedAnnotator, World
 from rlhf_lab.world.responses import FILLERS, RUDE_OPENERS, plain_answer
 
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-lesson.notebook_setup()  # small figures, the libraries' own chatter off
+lesson.notebook_setup()  # 2 CPU threads (RLHF_LAB_THREADS), small figures, the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
 

@@ -23,8 +23,6 @@
 # hidden human's gold reward, how it behaves as an assistant.
 
 # %%
-import torch
-
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 from rlhf_lab import models, plots
@@ -32,8 +30,7 @@ from rlhf_lab.evaluate import evaluate_policy, heldout_prompts
 from rlhf_lab.stages.pretrain import get_base_model_dir, get_tokenizer, pretraining_report
 from rlhf_lab.world import World
 
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-lesson.notebook_setup()  # small figures, the libraries' own chatter off
+lesson.notebook_setup()  # 2 CPU threads (RLHF_LAB_THREADS), small figures, the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
 

@@ -31,8 +31,6 @@
 # preferences (notebooks 03-06) will have to fix.
 
 # %%
-import torch
-
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 import json
@@ -47,8 +45,7 @@ from rlhf_lab.world import World
 from rlhf_lab.world.demonstrators import HARMLESS_AND_HONEST
 from rlhf_lab.world.responses import plain_answer
 
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-lesson.notebook_setup()  # small figures, the libraries' own chatter off
+lesson.notebook_setup()  # 2 CPU threads (RLHF_LAB_THREADS), small figures, the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
 

@@ -34,8 +34,6 @@ import tempfile
 from pathlib import Path
 
 from IPython.display import HTML, display
-import torch
-
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 from rlhf_lab import your_model, your_model_report
@@ -43,8 +41,7 @@ from rlhf_lab.label import LabelingApp, merge_with_simulated
 from rlhf_lab.label.scripted import scripted_labelling
 from rlhf_lab.world import SimulatedAnnotator
 
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-lesson.notebook_setup()  # small figures, the libraries' own chatter off
+lesson.notebook_setup()  # 2 CPU threads (RLHF_LAB_THREADS), small figures, the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
 

@@ -22,8 +22,6 @@
 # loss is -log of that. It never sees a gold reward, only which of two responses won.
 
 # %%
-import torch
-
 from rlhf_lab import lesson
 from rlhf_lab.config import get_profile
 from pathlib import Path
@@ -35,8 +33,7 @@ from rlhf_lab.scoring import score_responses
 from rlhf_lab.stages.reward import get_reward_model_dir, load_reward_model, make_reward_trainer_class, reward_report
 from rlhf_lab.world import World
 
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-lesson.notebook_setup()  # small figures, the libraries' own chatter off
+lesson.notebook_setup()  # 2 CPU threads (RLHF_LAB_THREADS), small figures, the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))
 

@@ -41,8 +41,6 @@
 # %%
 from dataclasses import replace
 
-import torch
-
 from rlhf_lab import lesson, plots, reward_hacking
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
@@ -52,7 +50,6 @@ from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 
 # %%
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup(dpi=48)  # small figures (this notebook has many), the libraries' chatter off
 profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=gpu
 print(lesson.setup_line(profile))

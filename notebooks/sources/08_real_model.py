@@ -53,7 +53,6 @@ from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.reward import make_reward_trainer_class
 
 # %%
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
 lesson.notebook_setup()
 ON_GPU = torch.cuda.is_available()
 if ON_GPU:
