@@ -214,12 +214,33 @@ def build_at(target: Path, settings: dict, build, force: bool = False) -> Path:
     or an empty ``--out`` folder); what was there is discarded."""
     if not force and is_built(target):
         return target
+    if _only_built:
+        raise NotBuilt(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with entry_lock(target, f"building {target.parent.name}/{target.name}"):
         if force or not is_built(target, warn=False):  # not built by another process meanwhile
             discard(target)  # a broken entry (or, forced, whatever was there)
             build_atomically(target, settings, build)
     return target
+
+
+class NotBuilt(LookupError):
+    """Inside :func:`only_built`: an entry that would have to be built."""
+
+
+_only_built = False
+
+
+@contextlib.contextmanager
+def only_built():
+    """Inside the block nothing is built: asking for a missing entry raises :class:`NotBuilt`.
+    (How ``side_by_side`` tells what is already cached from what its workers must build.)"""
+    global _only_built
+    before, _only_built = _only_built, True
+    try:
+        yield
+    finally:
+        _only_built = before
 
 
 @contextlib.contextmanager

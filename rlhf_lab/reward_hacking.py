@@ -20,9 +20,11 @@ behind. Each run below is one PPO policy trained from SFT against one reward mod
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 from .config import Profile
+from .side_by_side import build_side_by_side, builders_for
 from .overoptimization import evaluate_with_proxy
 from .stages.common import load_adapter_policy
 from .stages.ppo import LOGGED_BEHAVIOURS
@@ -59,13 +61,30 @@ def iterated_label(brakes=BRAKES) -> str:
 
 def train_study(profile: Profile, brakes=BRAKES, progress: bool = True) -> dict[str, Path]:
     """The policy directory of every run (label -> PPO adapter), trained if missing (about 2 min
-    each on 2 CPU cores, cached by its settings like every stage)."""
-    dirs = {label: get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef), settings,
-                                     progress=progress)
-            for label, (settings, kl_coef) in study_runs(brakes).items()}
-    round_two = iterate_once(profile, default_ppo_config(profile, kl_coef=min(brakes)), UNGUARDED, progress=progress)
-    dirs[iterated_label(brakes)] = round_two["ppo_iterated"]
-    return dirs
+    each on 2 CPU cores, cached by its settings like every stage), side by side on a CPU
+    (:mod:`rlhf_lab.side_by_side`): the runs do not depend on each other."""
+    runs = study_runs(brakes)
+    jobs = {label: partial(get_ppo_model_dir, profile, default_ppo_config(profile, kl_coef=runs[label][1]),
+                           runs[label][0]) for label in build_order(runs)}
+    jobs[iterated_label(brakes)] = partial(iterated_policy_dir, profile,
+                                           default_ppo_config(profile, kl_coef=min(brakes)), UNGUARDED)
+    dirs = build_side_by_side(jobs, builders_for(profile), progress)
+    return {label: dirs[label] for label in [*runs, iterated_label(brakes)]}
+
+
+def build_order(runs: dict[str, tuple[RewardSettings, float]]) -> list[str]:
+    """The runs in the order builders take them: each reward model's first run before any second
+    one (two builders start on different reward models), the weakest brake first within a reward
+    model (the iterated run starts from the unguarded one)."""
+    by_brake = sorted(runs, key=lambda label: runs[label][1])
+    nth_of_its_reward = {label: [runs[other][0] for other in by_brake[:i]].count(runs[label][0])
+                         for i, label in enumerate(by_brake)}
+    return sorted(by_brake, key=nth_of_its_reward.get)
+
+
+def iterated_policy_dir(profile: Profile, config, settings: RewardSettings, progress: bool = True) -> Path:
+    """The second-round policy of one round of iterated RLHF (:func:`rlhf_lab.stages.iterate.iterate_once`)."""
+    return iterate_once(profile, config, settings, progress=progress)["ppo_iterated"]
 
 
 HISTORY_KEYS = ("reward", "gold_reward", "kl", *LOGGED_BEHAVIOURS)
