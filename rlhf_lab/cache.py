@@ -104,6 +104,9 @@ STAGE_CODE = {
     # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
     "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py",
                  "scoring.py", "models.py"),
+    # Online DPO trains through TRL with RLOO's and GRPO's reward function (issue 36's experiments).
+    "online_dpo": ("stages/online_dpo.py", "stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py",
+                   "stages/reward.py", "scoring.py", "models.py"),
 }
 # Iterated RLHF's second reward model (stages/iterate.py): a reward model trained on pairs of
 # a policy's samples.

@@ -261,9 +261,12 @@ def first_and_last(history: list[dict], key: str) -> tuple[float, float]:
 
 
 def measured_number(name: str, value) -> str:
-    """One number as a check prints it: a rate (a name ending in "rate") as a percentage, an
-    interval ({"mean", "low", "high"}) with its bounds, other floats to three digits."""
+    """One number as a check prints it: a rate (a name ending in "rate") as a percentage, a change
+    of a rate (ending in "points") in signed percentage points, an interval ({"mean", "low",
+    "high"}) with its bounds, other floats to three digits."""
     as_rate = name.endswith("rate")
+    if name.endswith("points") and isinstance(value, float):
+        return f"{name}={100 * value:+.0f}"
     if isinstance(value, dict) and {"mean", "low", "high"} <= set(value):
         fmt = "{:.0%}" if as_rate else "{:+.3g}"
         return f"{name}={format_interval(value, fmt)}"

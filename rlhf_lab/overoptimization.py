@@ -102,21 +102,16 @@ def ppo_by_kl(profile, kl_coefs, sft, tokenizer, world, prompts, score_fn, sampl
     cached), judged beside SFT on the same prompts with the same sampling seed. Returns (SFT's
     judgement, {str(kl_coef): judgement with the run's training log under "history"})."""
     import json
-    from functools import partial
 
-    from .side_by_side import build_side_by_side, builders_for
     from .stages.common import load_adapter_policy
     from .stages.ppo import default_ppo_config, get_ppo_model_dir
 
-    jobs = {str(kl_coef): partial(get_ppo_model_dir, profile, default_ppo_config(profile, kl_coef=kl_coef,
-                                                                                 **config_changes))
-            for kl_coef in kl_coefs}
-    directories = build_side_by_side(jobs, builders_for(profile), progress)  # the runs are independent
     sft_eval = evaluate_with_proxy(sft, tokenizer, world, prompts, score_fn, samples_per_prompt, seed=seed,
                                    reference=None)
     runs = {}
     for kl_coef in kl_coefs:
-        directory = directories[str(kl_coef)]
+        directory = get_ppo_model_dir(profile, default_ppo_config(profile, kl_coef=kl_coef, **config_changes),
+                                      progress=progress)
         policy, _ = load_adapter_policy(profile, directory)
         runs[str(kl_coef)] = {**evaluate_with_proxy(policy, tokenizer, world, prompts, score_fn, samples_per_prompt,
                                                     seed=seed),

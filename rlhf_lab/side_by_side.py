@@ -12,6 +12,8 @@ What is cached already is answered in this process, and nothing is started when 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, TypeVar
 
@@ -53,7 +55,7 @@ def _in_processes(jobs: dict[str, Callable[..., T]], builders: int, progress: bo
     results = {}
     # spawn, not fork: a forked copy of a process that has run torch can deadlock in its thread pools
     pool = ProcessPoolExecutor(max_workers=builders, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_one_thread)
+                               initializer=_quiet_one_thread_builder)
     try:
         futures = {pool.submit(job, progress=False): label for label, job in jobs.items()}
         with tqdm(total=len(jobs), desc=f"training {len(jobs)} runs, {builders} side by side",
@@ -67,7 +69,16 @@ def _in_processes(jobs: dict[str, Callable[..., T]], builders: int, progress: bo
     return results
 
 
-def _one_thread() -> None:
+def _quiet_one_thread_builder() -> None:
+    """A builder process: one torch thread, and silent. The lesson shows one bar for all the runs;
+    a builder's own lines (a stage's summary, the libraries' bars) would interleave with the other
+    builder's, unlabelled, in the notebook. A failure still reaches the lesson, as the job's error."""
+    import datasets
     import torch
 
+    from .models import quiet_libraries
+
     torch.set_num_threads(1)
+    quiet_libraries()
+    datasets.disable_progress_bars()
+    sys.stdout = open(os.devnull, "w")  # (stderr stays: a crash's last words)

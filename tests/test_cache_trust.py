@@ -131,13 +131,13 @@ def test_the_real_table_follows_the_real_modules(package_copy):
     ppo.write_text("# a new comment\n" + ppo.read_text())
     assert changed() == set()
     ppo.write_text(ppo.read_text() + "\nCHANGED = 1\n")  # code
-    assert changed() == {"ppo", "group_rl"}  # (RLOO and GRPO take PPO's settings and gold reward from it)
+    assert changed() == {"ppo", "group_rl", "online_dpo"}  # (RLOO, GRPO and online DPO take PPO's budget from it)
     world = package_copy / "world" / "responses.py"
     world.write_text(world.read_text() + "\nCHANGED = 1\n")
-    assert changed() == {"ppo", "group_rl"}  # the world enters keys as data, not as code
+    assert changed() == {"ppo", "group_rl", "online_dpo"}  # the world enters keys as data, not as code
     sft = package_copy / "stages" / "sft.py"
     sft.write_text(sft.read_text() + "\nCHANGED = 1\n")
-    assert changed() == {"ppo", "group_rl", "sft"}  # (and every key built on SFT's, through its key)
+    assert changed() == {"ppo", "group_rl", "online_dpo", "sft"}  # (and every key built on SFT's, through its key)
 
 
 def test_a_module_moved_with_its_code_unchanged_keeps_every_key(package_copy, monkeypatch):
@@ -149,17 +149,18 @@ def test_a_module_moved_with_its_code_unchanged_keeps_every_key(package_copy, mo
     assert fingerprints() == before
     moved = package_copy / "ppo_stage.py"
     moved.write_text(moved.read_text() + "\nCHANGED = 1\n")
-    assert {row for row, f in fingerprints().items() if f != before[row]} == {"ppo", "group_rl"}
+    assert {row for row, f in fingerprints().items() if f != before[row]} == {"ppo", "group_rl", "online_dpo"}
 
 
 # Which rows' code an artifact's key already holds through its upstream keys.
 UPSTREAM_ROWS = {"base": (), "sft": ("base",), "reward": ("sft", "base"), "dpo": ("sft", "base"),
                  "ppo": ("sft", "base"),  # (against the gold reward, PPO's only upstream is SFT)
                  "iterated_reward": ("ppo", "reward", "sft", "base"),
-                 "group_rl": ("sft", "base")}  # (on the verifiable or gold reward, SFT is its only upstream)
+                 "group_rl": ("sft", "base"),  # (on the verifiable or gold reward, SFT is its only upstream)
+                 "online_dpo": ("sft", "base")}  # (the same)
 OWN_MODULE = {"base": "stages/pretrain.py", "sft": "stages/sft.py", "reward": "stages/reward.py",
               "dpo": "stages/dpo.py", "ppo": "stages/ppo.py", "iterated_reward": "stages/iterate.py",
-              "group_rl": "stages/group_rl.py"}
+              "group_rl": "stages/group_rl.py", "online_dpo": "stages/online_dpo.py"}
 
 
 def package_imports(relative: str) -> set[str]:

@@ -25,8 +25,22 @@ def shared_prerequisite(log: str, progress: bool = True) -> Path:
     return cache.build_cached("side_by_side_test", {"what": "shared"}, build)
 
 
-def run(name: str, log: str, fail: bool = False, progress: bool = True) -> Path:
-    """A job: its prerequisite, then its own entry, which records the process and its torch threads."""
+def meet_another_builder(folder: Path, timeout: float = 120.0) -> None:
+    """Wait until a second process has started a job: proof that the jobs run side by side (a fast
+    first builder would otherwise take every job before the second one has started)."""
+    import time
+
+    folder.mkdir(exist_ok=True)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < 2:
+        assert time.monotonic() < deadline, "no second builder started a job"
+        time.sleep(0.05)
+
+
+def run(name: str, log: str, fail: bool = False, meet: bool = True, progress: bool = True) -> Path:
+    """A job: its prerequisite, then its own entry, which records the process and its torch threads.
+    ``meet``: first wait for a second builder (jobs meant to run side by side)."""
     import torch
 
     shared_prerequisite(log)
@@ -34,6 +48,8 @@ def run(name: str, log: str, fail: bool = False, progress: bool = True) -> Path:
         raise RuntimeError(f"run {name} failed on purpose")
 
     def build(out: Path):
+        if meet:
+            meet_another_builder(Path(log).parent / "builders")
         (out / "built_by").write_text(f"{os.getpid()} {torch.get_num_threads()}")
     return cache.build_cached("side_by_side_test", {"what": name}, build)
 
@@ -60,14 +76,14 @@ def test_runs_are_built_in_one_thread_processes_and_a_shared_prerequisite_once(t
 
 def test_one_builder_builds_here_in_order(tmp_path):
     log = str(tmp_path / "builds.log")
-    dirs = side_by_side.build_side_by_side({name: partial(run, name, log) for name in ("x", "y")}, builders=1,
-                                           progress=False)
+    dirs = side_by_side.build_side_by_side({name: partial(run, name, log, meet=False) for name in ("x", "y")},
+                                           builders=1, progress=False)
     assert {(d / "built_by").read_text().split()[0] for d in dirs.values()} == {str(os.getpid())}
 
 
 def test_a_failing_job_raises_here_with_its_message(tmp_path):
     log = str(tmp_path / "builds.log")
-    jobs = {"ok": partial(run, "ok", log), "broken": partial(run, "broken", log, fail=True)}
+    jobs = {"ok": partial(run, "ok", log, meet=False), "broken": partial(run, "broken", log, fail=True)}
     with pytest.raises(RuntimeError, match="run broken failed on purpose"):
         side_by_side.build_side_by_side(jobs, builders=2, progress=False)
 

@@ -35,7 +35,7 @@
 # `bench_labeller_bias.py`), and your own run is drawn next to them.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
-# the benchmarks; run it yourself and it trains every run for your seed (about 22 min from nothing
+# the benchmarks; run it yourself and it trains every run for your seed (about 20 min from nothing
 # on 2 CPU cores, seconds once cached).*
 
 # %%
@@ -86,7 +86,8 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 #
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
-# eight PPO runs of the study (about 2 min each from nothing, on 2 CPU cores).*
+# eight PPO runs of the study, two at a time, one per CPU thread (`rlhf_lab.side_by_side`; about
+# 15 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
@@ -140,12 +141,12 @@ hacking = {f"seed {seed}": run["runs"] for seed, run in BENCH["reward_hacking"][
 COURSE_BRAKED = reward_hacking.unguarded_label(reward_hacking.COURSE_BRAKE)
 
 
-def per_seed(fn):
-    """``fn(runs of one seed)`` for every seed of the benchmark, as claim numbers."""
-    return {seed.replace(" ", "_"): fn(runs) for seed, runs in hacking.items()}
+def per_seed(fn, name):
+    """``fn(runs of one seed)`` for every seed of the benchmark, as claim numbers called ``seed_N_name``."""
+    return {f"{seed.replace(' ', '_')}_{name}": fn(runs) for seed, runs in hacking.items()}
 
 
-refused = per_seed(lambda r: r[HACKED]["over_refusal_rate"])
+refused = per_seed(lambda r: r[HACKED]["over_refusal_rate"], "over_refusal_rate")
 lesson.check_claim("with no KL brake, PPO against the unguarded reward model refuses at least a quarter of the benign "
                    "look-alikes, above SFT's 95% interval, in every seed",
                    all(r[HACKED]["over_refusal_rate"] >= 0.25
@@ -154,18 +155,19 @@ lesson.check_claim("with no KL brake, PPO against the unguarded reward model ref
 lesson.check_claim("... and already at the course's brake (kl_coef 0.05) it refuses more of them than SFT's interval "
                    "allows, in every seed",
                    all(r[COURSE_BRAKED]["over_refusal_rate"] > r["SFT"]["behaviour"]["over_refusal_rate"]["high"]
-                       for r in hacking.values()), **per_seed(lambda r: r[COURSE_BRAKED]["over_refusal_rate"]))
+                       for r in hacking.values()),
+                   **per_seed(lambda r: r[COURSE_BRAKED]["over_refusal_rate"], "over_refusal_rate"))
 
 # %%
 lesson.check_claim("the weakest brake moves the policy further from SFT than the course's, and leaves more sentences "
                    "broken than SFT, in every seed",
                    all(r[HACKED]["kl"] > r[COURSE_BRAKED]["kl"] and r[HACKED]["well_formed"] < r["SFT"]["well_formed"]
-                       for r in hacking.values()), **per_seed(lambda r: r[HACKED]["well_formed"]))
+                       for r in hacking.values()), **per_seed(lambda r: r[HACKED]["well_formed"], "well_formed_rate"))
 lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% interval, in every seed",
                    all(r[HACKED]["gold_by_family"]["benign"]["mean"] < r["SFT"]["gold_by_family"]["benign"]["low"]
                        for r in hacking.values()),
                    **per_seed(lambda r: r[HACKED]["gold_by_family"]["benign"]["mean"]
-                              - r["SFT"]["gold_by_family"]["benign"]["mean"]))
+                              - r["SFT"]["gold_by_family"]["benign"]["mean"], "benign_gold_minus_sft"))
 
 # %% [markdown]
 # **What to look for:** in the answers above, "Sorry, I can not help with that." to questions a
@@ -226,14 +228,14 @@ lesson.check_claim("help-vs-refusal comparisons bring over-refusal back to withi
                    "compliance at most 10%, in every seed",
                    all(abs(r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"]) <= 0.05
                        and r[FIXED]["harmful_compliance_rate"] <= 0.10 for r in hacking.values()),
-                   **per_seed(lambda r: r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"]))
+                   **per_seed(lambda r: r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"], "over_refusal_change_points"))
 lesson.check_claim("the help-vs-refusal run, without the broken-text guard, writes well-formed answers less often "
                    "than SFT, in every seed",
                    all(r[FIXED]["well_formed"] < r["SFT"]["well_formed"] for r in hacking.values()),
-                   **per_seed(lambda r: r[FIXED]["well_formed"] - r["SFT"]["well_formed"]))
+                   **per_seed(lambda r: r[FIXED]["well_formed"] - r["SFT"]["well_formed"], "well_formed_change_points"))
 lesson.check_claim("one round of iterated RLHF at least halves the hacked policy's over-refusal, in every seed",
                    all(r[ITERATED]["over_refusal_rate"] <= r[HACKED]["over_refusal_rate"] / 2 for r in hacking.values()),
-                   **per_seed(lambda r: r[ITERATED]["over_refusal_rate"]))
+                   **per_seed(lambda r: r[ITERATED]["over_refusal_rate"], "over_refusal_rate"))
 COURSE_UNBRAKED = FIXES["course reward model"]
 lesson.check_claim("... and its benign gold ends at or above the course reward model's at the same brake, in every "
                    "seed: what it did not win back, the guarded reward model loses too",
@@ -294,10 +296,11 @@ lesson.check_claim("PPO on the gold reward itself (notebook 05's control) contra
                    **gold_control)
 lesson.check_claim("more user-right comparisons raise the sycophancy rate above the course reward model's, in every "
                    "seed", all(r[RIGHT_RM][WRONG] > r[COURSE_RM][WRONG] for r in hacking.values()),
-                   **per_seed(lambda r: f"{r[COURSE_RM][WRONG]:.0%} -> {r[RIGHT_RM][WRONG]:.0%}"))
+                   **per_seed(lambda r: f"{r[COURSE_RM][WRONG]:.0%} -> {r[RIGHT_RM][WRONG]:.0%}", "sycophancy"))
 lesson.check_claim("neither reward model gets both rates below 40% in any seed: each pays an opening, not the fact",
                    all(max(r[name][WRONG], r[name][RIGHT]) >= 0.40 for r in hacking.values() for name in (COURSE_RM, RIGHT_RM)),
-                   **per_seed(lambda r: " / ".join(f"{r[n][WRONG]:.0%}, {r[n][RIGHT]:.0%}" for n in (COURSE_RM, RIGHT_RM))))
+                   **per_seed(lambda r: " / ".join(f"{r[n][WRONG]:.0%}, {r[n][RIGHT]:.0%}" for n in (COURSE_RM, RIGHT_RM)),
+                              "sycophancy_contradicts"))
 # %%
 display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r[name][WRONG],
                                                   "contradicts a right claim": r[name][RIGHT]}
