@@ -6,6 +6,8 @@ same held-out evaluation (every held-out prompt x 4, paired against SFT's sample
 
     python experiments/online_dpo.py                    # seed 0, every variant
     python experiments/online_dpo.py --seed 1 --only online_rm ppo
+    RLHF_LAB_THREADS=1 RLHF_LAB_CACHE=/tmp/s1 python experiments/online_dpo.py --seed 1 &   # two seeds at once,
+    RLHF_LAB_THREADS=1 RLHF_LAB_CACHE=/tmp/s2 python experiments/online_dpo.py --seed 2     # one thread each
 
 Uses $RLHF_LAB_CACHE (a warm cache of the seed skips pretraining, SFT, the reward model, DPO
 and PPO). Appends to experiments/results/online_dpo.json.
@@ -20,7 +22,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+from rlhf_lab.config import cpu_threads  # noqa: E402
+
+torch.set_num_threads(cpu_threads())  # 2, or RLHF_LAB_THREADS=1 to run two seeds side by side
 from _measure import AgainstSFT, append  # noqa: E402
 
 from rlhf_lab.stages.dpo import get_dpo_model_dir  # noqa: E402
@@ -47,6 +51,7 @@ def variants(base: AgainstSFT) -> dict:
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
+parser.add_argument("--results", type=Path, default=RESULT, help="the file to append to (one per process)")
 args = parser.parse_args()
 base = AgainstSFT(args.seed)
 for name, (build, report_file) in variants(base).items():
@@ -55,5 +60,5 @@ for name, (build, report_file) in variants(base).items():
     start = time.perf_counter()
     directory = build()
     report = json.loads((directory / report_file).read_text())
-    append(RESULT, {"variant": name, "seed": args.seed, "train_seconds": round(report.get("seconds", 0.0), 1),
+    append(args.results, {"variant": name, "seed": args.seed, "train_seconds": round(report.get("seconds", 0.0), 1),
                     "wall_seconds": round(time.perf_counter() - start, 1), **base.measure(directory)})
