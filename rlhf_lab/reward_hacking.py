@@ -64,14 +64,15 @@ def train_study(profile: Profile, brakes=BRAKES, progress: bool = True) -> dict[
     each on 2 CPU cores, cached by its settings like every stage), side by side on a CPU
     (:mod:`rlhf_lab.side_by_side`): the runs do not depend on each other."""
     runs = study_runs(brakes)
-    order = build_order(runs)
     jobs = {label: partial(get_ppo_model_dir, profile, default_ppo_config(profile, kl_coef=runs[label][1]),
-                           runs[label][0]) for label in order}
+                           runs[label][0]) for label in runs}
+    jobs[iterated_label(brakes)] = partial(iterated_policy_dir, profile,
+                                           default_ppo_config(profile, kl_coef=min(brakes)), UNGUARDED)
+    order = build_order(runs)
     # The iterated run is the longest (a reward model, then PPO) and starts from the first run's
     # policy: third, so a builder takes it as soon as that policy exists and it does not end alone.
-    iterated = partial(iterated_policy_dir, profile, default_ppo_config(profile, kl_coef=min(brakes)), UNGUARDED)
-    jobs = {**dict(list(jobs.items())[:2]), iterated_label(brakes): iterated, **dict(list(jobs.items())[2:])}
-    dirs = build_side_by_side(jobs, builders_for(profile), progress)
+    order.insert(2, iterated_label(brakes))
+    dirs = build_side_by_side({label: jobs[label] for label in order}, builders_for(profile), progress)
     return {label: dirs[label] for label in [*runs, iterated_label(brakes)]}
 
 

@@ -2,7 +2,8 @@
 
 On 2 cores two one-thread processes get through about 1.3x the work of one two-thread process,
 with the same numbers (``experiments/ppo_threads.py``). A lesson that trains several independent
-runs (notebook 07's study, 05b's three methods) hands them to :func:`build_side_by_side`. Each job
+runs (notebook 07's study) hands them to :func:`build_side_by_side`. (Not 05b: it reports each
+method's training time, which a shared core would inflate.) Each job
 is a ``get_*_dir``-like call that builds one cache entry (and what it needs) through the cache,
 whose per-entry lock lets a prerequisite two jobs share (a reward model) be built once.
 
