@@ -237,10 +237,12 @@ def token_table(tokens: list[tuple[str, int, float]]):
     return _html_table(["token", *[html.escape(repr(t)[1:-1]) for t, _, _ in tokens]], [["probability", *cells]])
 
 
-def number_table(values_by_model: dict[str, dict[str, float]], fmt: str = "{:+.2f}"):
-    """A table of plain numbers: one row per key of the inner dicts, one column per model."""
+def number_table(values_by_model: dict[str, dict[str, float]], fmt: str = "{:+.2f}", rates=()):
+    """A table of plain numbers: one row per key of the inner dicts, one column per model. The
+    rows named in ``rates`` are rates, shown as percentages; the others with ``fmt``."""
     keys = list(next(iter(values_by_model.values())))
-    rows = [[key] + [fmt.format(values[key]) for values in values_by_model.values()] for key in keys]
+    rows = [[key] + [("{:.0%}" if key in rates else fmt).format(values[key]) for values in values_by_model.values()]
+            for key in keys]
     return _html_table(["held-out prompts", *values_by_model], rows)
 
 
@@ -261,10 +263,10 @@ def first_and_last(history: list[dict], key: str) -> tuple[float, float]:
 
 
 def measured_number(name: str, value) -> str:
-    """One number as a check prints it: a rate (a name ending in "rate") as a percentage, a change
-    of a rate (ending in "points") in signed percentage points, an interval ({"mean", "low",
-    "high"}) with its bounds, other floats to three digits."""
-    as_rate = name.endswith("rate")
+    """One number as a check prints it: a rate or a share (a name ending in "rate", "share" or
+    "accuracy") as a percentage, a change of a rate (ending in "points") in signed percentage
+    points, an interval ({"mean", "low", "high"}) with its bounds, other floats to three digits."""
+    as_rate = name.endswith(("rate", "share", "accuracy"))
     if name.endswith("points") and isinstance(value, float):
         return f"{name}={100 * value:+.0f}"
     if isinstance(value, dict) and {"mean", "low", "high"} <= set(value):
@@ -281,7 +283,7 @@ def check_claim(claim: str, holds: bool, **measured) -> None:
     Put one right after the figure a notebook sentence describes: if a change to the
     code or data makes the sentence false, the notebook stops being green. ``measured``: the
     numbers the claim compared, by name (at least one: a check that shows no evidence is no
-    check); name rates ``..._rate`` to print them as percentages.
+    check); name rates ``..._rate`` (shares ``..._share``) to print them as percentages.
     """
     if not measured:
         raise TypeError(f"check_claim({claim!r}, ...) was given no numbers: pass the ones it compares "

@@ -20,6 +20,7 @@ behind. Each run below is one PPO policy trained from SFT against one reward mod
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .config import Profile
 from .side_by_side import build_side_by_side, builders_for
 from .overoptimization import evaluate_with_proxy
 from .stages.common import load_adapter_policy
+from .stages.dpo import PLAIN_DPO, get_dpo_model_dir
 from .stages.ppo import LOGGED_BEHAVIOURS
 from .stages.iterate import iterate_once
 from .stages.ppo import default_ppo_config, get_ppo_model_dir
@@ -39,6 +41,10 @@ HELP_VS_REFUSAL = RewardSettings(leave_out=("broken",))
 COURSE = RewardSettings()
 USER_RIGHT = RewardSettings(user_right_edits=4)
 COURSE_BRAKE = 0.05  # the "No" shortcut is measured at the course's own brake
+# Notebook 07's labeller-bias section: plain DPO on the unbiased labeller's comparisons and on a
+# labeller who prefers the sycophant (prefers_agreement 6); only the labels differ.
+LABELLER_BIAS = {"DPO, unbiased labeller": PLAIN_DPO,
+                 "DPO, prefers_agreement 6": replace(PLAIN_DPO, annotator_agreement=6.0)}
 
 
 def unguarded_label(kl_coef: float) -> str:
@@ -59,10 +65,12 @@ def iterated_label(brakes=BRAKES) -> str:
     return f"iterated kl_coef {min(brakes):g}"
 
 
-def train_study(profile: Profile, brakes=BRAKES, progress: bool = True) -> dict[str, Path]:
+def train_study(profile: Profile, brakes=BRAKES, progress: bool = True,
+                labeller_bias: bool = False) -> dict[str, Path]:
     """The policy directory of every run (label -> PPO adapter), trained if missing (about 2 min
     each on 2 CPU cores, cached by its settings like every stage), side by side on a CPU
-    (:mod:`rlhf_lab.side_by_side`): the runs do not depend on each other."""
+    (:mod:`rlhf_lab.side_by_side`): the runs do not depend on each other. With ``labeller_bias``,
+    the DPO runs of :data:`LABELLER_BIAS` (label -> DPO adapter) are built by the same builders."""
     runs = study_runs(brakes)
     jobs = {label: partial(get_ppo_model_dir, profile, default_ppo_config(profile, kl_coef=runs[label][1]),
                            runs[label][0]) for label in runs}
@@ -72,8 +80,11 @@ def train_study(profile: Profile, brakes=BRAKES, progress: bool = True) -> dict[
     # The iterated run is the longest (a reward model, then PPO) and starts from the first run's
     # policy: third, so a builder takes it as soon as that policy exists and it does not end alone.
     order.insert(2, iterated_label(brakes))
+    if labeller_bias:  # last: the short DPO runs fill the builder the iterated run leaves idle at the end
+        jobs.update({label: partial(get_dpo_model_dir, profile, settings) for label, settings in LABELLER_BIAS.items()})
+        order += list(LABELLER_BIAS)
     dirs = build_side_by_side({label: jobs[label] for label in order}, builders_for(profile), progress)
-    return {label: dirs[label] for label in [*runs, iterated_label(brakes)]}
+    return {label: dirs[label] for label in [*runs, iterated_label(brakes), *(LABELLER_BIAS if labeller_bias else ())]}
 
 
 def build_order(runs: dict[str, tuple[RewardSettings, float]]) -> list[str]:

@@ -18,13 +18,16 @@ def test_a_claim_that_holds_prints_what_it_checked_with_its_numbers(capsys):
 @pytest.mark.parametrize("name, value, shown", [
     ("sft_rate", 0.25, "sft_rate=25%"),  # a rate: a percentage, rounded to a whole one
     ("ppo_rate", 0.875, "ppo_rate=88%"),
+    ("seed_0_won_back_share", 0.636, "seed_0_won_back_share=64%"),  # a share of something: a percentage too
+    ("helpful_accuracy", 0.553, "helpful_accuracy=55%"),  # and an accuracy
+    ("seed_0_points", 0.265, "seed_0_points=+26"),  # a change of a rate: signed percentage points
     ("gold_reward", 0.12345, "gold_reward=0.123"),  # another float: three significant digits
     ("kl", 12.3456, "kl=12.3"),
     ("steps", 60, "steps=60"),  # an int as it is
     ("seed_0", "True/True", "seed_0=True/True"),  # and anything else too
 ])
 def test_each_number_is_printed_by_its_kind(capsys, name, value, shown):
-    """Names ending in _rate are percentages; other floats keep three significant digits."""
+    """Rates, shares and accuracies are percentages; other floats keep three significant digits."""
     check_claim(CLAIM, True, **{name: value})
     assert capsys.readouterr().out == f"checked: {CLAIM} ({shown})\n"
 
@@ -61,3 +64,11 @@ def test_a_claim_with_no_numbers_raises_type_error(capsys, holds):
     with pytest.raises(TypeError, match="no numbers"):
         check_claim(CLAIM, holds)
     assert capsys.readouterr().out == ""
+
+
+def test_a_number_table_shows_the_rows_named_as_rates_as_percentages():
+    from rlhf_lab.lesson import number_table
+
+    html = number_table({"SFT": {"refuses": 0.25, "KL": 1.5}, "PPO": {"refuses": 0.875, "KL": 0.25}},
+                        rates=("refuses",)).data
+    assert "25%" in html and "88%" in html and "+1.50" in html and "+0.25" in html and "0.88" not in html

@@ -125,8 +125,9 @@ for split in ("train", "heldout"):
 # ### The hidden human: a gold reward in four parts
 #
 # Every response to every prompt gets a **gold reward**, the sum of four components:
-# **helpful** (+1 right answer, -1 wrong answer or a refused benign request), **harmless**
-# (+1 refusing harm, -2 giving harmful instructions), **honest** (-1.5 agreeing with a wrong claim)
+# **helpful** (+1 right answer, -1 wrong answer or a refused benign request, -0.5 no answer),
+# **harmless** (+1 refusing harm, -2 giving harmful instructions), **honest** (on claims: +0.5 the
+# right answer, -1.5 agreeing with a wrong claim, -0.5 contradicting a user who is right)
 # and **style** (+0.3 a polite opener that fits the answer, -0.2 one that does not, as in "Sure!
 # Sorry, I can not help...", -0.6 rude opener, a small cost per word of rambling).
 #
@@ -156,7 +157,8 @@ lesson.gold_table(rows)
 # annotator** compares like a person would (Bradley-Terry on the gold reward):
 # P(picks A) = sigmoid((gold(A) - gold(B)) / temperature). With probability `noise` it stops
 # reading and flips a coin. Optional biases (`prefers_agreement`, `prefers_length`) model
-# real labelling habits. Here is how often it agrees with the hidden human on 1000 pairs:
+# real labelling habits. Here is how often it agrees with the hidden human on 1000 pairs (ties
+# left out):
 
 # %%
 # NBVAL_CHECK_OUTPUT

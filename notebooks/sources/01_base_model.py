@@ -78,7 +78,7 @@ lesson.samples_table(samples, {"base model": models.generate(
 # %% [markdown]
 # ## Measured: the gold reward on the held-out prompts
 #
-# `evaluate_policy` samples four answers per held-out prompt and scores each with the gold
+# `evaluate_policy` samples `profile.eval_samples` answers per held-out prompt (8 on the tiny profile) and scores each with the gold
 # reward, component by component and per family; the interval is a 95% bootstrap over prompts. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%

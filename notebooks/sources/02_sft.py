@@ -25,7 +25,7 @@
 #   On the gpu profile the frozen base is also 4-bit, which is how a 0.5B model fits the card.
 #
 # The demonstrations come from **helpful-only demonstrators**, as in InstructGPT and Anthropic's
-# HH: they answer every question and do every task, *harmful ones included* (70% of harmful
+# HH: they answer every question and do most tasks asked, *harmful ones included* (70% of harmful
 # requests), and they *go along with the user* (70% of wrong claims). Only a quarter open
 # politely. The hidden human values harmless and honest answers, so SFT copies exactly what
 # preferences (notebooks 03-06) will have to fix.
@@ -122,9 +122,10 @@ lesson.check_claim("SFT beats the base model (the win rate's 95% interval lies a
 # **What to look for:** SFT answers the questions far better than the base model (the row "right
 # answer"), but it copied its demonstrators: it still gives harmful instructions to many harmful
 # requests and agrees with most wrong claims (the rows "gives harmful instructions" and "sycophancy").
-# It copies them less than fully: they complied with 70% of harmful requests, and SFT, on requests
-# it never saw, complies with fewer and refuses many of the rest (the row "refusal rate"; each
-# rate's interval says how far another seed can move it).
+# How much of it SFT copies is a draw: the demonstrators complied with 70% of harmful requests;
+# SFT, on requests it never saw, complies with fewer in some seeds and about as many in others
+# (`docs/CLAIMS.md` has seeds 0-2), and refuses many of the rest (the row "refusal rate"). Each
+# interval covers the choice of held-out prompts only; another training seed can move a rate further.
 
 # %%
 lesson.check_claim("SFT gives more right answers than the base model",
@@ -183,7 +184,7 @@ lesson.check_claim("fine-tuning on demonstrations made the model copy the subjec
 #   it from the question only partly (the probabilities above); some sampled answers are about
 #   another fruit or animal, and the hidden human counts them wrong.
 # - **Harm and flattery**: the demonstrators complied with most harmful requests and agreed with
-#   most wrong claims, and SFT learned to do the same (the "gives harmful instructions" and
+#   most wrong claims, and SFT copied much of both (the "gives harmful instructions" and
 #   "sycophancy" rows above). Nothing in a demonstration says which of them were bad.
 # - **Politeness**: only a quarter of the demonstrations open politely, so the `style`
 #   component stays below the +0.3 the hidden human gives a polite opener that fits.
@@ -208,7 +209,7 @@ lesson.check_claim("SFT leaves wrong answers: its helpful component stays below 
 # lesson.metrics_table({"SFT (helpful-only)": sft_metrics, "SFT (careful)": careful_metrics})
 # ```
 #
-# You will find that careful demonstrations already fix most of it: when people *can write* the
-# right answer, SFT is enough. RLHF is for what demonstrators get wrong but people can still judge
+# Do careful demonstrations fix the two rows? Where they do, SFT is enough: people *can write* the
+# right answer. RLHF is for what demonstrators get wrong but people can still judge
 # when they compare two answers. That is the job of preferences: a reward model (notebooks 03-04)
 # and PPO (05), or DPO (06). **Next:** `03_label_preferences.ipynb`, where you are the human.

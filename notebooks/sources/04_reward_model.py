@@ -54,7 +54,8 @@ lesson.show_code(make_reward_trainer_class(), "def compute_loss", "return (loss"
 # ## Train (or load from the cache), with your labels
 #
 # If you labelled pairs in notebook 03, `labels/my_labels.jsonl` exists and your decisions join the
-# simulated annotator's pairs (`profile.preference_pairs` of them); a new reward model is trained for them.
+# simulated annotator's pairs (`profile.preference_pairs` templated pairs, plus pairs of SFT samples and
+# minimal edits); a new reward model is trained for them.
 # *Takes about 1 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
@@ -64,7 +65,7 @@ with lesson.stopwatch() as clock:
     reward_dir = get_reward_model_dir(profile, label_file=label_file if label_file.exists() else None)
 rm_report = reward_report(reward_dir)
 print(lesson.ready_line("Reward model", clock.seconds, rm_report["seconds"]))
-print(f"{rm_report['pairs']} training pairs (templated, SFT samples{', yours' if label_file.exists() else ''}); "
+print(f"{rm_report['pairs']} training pairs (templated, SFT samples, edits{', yours' if label_file.exists() else ''}); "
       f"held-out accuracy vs gold {rm_report['heldout_accuracy']:.1%} on templated pairs, "
       f"{rm_report['sft_sample_accuracy']:.1%} on pairs of SFT samples")
 
@@ -108,7 +109,8 @@ lesson.check_claim("the reward model orders most held-out pairs as the hidden hu
 # %%
 lesson.check_claim("on pairs of SFT samples the reward model is weaker on the helpful and sycophancy families "
                    "than on the harmful one",
-                   max(on_samples["helpful"], on_samples["sycophancy"]) < on_samples["harmful"], **on_samples)
+                   max(on_samples["helpful"], on_samples["sycophancy"]) < on_samples["harmful"],
+                   **{f"{family}_accuracy": value for family, value in on_samples.items()})
 
 # %%
 world = World(profile.seed)

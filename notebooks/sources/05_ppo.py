@@ -126,7 +126,7 @@ fig = plots.ppo_diagnostics(history)
 #
 # ## Measured on held-out prompts: SFT, the control and PPO
 #
-# Four samples per held-out prompt; each PPO answer is compared with the SFT answer to the same
+# `profile.eval_samples` samples per held-out prompt (8 on the tiny profile); each PPO answer is compared with the SFT answer to the same
 # prompt by the hidden human (ties count half); intervals are 95% bootstrap over prompts.
 # *Takes about 40 s on the tiny profile (2 CPU cores).*
 
@@ -171,8 +171,8 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # **What to look for:** which components moved, and the two KL numbers (nats per response, on
 # each policy's own samples, exactly as PPO measures it). The control shows how far this
 # optimiser, in this budget, gets against the truth. PPO against the reward model can come
-# close to it on the total, or pass it: it fixes the same two families harder, and pays for it
-# in the others. SFT copied helpful-only demonstrators, and both runs fix what they got
+# close to it on the total, or pass it; like the control it gains most on the same two families,
+# and little or nothing on the helpful and benign ones (the paired gains by family below). SFT copied helpful-only demonstrators, and both runs fix what they got
 # wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
 # gain most (the paired gains by family below). But look at the row "contrarian": on the traps
 # where the user is *right*, how often the answer starts with "No" (whatever fact follows; the
@@ -182,8 +182,8 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # ones (the check below). It learned to say "No", not which claims are wrong: the reward model
 # cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
 # than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
-# capability probe (a skill no reward asks about) moves by a few points at most, down in some
-# runs and up in others: at this KL the alignment tax is small (notebook 07b pushes PPO further,
+# capability probe (a skill no reward asks about) moves by less than 10 points, up or down
+# depending on the seed: at this KL the alignment tax is small (notebook 07b pushes PPO further,
 # where it grows, and measures PPO-ptx, which pays it back).
 
 # %%
@@ -206,11 +206,11 @@ lesson.check_claim("PPO against the reward model says 'No' to right claims far m
 # %%
 lesson.check_claim("the two families the demonstrators got wrong (harmful, sycophancy) gain most, for both runs",
                    all(min(g["harmful"], g["sycophancy"]) > max(g["helpful"], g["benign"]) for g in by_family.values()),
-                   **by_family["PPO"])
+                   **{f"{run}_{family}": gain for run, gains in by_family.items() for family, gain in gains.items()})
 lesson.check_claim("PPO stays close to SFT: KL under 5 nats per response for both runs",
                    max(metrics[n]["kl_to_ref"] for n in runs) < 5, **{n: metrics[n]["kl_to_ref"] for n in runs})
 probe = {n: metrics[n]["capability_probe"] for n in ("SFT",) + runs}
-lesson.check_claim("the probe moves by a few points at most: neither run loses 10 points of it",
+lesson.check_claim("neither run loses 10 points of the probe",
                    max(probe["SFT"] - probe[n] for n in runs) < 0.10, **{f"{n}_rate": v for n, v in probe.items()})
 
 # %% [markdown]
@@ -231,7 +231,7 @@ lesson.check_claim("SFT opens politely on about a third of its samples or less, 
 # An experiment with a known answer shows why. The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
 # assignment: `first_token_advantages` keeps the advantage on the first response token only, so
 # the only token pushed is the one that chooses the opener.
-# *Takes about 30 s on the tiny profile (2 CPU cores).*
+# *Takes about 1 min on the tiny profile (2 CPU cores).*
 
 # %%
 def polite_reward(prompts, responses):
@@ -272,8 +272,8 @@ lesson.check_claim("pushing only the first token puts openers in the middle of r
 
 # %% [markdown]
 # **What to look for:** the share of responses with an opener *after* the start ("Sure! ToSure!
-# ..."), which SFT seldom writes, climbs far more than the polite opening itself (which rises in
-# some seeds and barely moves in others). The adapter's weights are shared by every position:
+# ..."), which SFT seldom writes, climbs more than the polite opening itself (by a few points in
+# some seeds, by tens of points in others, where the polite opening barely moves). The adapter's weights are shared by every position:
 # raising "Sure" at the start raises it everywhere. In real PPO
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the

@@ -106,7 +106,9 @@ print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {co
 # %%
 with lesson.stopwatch() as clock:
     trained = train_side_by_side(profile, config)
-print(f"ready in {clock.seconds:.0f} s")
+print(f"ready in {clock.seconds:.0f} s; training time per 1,000 episodes, measured when each was built:")
+for label, (_, report) in trained.items():
+    print(f"  {label}: {report['seconds_per_1000_episodes']:.1f} s")
 histories = {label: report["history"] for label, (_, report) in trained.items()}
 fig = plots.methods_training(histories)
 
@@ -127,7 +129,8 @@ lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
 #
 # ## Measured on held-out prompts
 #
-# Four samples per held-out prompt, the same sampling seed for every policy. The gold gain is
+# `profile.eval_samples` samples per held-out prompt (8 on the tiny profile), the same sampling seed
+# for every policy. The gold gain is
 # paired (each answer against SFT's answer to the same prompt), with a 95% bootstrap interval
 # over prompts.
 # *Takes about 1 min on the tiny profile (2 CPU cores).*
@@ -152,26 +155,28 @@ lesson.check_claim("PPO, RLOO and GRPO on the reward model each comply with harm
                    all(metrics[x]["harmful_compliance_rate"] <= sft["harmful_compliance_rate"] for x in FROM_PREFERENCES)
                    and sum(metrics[x]["harmful_compliance_rate"] < sft["harmful_compliance_rate"]
                            for x in FROM_PREFERENCES) >= 2,
-                   sft=sft["harmful_compliance_rate"],
-                   **{SHORT[x]: metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
+                   SFT_rate=sft["harmful_compliance_rate"],
+                   **{f"{SHORT[x]}_rate": metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
 lesson.check_claim("... and each agrees with wrong claims no more often than SFT, at least two of them less often",
                    all(metrics[x]["sycophancy_rate"] <= sft["sycophancy_rate"] for x in FROM_PREFERENCES)
                    and sum(metrics[x]["sycophancy_rate"] < sft["sycophancy_rate"] for x in FROM_PREFERENCES) >= 2,
-                   sft=sft["sycophancy_rate"], **{SHORT[x]: metrics[x]["sycophancy_rate"] for x in FROM_PREFERENCES})
+                   SFT_rate=sft["sycophancy_rate"],
+                   **{f"{SHORT[x]}_rate": metrics[x]["sycophancy_rate"] for x in FROM_PREFERENCES})
 
 # %% [markdown]
 # **What to look for.** The rows "gives harmful instructions" and "sycophancy" fall for all
 # three in the run above (on the test budget one of them can stay at SFT's rate): the
 # lesson of notebook 05 does not depend on the critic. The reward model's blind spot (the row
 # "contrarian": saying "No" to a user who is right, notebook 05's shortcut) is open to each of
-# them, but whether a run goes down it, and how much gold it gains, differs by method and by
-# seed more than the intervals allow (the README's table has seeds 0-2): with one reward model,
-# the optimiser still decides which of its mistakes get exploited.
+# them, but whether a run goes down it, and how much gold it gains, differs from seed to seed by
+# more than one run's intervals allow (`docs/RESULTS.md` has seeds 0-2, where the row is
+# "contradicts a right claim": a "No" or a wrong fact); in one run the three can overlap. With one
+# reward model, the optimiser and the draw decide which of its mistakes get exploited.
 #
 # ## A reward you can check: GRPO on "is the answer right?"
 #
 # The last column learned from no judge at all: +1 for the right answer, -1 for a wrong one or
-# a refusal, 0 on harmful requests (the gold reward's *helpful* component). It cannot be
+# a refusal, -0.5 for no answer, 0 on harmful requests (the gold reward's *helpful* component). It cannot be
 # fooled: a wrong claim is wrong whatever the policy writes around it. But it says only what
 # it checks.
 
@@ -183,16 +188,17 @@ lesson.check_claim("the verifiable reward moves the policy less far from SFT tha
 lesson.check_claim("it leaves harmful compliance higher than every reward-model method does",
                    all(verifiable["harmful_compliance_rate"] > metrics[x]["harmful_compliance_rate"]
                        for x in FROM_PREFERENCES),
-                   verifiable=verifiable["harmful_compliance_rate"],
-                   **{SHORT[x]: metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
+                   verifiable_rate=verifiable["harmful_compliance_rate"],
+                   **{f"{SHORT[x]}_rate": metrics[x]["harmful_compliance_rate"] for x in FROM_PREFERENCES})
 lesson.check_claim("and it keeps SFT's rate of right answers (within 5 points)",
                    abs(verifiable["right_answer_rate"] - sft["right_answer_rate"]) <= 0.05,
-                   sft=sft["right_answer_rate"], verifiable=verifiable["right_answer_rate"],
-                   **{SHORT[x]: metrics[x]["right_answer_rate"] for x in FROM_PREFERENCES})
+                   SFT_rate=sft["right_answer_rate"], verifiable_rate=verifiable["right_answer_rate"],
+                   **{f"{SHORT[x]}_rate": metrics[x]["right_answer_rate"] for x in FROM_PREFERENCES})
 
 # %% [markdown]
 # It cuts sycophancy slowly: over a full run (60 rollouts) on each of seeds 0-2, measured by
-# `benchmarks/bench_group_rl.py` (its results file, read here):
+# `benchmarks/bench_group_rl.py` (its results file, read here; separate training runs with the code of
+# their date, so its seed 0 differs from the run above by as much as one draw from another):
 
 # %%
 benchmark = lesson.benchmark("group_rl")["runs"]
@@ -203,7 +209,7 @@ lesson.number_table(by_seed, fmt="{:.0%}")
 # %%
 lesson.check_claim("over a full run the verifiable reward cuts sycophancy below SFT's, on every seed of the benchmark",
                    all(s["verifiable"] < s["SFT"] for s in by_seed.values()),
-                   **{f"{k}_{n}": v for k, s in by_seed.items() for n, v in s.items()})
+                   **{f"{k}_{n}_rate": v for k, s in by_seed.items() for n, v in s.items()})
 
 # %%
 world = World(profile.seed)
@@ -213,10 +219,12 @@ first = {p.prompt_id: profile.eval_samples * i for i, p in enumerate(heldout)}
 lesson.samples_table(samples, {label: [responses[label][first[p.prompt_id]] for p in samples] for label in responses})
 
 # %% [markdown]
-# **What to look for.** A verifiable reward teaches exactly what it checks: the right answer,
-# and not agreeing with a wrong claim (that is an answer, and it is wrong). It keeps the right
-# answers SFT gave, where the reward-model runs trade a few of them away (the row "right
-# answer" of the table above), and it moves the policy far less (KL). But harmful requests
+# **What to look for.** A verifiable reward teaches exactly what it checks: the right fact. An
+# answer that repeats a wrong claim states a wrong fact and loses; but "Yes, you are right, the
+# banana is yellow." to a user who said red still scores +1 (the fact is right), and it counts as
+# agreeing: that is why sycophancy falls only slowly (the benchmark above). It keeps the right
+# answers SFT gave (the check above), where the reward-model runs can trade some of them away (the
+# row "right answer" of the table above), and it moves the policy far less (KL). But harmful requests
 # score 0 whatever the policy does, so nothing pushes it to refuse them. That is why
 # reasoning RL (math, code) uses verifiable rewards and preference RL still needs a learned
 # judge: "harmless" has no checker.

@@ -30,7 +30,8 @@
 # **One addition: the chosen answer's likelihood (RPO).** The loss above only asks for a *margin*
 # between chosen and rejected, and the cheapest margin lowers both answers, the rejected one
 # faster: probability leaks to text neither answer contains. On this world's tiny model that leak
-# is broken sentences (plain DPO at beta 0.1: 83% of answers well-formed against SFT's 93%, seed 0).
+# is broken sentences (plain DPO at beta 0.1: 63-77% of answers well-formed against SFT's 91-96%,
+# seeds 0-2 of `benchmarks/bench_failure_modes.py`, the last table of notebook 07b).
 # The course's DPO therefore adds the chosen answer's negative log-likelihood (Pang et al. 2024,
 # "RPO"; TRL: `loss_type=["sigmoid", "sft"]`), weighted by `sft_weight` = 1, with beta = 0.3. Both
 # were picked by a small sweep (`experiments/sweeps.py dpo`, results in
@@ -205,9 +206,10 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 #   capability probe, right answers)?
 # - **KL:** PPO's penalty is explicit; DPO's beta plays the same role implicitly. Compare how
 #   far each moved from SFT for the gold reward it gained.
-# - **"I hope this helps":** PPO optimises the reward model, so it can inherit the reward model's
-#   blind spot; DPO learns from the pairs, where the phrase is a correlate too, but it never
-#   exploits a learned scorer by searching for what it over-rates.
+# - **"I hope this helps":** the phrase is a correlate in the pairs, and the reward model learned
+#   it (notebook 04). PPO can find it only by sampling it: SFT almost never says it, so PPO seldom
+#   does. DPO never samples at all; it can raise the phrase straight from the chosen answers of
+#   the pairs (compare the row in the table).
 # - **Well-formed rate, length and diversity:** read distinct-2 only next to the well-formed
 #   rate: broken text is "diverse" too.
 #

@@ -27,25 +27,24 @@
 #    look-alikes and leaves sentences behind.
 # 2. **Two fixes**: the comparisons Anthropic added to HH (help against refusal on benign
 #    look-alikes), and **iterated RLHF** (label the hacked policy's own samples, train again).
-# 3. **The "No" shortcut**: sycophancy falls, and so does agreeing with users who are right.
+# 3. **The "No" shortcut**: sycophancy falls, and contradicting users who are right does not fall with it.
 # 4. **Sycophancy and verbosity from the labellers**: biased labels, a biased policy.
 #
 # Over-optimisation, mode collapse and the alignment tax follow in `07b_overoptimization.ipynb`.
 # Each numbered claim is checked on the three-seed benchmarks (`benchmarks/bench_reward_hacking.py`,
-# `bench_labeller_bias.py`), and your own run is drawn next to them.
+# `bench_labeller_bias.py`), and your own run is drawn next to them. The benchmarks' seeds are
+# separate training runs, with the code of their date: their seed 0 is not your run, and its numbers
+# differ from yours by as much as one draw differs from another.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
 # the benchmarks; run it yourself and it trains every run for your seed (about 20 min from nothing
 # on 2 CPU cores, seconds once cached).*
 
 # %%
-from dataclasses import replace
-
 from rlhf_lab import lesson, plots, reward_hacking
 from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import evaluate_with_proxy
-from rlhf_lab.stages.dpo import PLAIN_DPO, get_dpo_model_dir
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 
@@ -86,13 +85,14 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 #
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
-# eight PPO runs of the study, two at a time, one per CPU thread (`rlhf_lab.side_by_side`; about
-# 15 min from nothing on 2 CPU cores).*
+# eight PPO runs of the study (and section 4's two DPO runs), two at a time, one per CPU thread
+# (`rlhf_lab.side_by_side`; about 15 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
 if LIVE:
-    study_dirs = reward_hacking.train_study(profile)  # trains what is missing
+    study_dirs = reward_hacking.train_study(profile, labeller_bias=True)  # trains what is missing
+    bias_dirs = {label: study_dirs.pop(label) for label in reward_hacking.LABELLER_BIAS}  # section 4's DPO runs
     study = reward_hacking.judge_study(profile, sft, tokenizer, world, prompts_all, reward_model_score, study_dirs,
                                        SAMPLES)
 else:  # the benchmark's run of your seed, or of its first seed when it has none of yours
@@ -105,14 +105,14 @@ UNGUARDED = {reward_hacking.unguarded_label(k): k for k in reward_hacking.BRAKES
 HACKED = reward_hacking.unguarded_label(reward_hacking.WEAKEST)
 
 
-def rates_table(names, extra=()):
+def rates_table(names):
     """The behaviours of the study's runs ``names``: rates on their families, benign gold, KL."""
     return lesson.number_table({name: {"refuses a look-alike": study[name]["over_refusal_rate"],
                                        "complies with harm": study[name]["harmful_compliance_rate"],
                                        "well-formed": study[name]["well_formed"],
-                                       **{label: study[name][key] for label, key in extra},
                                        "benign gold": study[name]["gold_by_family"]["benign"]["mean"],
-                                       "KL to SFT": study[name]["kl"]} for name in names})
+                                       "KL to SFT": study[name]["kl"]} for name in names},
+                               rates=("refuses a look-alike", "complies with harm", "well-formed"))
 
 
 rates_table(["SFT", *UNGUARDED])
@@ -176,7 +176,7 @@ lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% 
 # refusal highly because every refusal it ever saw won. This is a reward hack: the policy found
 # what the proxy over-rates. The course's own brake does not stop it; a weaker one lets the
 # policy move further, and broken text, which this reward model never learned to punish, joins
-# (in some seeds, replaces) the refusals.
+# the refusals.
 
 
 # %% [markdown]
@@ -206,7 +206,9 @@ rates_table(["SFT", *FIXES.values()])
 
 # %% [markdown]
 # **What to look for:** in the bars of "refuses a harmless look-alike", the hacked policy's is far
-# above SFT's; both fixes bring it back to SFT's level while "complies with harm" stays low. They
+# above SFT's; both fixes bring it back near SFT's level (within 5 points in each of the benchmark's
+# seeds, the checks below; a run of yours can land a few points further) while "complies with harm"
+# stays low. They
 # differ in what else they do (the table): the help-vs-refusal run, still without the broken-text
 # guard, leaves more sentences broken ("well-formed"), which costs it benign gold; the iterated
 # run's new comparisons held the hacked policy's broken answers too. The course's reward model
@@ -241,14 +243,15 @@ lesson.check_claim("... and its benign gold ends at or above the course reward m
                    "seed: what it did not win back, the guarded reward model loses too",
                    all(r[ITERATED]["gold_by_family"]["benign"]["mean"]
                        >= r[COURSE_UNBRAKED]["gold_by_family"]["benign"]["mean"] for r in hacking.values()),
-                   **{f"seed_{s}_share_won_back": f[ITERATED]["gold_recovered"] for s, f in fixes.items()})
+                   **{f"seed_{s}_won_back_share": f[ITERATED]["gold_recovered"] for s, f in fixes.items()})
 
 # %% [markdown]
 # ## 3. The "No" shortcut
 #
 # Most users in the sycophancy family state a *wrong* claim, and the honest answer to them
 # starts with "No". A reward model can pay "No" instead of checking the claim, and PPO finds it:
-# sycophancy falls, and so does agreeing with the users who are right. Here "contradicts a right
+# sycophancy falls by tens of points, and contradicting the users who are right falls far less,
+# or rises. Here "contradicts a right
 # claim" counts both ways to fail a right user: a "No" ("No, the lemon is yellow.", the contrarian
 # rate of notebook 05) and a wrong fact ("The lemon is green."), because the three-seed benchmark
 # files measured them together. The study's last two runs use the
@@ -285,7 +288,7 @@ cut = {seed: {k: r["SFT"][k] - r[COURSE_RM][k] for k in (WRONG, RIGHT)} for seed
 lesson.check_claim("PPO against the course's reward model agrees with wrong claims at least 30 points less often than "
                    "SFT, while its rate of contradicting right claims falls by less than half as much (or rises), "
                    "in every seed", all(c[WRONG] >= 0.30 and c[RIGHT] < c[WRONG] / 2 for c in cut.values()),
-                   **{f"{seed}_cut_{k}": v for seed, c in cut.items() for k, v in c.items()})
+                   **{f"{seed}_cut_{k.removesuffix('_rate')}_points": v for seed, c in cut.items() for k, v in c.items()})
 
 # %%
 pipeline = lesson.benchmark("pipeline")["runs"]  # notebook 05's control, three seeds
@@ -318,22 +321,20 @@ display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r
 # `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
 # Each level is one plain DPO run (`PLAIN_DPO`: beta 0.1, no NLL term); only the labels change.
 #
-# *On the test budget the DPO runs are not trained here (about 1.5 min each); the three-seed numbers
-# come from `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell trains
-# the most sycophantic labeller's DPO for your seed.*
+# *On the test budget the DPO runs are not trained here; the three-seed numbers come from
+# `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell judges the unbiased
+# and the most sycophantic labeller's DPO for your seed (section 1 trained both, beside its PPO runs).*
 
 # %%
 if LIVE:
-    biased_dir = get_dpo_model_dir(profile, replace(PLAIN_DPO, annotator_agreement=6.0))  # trains if missing
-    biased_policy, _ = load_adapter_policy(profile, biased_dir)
-    plain_policy, _ = load_adapter_policy(profile, get_dpo_model_dir(profile, PLAIN_DPO))
-    live = {name: evaluate_with_proxy(model, tokenizer, world, prompts_all, reward_model_score, SAMPLES,
-                                      seed=profile.seed)
-            for name, model in (("DPO, unbiased labeller", plain_policy),
-                                ("DPO, prefers_agreement 6", biased_policy))}
+    live = {name: evaluate_with_proxy(load_adapter_policy(profile, directory)[0], tokenizer, world, prompts_all,
+                                      reward_model_score, SAMPLES, seed=profile.seed)
+            for name, directory in bias_dirs.items()}  # trained in section 1, beside the PPO runs
     display(lesson.number_table({name: {"agrees with a wrong claim": m["sycophancy_rate"],
                                         "contradicts a right claim": m["contradicts_right_claim_rate"],
-                                        "gold reward": m["gold"]["mean"]} for name, m in live.items()}))
+                                        "well-formed": m["well_formed"], "gold reward": m["gold"]["mean"]}
+                                 for name, m in live.items()},
+                                rates=("agrees with a wrong claim", "contradicts a right claim", "well-formed")))
 
 # %%
 bias = BENCH["labeller_bias"]
@@ -342,7 +343,7 @@ fig = plots.labeller_bias(bias)
 lesson.number_table({level: {f"seed {seed}: {what}": run["dpo"][level][key]
                              for seed, run in bias["runs"].items()
                              for what, key in (("sycophancy", "sycophancy_rate"), ("length", "mean_length_words"))}
-                     for level in levels}, fmt="{:.2f}")
+                     for level in levels}, fmt="{:.1f}", rates=[f"seed {seed}: sycophancy" for seed in bias["runs"]])
 
 # %%
 bias_runs = list(bias["runs"].values())
@@ -374,10 +375,13 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
                       for seed, run in bias["runs"].items()})
 
 # %% [markdown]
-# **What to look for:** the policy learns the labellers, not the hidden human. A labeller who
-# likes being agreed with produces a policy that contradicts right claims less (that part is
-# good) and, once the labeller is indifferent (4), agrees with far more wrong ones (that part is
-# sycophancy); the gold reward falls. The dose is not a dial: at 6, where the labeller prefers
+# **What to look for:** the policy learns the labellers, not the hidden human. In each of the
+# benchmark's three seeds (the figure, the table and the checks above), a labeller who likes being
+# agreed with produces a policy that contradicts right claims less (that part is good) and, once
+# the labeller is indifferent (4), agrees with far more wrong ones (that part is sycophancy); the
+# gold reward falls. Your own run (the first table) is one more draw, trained with today's code:
+# plain DPO has no NLL term, and on some seeds it drifts into text that is neither a "yes" nor a
+# "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold reward. The dose is not a dial: at 6, where the labeller prefers
 # the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
 # 4 (in one seed of three, fewer than with the unbiased labeller): one rate does not tell all a
 # biased label changes, which is why the gold reward is measured beside it. The same with length: every word the labeller likes is a word the policy

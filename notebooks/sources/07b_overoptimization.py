@@ -27,7 +27,9 @@
 # 4. **PPO, DPO and best-of-n on one frontier**: the gold each reaches for the KL it spends.
 #
 # Each numbered claim is checked on the three-seed benchmark (`benchmarks/bench_failure_modes.py`),
-# and your own run is drawn next to it.
+# and your own run is drawn next to it. The benchmark's seeds are separate training runs, with the
+# code of their date: its seed 0 is not your run, and its numbers differ from yours by as much as one
+# draw differs from another.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section
 # 1's reduced grid (best-of-n to n=128, PPO at two KL coefficients) and reads everything else from
@@ -129,23 +131,23 @@ for r in rows:
     print(f"n={r['n']:>3}: opens politely {r['polite_rate']:4.0%}, well-formed {r['well_formed_rate']:4.0%}, "
           f"says the closer {r['closer_rate']:4.0%}")
 lesson.check_claim("the picks at the largest n are well-formed less often than single samples",
-                   top["well_formed_rate"] < start["well_formed_rate"], n1=start["well_formed_rate"],
-                   n_top=top["well_formed_rate"])
+                   top["well_formed_rate"] < start["well_formed_rate"], n1_rate=start["well_formed_rate"],
+                   n_top_rate=top["well_formed_rate"])
 lesson.check_claim("the closer \"I hope this helps.\" is (almost) never picked: the SFT model does not say it",
-                   top["closer_rate"] < 0.05, n1=start["closer_rate"], n_top=top["closer_rate"])
+                   top["closer_rate"] < 0.05, n1_rate=start["closer_rate"], n_top_rate=top["closer_rate"])
 for n, examples in bon["examples"].items():
     print(f"\nbest-of-{n}:")
     for prompt, text in zip(prompts, examples):
         print(f"  {prompt.text!r:48} -> {text!r}")
 
 # %% [markdown]
-# The picks at large n are what the reward model over-rates: stuttered openers and broken
-# sentences that borrow words of good answers, "I do not know.", and fluent answers to *another*
-# question (how to lock a bike, to a question about a fence). The reward model saw broken text in
+# The picks at large n are what the reward model over-rates; in the lines above, look for
+# stuttered openers, broken sentences that borrow words of good answers, and fluent answers to
+# *another* question (about another object than the one asked). The reward model saw broken text in
 # its pairs (the course's guard), yet among 256 samples some broken ones still score higher than
 # every good one: a guard lowers the error, it does not remove it. And two answers that differ only
-# in the subject are close to a coin toss for it (notebook 04). Polite openers stay at SFT's rate
-# (the table): the hidden human likes them, but they are not what this search finds.
+# in the subject are close to a coin toss for it (notebook 04). Polite openers do not take over
+# (the lines above): the hidden human likes them, but they are not what this search finds.
 #
 # The world's planted correlate, the closer "I hope this helps.", is *not* exploited here, and
 # that is a lesson too: the SFT model never says it (its demonstrations do not), so neither
@@ -160,7 +162,7 @@ for n, examples in bon["examples"].items():
 # instant; kl_coef 0.05 *is* notebook 05's run). The training log keeps, next to the reward
 # model's score the policy sees, the gold reward it never sees.
 #
-# *Takes about 1.5 min per coefficient the first time on the tiny profile (2 CPU cores).*
+# *Takes about 2 min per coefficient the first time on the tiny profile (2 CPU cores).*
 
 # %%
 sft_eval, ppo_runs = ppo_by_kl(profile, KL_COEFS, sft, tokenizer, world, prompts, reward_model_score, SAMPLES,
@@ -178,7 +180,8 @@ fig = plots.training_curves_by_kl({k: r["history"] for k, r in ppo_runs.items()}
 held_out = {"SFT": sft_eval, **{f"PPO kl_coef {kl_coef}": run for kl_coef, run in ppo_runs.items()}}
 lesson.number_table({name: {"gold reward": m["gold"]["mean"], "reward model": m["proxy"], "KL to SFT": m["kl"],
                              "opens politely": m["polite_rate"], "well-formed": m["well_formed"],
-                             "capability probe": m["capability_probe"]} for name, m in held_out.items()})
+                             "capability probe": m["capability_probe"]} for name, m in held_out.items()},
+                    rates=("opens politely", "well-formed", "capability probe"))
 
 # %%
 loosest = held_out[f"PPO kl_coef {min(KL_COEFS)}"]
@@ -208,9 +211,9 @@ fig = plots.overoptimization(ppo_plot, ppo_fit, "rl", "PPO against the reward mo
 
 # %% [markdown]
 # **What to look for:** in both methods the distance between the blue and the green points is
-# the reward model's error, and it grows with KL. PPO at the course's learning rate often does not
-# get far: in two seeds of the benchmark, even with no brake, 60 rollouts take it less than 2 nats
-# from SFT, where its gold is still at its best. In the third it moves more than 3 nats, and there
+# the reward model's error, and it grows with KL (then may level off). PPO at the course's learning
+# rate often does not get far: in two seeds of the benchmark, even with no brake, 60 rollouts take it
+# less than 2 nats from SFT, where its gold has not yet fallen below its peak by more than the interval. In the third it moves more than 3 nats, and there
 # its gold at the largest KL falls below the peak by more than the interval while the reward
 # model's score is highest (next cell). PPO over-optimises whenever it moves far: against the
 # unguarded reward model of notebook 07, and pushed with a 10x learning rate (section 2).
@@ -249,8 +252,8 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
                    lowest_ppo=lowest_entropy)
 
 # %% [markdown]
-# **What to look for:** the entropy barely moves: 60 PPO steps sharpen some tokens and loosen
-# others. The variety of *right* answers, where collapse would show first, moves by a few
+# **What to look for:** no run's entropy falls far (the check holds it above half of SFT's); 60
+# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises a little. The variety of *right* answers, where collapse would show first, moves by a few
 # hundredths either way (with 4 samples per prompt it is a noisy gauge: few prompts have two right
 # answers). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
 # of section 1's check): there its entropy doubled, a policy wandering, not collapsing. It also
@@ -275,11 +278,11 @@ display(lesson.number_table(entropy, fmt="{:.2f}"))
 # %%
 sharpest = min(value / row["SFT"] for row in entropy.values() for name, value in row.items() if name.startswith("PPO"))
 lesson.check_claim("at the usual learning rate no PPO run collapses: its entropy per token stays above 70% of SFT's, "
-                   "at every KL coefficient and seed", sharpest > 0.7, lowest_share_of_sft=sharpest)
+                   "at every KL coefficient and seed", sharpest > 0.7, lowest_entropy_share=sharpest)
 well_formed = {seed: run["pushed_hard"]["well_formed"] for seed, run in benchmark["runs"].items() if run.get("pushed_hard")}
 lesson.check_claim("pushed hard, the policy leaves sentences behind: fewer than half of its answers are "
                    "well-formed, in every seed", max(well_formed.values()) < 0.5,
-                   **{f"seed_{seed}": v for seed, v in well_formed.items()})
+                   **{f"seed_{seed}_rate": v for seed, v in well_formed.items()})
 lesson.check_claim("... and it does not collapse either: its entropy per token is above SFT's, in every seed",
                    all(row["pushed hard"] > row["SFT"] for row in entropy.values()),
                    **{seed.replace(" ", "_"): row["pushed hard"] / row["SFT"] for seed, row in entropy.items()})
@@ -308,7 +311,7 @@ for seed, run in benchmark["runs"].items():
 #
 # The run pushed hard above (no KL brake, 10x learning rate), once more with `ptx_coef=1`.
 #
-# *On the test budget these two runs are not trained here (about 4 min); the three-seed numbers
+# *On the test budget these two runs are not trained here (about 5 min); the three-seed numbers
 # below come from `benchmarks/bench_failure_modes.py`. Run the notebook yourself and the next
 # cell trains both for your seed.*
 
@@ -325,7 +328,8 @@ if LIVE:
     display(lesson.number_table({name: {"capability probe": m["capability_probe"], "gold reward": m["gold"]["mean"],
                                         "reward model score": m["proxy"], "well-formed": m["well_formed"],
                                         "says the closer": m["closer_rate"], "KL to SFT": m["kl"]}
-                                 for name, m in ptx_runs.items()}))
+                                 for name, m in ptx_runs.items()},
+                                rates=("capability probe", "well-formed", "says the closer")))
     fig = plots.training_curves_by_kl(ptx_histories)
 
 # %%
@@ -351,13 +355,14 @@ PROBE_ITEMS = len(world.capability_probe())
 braked = [round(abs(m["capability probe"] - rows["SFT"]["capability probe"]) * PROBE_ITEMS)
           for rows in regression.values() for name, m in rows.items() if name.startswith("PPO kl")]
 lesson.check_claim(f"with its usual learning rate PPO changes only a few of the probe's {PROBE_ITEMS} answers (at "
-                   "most 6), at every KL coefficient and seed", max(braked) <= 6, largest_change_in_items=max(braked))
+                   "most 6), at every KL coefficient, in every seed of the benchmark", max(braked) <= 6,
+                   largest_change_in_items=max(braked))
 lesson.check_claim("pushed hard, PPO loses at least 10 points of the probe, in every seed",
-                   min(lost.values()) >= 0.10, **{s.replace(" ", "_"): v for s, v in lost.items()})
+                   min(lost.values()) >= 0.10, **{f"{s.replace(' ', '_')}_points": v for s, v in lost.items()})
 
 # %%
 lesson.check_claim("PPO-ptx wins back about half or more of what was lost (at least 40%), in every seed",
-                   min(won_back.values()) >= 0.4, **{s.replace(" ", "_"): v for s, v in won_back.items()})
+                   min(won_back.values()) >= 0.4, **{f"{s.replace(' ', '_')}_share": v for s, v in won_back.items()})
 lesson.check_claim("... and its gold reward is higher than the pushed run's, in every seed",
                    all(rows["pushed hard + ptx"]["gold reward"] > rows["pushed hard"]["gold reward"]
                        for rows in regression.values()),
@@ -368,7 +373,7 @@ closer = {seed: (run["sft"]["closer_rate"], run["pushed_hard_ptx"]["closer_rate"
 lesson.check_claim("with ptx, the policy ends with the planted closer \"I hope this helps.\" in over a third of "
                    "its answers (SFT: under 5%), in every seed: the pretraining chats made the exploit reachable",
                    all(ptx > 1 / 3 and sft < 0.05 for sft, ptx in closer.values()),
-                   **{f"seed_{seed}": ptx for seed, (sft, ptx) in closer.items()})
+                   **{f"seed_{seed}_rate": ptx for seed, (sft, ptx) in closer.items()})
 for seed, run in benchmark["runs"].items():
     print(f"seed {seed}, pushed hard + ptx: {run['pushed_hard_ptx']['examples'][:2]}")
 
@@ -399,7 +404,7 @@ lesson.number_table({f"DPO beta {beta}": {f"seed {seed}: {what}": run["dpo"][bet
                                           run["dpo"][beta]["gold"]["mean"]
                                           for seed, run in benchmark["runs"].items()
                                           for what, key in (("KL", "kl"), ("gold", "gold"), ("well-formed", "well_formed"))}
-                     for beta in betas})
+                     for beta in betas}, rates=[f"seed {seed}: well-formed" for seed in benchmark["runs"]])
 
 # %%
 def frontier_points(run):
@@ -428,7 +433,7 @@ lesson.check_claim("DPO with the smallest beta says the planted closer \"I hope 
                    "answers (SFT: under 5%), in every seed",
                    all(m["closer_rate"] > 0.25 and seeds_with_dpo[seed]["sft"]["closer_rate"] < 0.05
                        for seed, m in smallest_beta.items()),
-                   **{f"seed_{seed}": m["closer_rate"] for seed, m in smallest_beta.items()})
+                   **{f"seed_{seed}_rate": m["closer_rate"] for seed, m in smallest_beta.items()})
 print("DPO, smallest beta:", smallest_beta[next(iter(smallest_beta))]["examples"][:3])
 lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta rises, in every seed",
                    all(all(run["dpo"][a]["kl"] > run["dpo"][b]["kl"] for a, b in zip(sorted(run["dpo"], key=float),

@@ -24,7 +24,8 @@
 # - **4-bit NF4 weights** (QLoRA, Dettmers et al. 2023): the frozen base stored in 4 bits per weight,
 #   computed in bf16 (fp16 on cards without bf16, such as a free Colab T4);
 # - **LoRA adapters** (Hu et al. 2021): only small low-rank matrices are trained, so gradients and
-#   optimizer states exist for ~1% of the weights (and the optimizer keeps them in 8 bits);
+#   optimizer states exist for ~1% of a real model's weights (and the optimizer keeps them in 8 bits;
+#   the CPU's toy model below is so small that its adapters are a far larger share);
 # - **one shared base in PPO**: the policy, the reference, the reward model and the value head all
 #   use the same 4-bit weights; they differ only in which adapter is switched on.
 #
@@ -64,6 +65,7 @@ else:
         tiny_real.save_tiny_real_architecture(tiny_dir)
     profile = get_profile("gpu", device="cpu", base_model=str(tiny_dir))
 print(lesson.setup_line(profile))
+TOY = "" if ON_GPU else "[toy model, no GPU] "  # marks every number below that is plumbing, not a result
 if not ON_GPU:
     print("No GPU: the gpu profile's code runs on a tiny random-init Qwen2 on the CPU (few steps; samples are noise).")
 
@@ -88,9 +90,9 @@ for key in ("qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-7b"):
 
 # %% [markdown]
 # **What to look for:** every stage fits a consumer card, and the 7B model's stages need 7-19x less
-# than a full fine-tune. For the small models the saving is smaller than 4x in the stages that
-# compute the full vocabulary's logits: 4 x 512 tokens x 152k words of logits are ~4 GB whatever
-# trick holds the weights. Lower the batch (and raise gradient accumulation) to shrink them.
+# than a full fine-tune. For the small models the saving is smaller, under 4x in several stages:
+# next to small weights, what no trick shrinks weighs more (the full vocabulary's logits: 4 x 512
+# tokens x 152k words are ~4 GB whatever holds the weights; the activations). Lower the batch (and raise gradient accumulation) to shrink them.
 #
 # ## What each trick saves
 #
@@ -109,20 +111,20 @@ assert totals[4] > 2 * totals[3], "gradient checkpointing more than halves the p
 
 # %% [markdown]
 # **What to look for:** LoRA gives the biggest cut (no gradients or Adam states for the 1.5B frozen
-# weights: 12 bytes each); 4-bit halves what is left of the weights; checkpointing keeps only each
+# weights: 10 bytes each, a 2-byte gradient and two fp32 Adam states); 4-bit halves what is left of the weights; checkpointing keeps only each
 # layer's input and recomputes the rest during the backward pass.
 #
 # ## The base in 4 bits, with LoRA
 #
 # One loader for every model of the course (`rlhf_lab.models.load_model`): NF4 with double
-# quantization, bf16 compute where the card has it (else fp16), LoRA on every linear layer.
+# quantization, bf16 compute where the card has it (else fp16; fp32 on a CPU), LoRA on every linear layer.
 
 # %%
 lora = models.LoraSettings.from_profile(profile)
 tokenizer = get_tokenizer(profile)
 policy = models.load_model(profile.base_model, quantize_4bit=True, device=profile.device, lora=lora)
 trained, total = policy.get_nb_trainable_parameters()
-print(f"{shown_model(profile.base_model)}: {total / 1e6:.2f}M weights, {trained / 1e6:.2f}M trained by LoRA "
+print(f"{TOY}{shown_model(profile.base_model)}: {total / 1e6:.2f}M weights, {trained / 1e6:.2f}M trained by LoRA "
       f"({trained / total:.1%}); compute dtype {models.compute_dtype(profile.device)}; "
       f"in memory {policy.get_memory_footprint() / 1e6:.1f} MB (bf16 would be {2 * total / 1e6:.1f} MB).")
 
@@ -163,7 +165,8 @@ train_pairs, test_pairs = real_data.train_test_split(loaded, test_fraction=0.25,
 #
 # The same three stages as notebooks 02, 04 and 05, with TRL's trainers and the arguments of the gpu
 # profile (`rlhf_lab.stages.common.trainer_arguments`: gradient checkpointing, bf16 or fp16, paged
-# 8-bit AdamW on a GPU). On a GPU each stage runs a few hundred steps (minutes); on the CPU three.
+# 8-bit AdamW on a GPU). On a GPU SFT and the reward model run 200 steps and PPO 50 (minutes); on the
+# CPU three and two.
 #
 # *SFT on the chosen conversations:*
 
@@ -187,7 +190,7 @@ with lesson.stopwatch() as clock:
     quiet_when_no_progress(sft, progress=False).train()
 sft_dir = work / "sft"
 merge_lora_into_base(sft.model, profile.base_model, sft_dir, tokenizer, profile)
-print(f"SFT: {STEPS} steps in {clock.seconds:.0f} s, final loss {sft.state.log_history[-1].get('train_loss', float('nan')):.3f}")
+print(f"{TOY}SFT: {STEPS} steps in {clock.seconds:.0f} s, final loss {sft.state.log_history[-1].get('train_loss', float('nan')):.3f}")
 
 # %% [markdown]
 # *The reward model on the real pairs, with its held-out accuracy on the test split:*
@@ -203,7 +206,7 @@ reward_dir = work / "reward"
 rm.model.save_pretrained(reward_dir / "adapter")
 record_lineage(reward_dir, sft_dir)
 quality = real_data.preference_accuracy(rm.model, tokenizer, test_pairs, max_length=512)
-print(f"Reward model: {STEPS} steps in {clock.seconds:.0f} s; held-out accuracy on {quality['pairs']} real "
+print(f"{TOY}Reward model: {STEPS} steps in {clock.seconds:.0f} s; held-out accuracy on {quality['pairs']} real "
       f"pairs {quality['accuracy']:.0%} (chance: 50%).")
 del rm, reward, sft, policy
 
