@@ -138,6 +138,37 @@ lesson.check_claim("SFT still complies with many harmful requests (a quarter or 
                    sycophancy_rate=sft_metrics["behaviour_ci"]["sycophancy_rate"])
 
 # %% [markdown]
+# ## What SFT costs
+#
+# Imitation narrows a model. The base model answers like the internet, in many ways; the SFT model
+# answers like its demonstrators, in few. Two rows of the table above measure it: the **entropy
+# per token** (how many choices the model leaves open at each step) and the **distinct correct
+# answers per prompt** (0: every right answer to a prompt is the same string). A third row, the
+# **capability probe** (continuing a count: a skill of pretraining that no demonstration asks
+# about), shows what fine-tuning wears away without being asked: the alignment tax does not wait
+# for RL. Notebook 07b measures the same gauges after RL.
+
+# %%
+costs = {name: {"entropy per token": m["entropy_per_token"], "distinct correct answers": m["distinct_correct"],
+                "capability probe": m["capability_probe"]} for name, m in (("base", base_metrics), ("SFT", sft_metrics))}
+display(lesson.number_table(costs, fmt="{:.2f}", rates=("capability probe",)))
+lesson.check_claim("SFT narrows the model: its entropy per token is lower than the base model's, and its distinct "
+                   "correct answers per prompt fewer than half the base model's",
+                   costs["SFT"]["entropy per token"] < costs["base"]["entropy per token"]
+                   and costs["SFT"]["distinct correct answers"] < costs["base"]["distinct correct answers"] / 2,
+                   **{f"{name}_{key.replace(' ', '_')}": v for name, c in costs.items() for key, v in c.items()
+                      if key != "capability probe"})
+probe_by_seed = {seed: (run["stages"]["base"]["capability_probe"], run["stages"]["sft"]["capability_probe"])
+                 for seed, run in lesson.benchmark("pipeline")["runs"].items()}
+lesson.check_claim("chats teach no counting: SFT's probe is not above the base model's, here and in every seed of "
+                   "the pipeline benchmark, and below it in most of them",
+                   costs["SFT"]["capability probe"] <= costs["base"]["capability probe"]
+                   and all(sft <= base for base, sft in probe_by_seed.values())
+                   and sum(sft < base for base, sft in probe_by_seed.values()) > len(probe_by_seed) / 2,
+                   base_rate=costs["base"]["capability probe"], SFT_rate=costs["SFT"]["capability probe"],
+                   **{f"seed_{seed}": f"{base:.0%} -> {sft:.0%}" for seed, (base, sft) in probe_by_seed.items()})
+
+# %% [markdown]
 # ## Where the SFT model is unsure
 #
 # Where do sampled answers go wrong? Here is how sure the SFT model is of each

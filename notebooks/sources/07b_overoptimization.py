@@ -232,8 +232,11 @@ lesson.check_claim("at the course's learning rate, PPO's gold at its largest KL 
 # %% [markdown]
 # ## 2. Mode collapse? Measured, not assumed
 #
-# RL is often said to collapse a policy onto one way of answering. distinct-n (exercise 07)
-# cannot tell: broken text is very "diverse". Two sharper gauges, on the same held-out samples:
+# RL is often said to collapse a policy onto one way of answering. Most of the narrowing happens
+# before RL: SFT already cut the base model's entropy per token by about half and left few
+# distinct right answers per prompt (notebook 02, "What SFT costs"). What is left for RL to
+# collapse is small. distinct-n (exercise 07) cannot tell: broken text is very "diverse".
+# Two sharper gauges, on the same held-out samples:
 #
 # - **entropy per token**: how many choices the policy leaves open at each step (0: one choice);
 # - **distinct correct answers per prompt**: among the answers the hidden human counts right,
