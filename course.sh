@@ -121,14 +121,14 @@ run_tests() {
   # Then two lanes side by side, one torch thread each: on 2 cores two one-thread processes get
   # through about 1.3x the work of one two-thread process, with the same numbers (experiments/ppo_threads.py). Lanes share the
   # cache; its per-entry lock lets a stage both lanes need be built once, by whichever comes first.
-  say "Two lanes, one thread each: the lessons 00-06, 07, 08 | the tests, then 05b, 07b and the solutions"
+  say "Two lanes, one thread each: the lessons 00-06, 07 | the tests, then 05b, 07b, 08 and the solutions"
   export RLHF_LAB_THREADS=1 OMP_NUM_THREADS=1
   lane lessons notebooks/00_*.ipynb notebooks/01_*.ipynb notebooks/02_*.ipynb notebooks/03_*.ipynb \
-    notebooks/04_*.ipynb notebooks/05_*.ipynb notebooks/06_*.ipynb notebooks/07_*.ipynb notebooks/08_*.ipynb &
+    notebooks/04_*.ipynb notebooks/05_*.ipynb notebooks/06_*.ipynb notebooks/07_*.ipynb &
   local lessons_pid=$!
   ( rc=0
     lane tests tests --ignore=tests/e2e || rc=$?
-    lane tests notebooks/05b_*.ipynb notebooks/07b_*.ipynb solutions || rc=$?
+    lane tests notebooks/05b_*.ipynb notebooks/07b_*.ipynb notebooks/08_*.ipynb solutions || rc=$?
     exit $rc ) &
   local tests_pid=$!
   wait "$lessons_pid" || rc_lessons=$?

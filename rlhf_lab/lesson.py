@@ -272,8 +272,10 @@ def measured_number(name: str, value) -> str:
     if isinstance(value, dict) and {"mean", "low", "high"} <= set(value):
         fmt = "{:.0%}" if as_rate else "{:+.3g}"
         return f"{name}={format_interval(value, fmt)}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and as_rate:
+        return f"{name}={value:.0%}"  # a rate of exactly 0 or 1 can arrive as an int (a mean of bools)
     if isinstance(value, float):
-        return f"{name}={value:.0%}" if as_rate else f"{name}={value:.3g}"
+        return f"{name}={value:.3g}"
     return f"{name}={value}"
 
 

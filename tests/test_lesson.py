@@ -18,6 +18,7 @@ def test_a_claim_that_holds_prints_what_it_checked_with_its_numbers(capsys):
 @pytest.mark.parametrize("name, value, shown", [
     ("sft_rate", 0.25, "sft_rate=25%"),  # a rate: a percentage, rounded to a whole one
     ("ppo_rate", 0.875, "ppo_rate=88%"),
+    ("sft_rate", 0, "sft_rate=0%"),  # a mean of bools that are all False is the int 0: still a rate
     ("seed_0_won_back_share", 0.636, "seed_0_won_back_share=64%"),  # a share of something: a percentage too
     ("helpful_accuracy", 0.553, "helpful_accuracy=55%"),  # and an accuracy
     ("seed_0_points", 0.265, "seed_0_points=+26"),  # a change of a rate: signed percentage points

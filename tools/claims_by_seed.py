@@ -25,7 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_notebooks import NOTEBOOKS_DIR, execution_env  # noqa: E402  (tools/run_notebooks.py)
 
-CHECKED = re.compile(r"^checked: (?P<claim>.*) \((?P<numbers>.*)\)\s*$")
+# The numbers start with a name and "=" (a name may hold one parenthesis: "control (gold)_rate=");
+# a parenthesis inside the claim has no "=" before it closes.
+CHECKED = re.compile(r"^checked: (?P<claim>.*?) \((?P<numbers>[\w ]+(?:\([\w ]+\))?[\w ]*=.*)\)\s*$")
 FAILED = re.compile(r"The lesson says: (?P<claim>['\"].*['\"]), but the measured numbers do not show it: "
                     r"(?P<numbers>.*?)\. Re-read")
 
