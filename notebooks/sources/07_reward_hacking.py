@@ -288,7 +288,8 @@ cut = {seed: {k: r["SFT"][k] - r[COURSE_RM][k] for k in (WRONG, RIGHT)} for seed
 lesson.check_claim("PPO against the course's reward model agrees with wrong claims at least 30 points less often than "
                    "SFT, while its rate of contradicting right claims falls by less than half as much (or rises), "
                    "in every seed", all(c[WRONG] >= 0.30 and c[RIGHT] < c[WRONG] / 2 for c in cut.values()),
-                   **{f"{seed}_cut_{k.removesuffix('_rate')}_points": v for seed, c in cut.items() for k, v in c.items()})
+                   **{f"{seed.replace(' ', '_')}_cut_{k.removesuffix('_rate')}_points": v
+                      for seed, c in cut.items() for k, v in c.items()})
 
 # %%
 pipeline = lesson.benchmark("pipeline")["runs"]  # notebook 05's control, three seeds
@@ -366,7 +367,7 @@ lesson.check_claim("... and contradicts right claims less often at the strongest
 lesson.check_claim("... and the gold reward falls at the strongest bias, for both habits, in every seed",
                    all(r["dpo"][lvl]["gold_reward"] < r["dpo"]["annotator_agreement=0"]["gold_reward"]
                        for r in bias_runs for lvl in (agree[-1], lengthy[-1])),
-                   **{f"seed_{seed}_{lvl.split('_')[1]}": run["dpo"][lvl]["gold_reward"]
+                   **{f"seed_{seed}_{lvl.split('_')[1].replace('=', '')}_gold": run["dpo"][lvl]["gold_reward"]
                       for seed, run in bias["runs"].items() for lvl in ("annotator_agreement=0", agree[-1], lengthy[-1])})
 lesson.check_claim("the mean length of DPO's answers grows with the labeller's taste for length, in every seed",
                    all(r["dpo"][a]["mean_length_words"] < r["dpo"][b]["mean_length_words"]
