@@ -222,6 +222,29 @@ def labeller_bias_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+DPO_VARIANTS = {"offline_dpo": "offline DPO (the course's, fixed pairs)",
+                "online_rm": "online DPO (own samples, the reward model judges)", "ppo": "PPO (the same reward model)"}
+
+
+def dpo_table(result: dict) -> str:
+    """Offline DPO, online DPO and PPO (benchmarks/results/dpo.json), seed by seed."""
+    runs = result["runs"]
+    seeds = " / ".join(f"seed {s}" for s in runs)
+    lines = [f"Each cell: {seeds}. Same SFT model and reward model; every held-out prompt x 4 samples; {result['note']}.",
+             "", "| method | complies with harm | agrees with a wrong claim | says \"No\" to a right claim | KL to SFT | "
+             "gold gain over SFT [95%] | training s |", "|---|---|---|---|---|---|---|"]
+    for variant, name in DPO_VARIANTS.items():
+        def cell(fn):
+            return per_seed(runs, lambda r: fn(r[variant]))
+
+        rates = [cell(lambda m, k=k: f"{m[k]:.0%}") for k in ("harmful_compliance_rate", "sycophancy_rate",
+                                                              "contrarian_rate")]
+        lines.append(f"| {name} | " + " | ".join(rates) + " | " + cell(lambda m: f"{m['kl_to_ref']:.2f}") + " | "
+                     + cell(lambda m: gold_interval(m["gold_gain_vs_sft"])) + " | "
+                     + cell(lambda m: f"{m['train_seconds']:.0f}") + " |")
+    return "\n".join(lines)
+
+
 # (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
 BLOCKS = (
     ("README.md", "results", "pipeline.json", behaviour_table),
@@ -230,6 +253,7 @@ BLOCKS = (
     ("docs/RESULTS.md", "group-rl", "group_rl.json", group_rl_table),
     ("README.md", "reward-hacking", "reward_hacking.json", reward_hacking_table),
     ("docs/RESULTS.md", "labeller-bias", "labeller_bias.json", labeller_bias_table),
+    ("docs/RESULTS.md", "dpo", "dpo.json", dpo_table),
 )
 
 

@@ -68,7 +68,7 @@ status = rlhf_lab(["doctor"])
 # |---|---|---|
 # | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.2 min |
 # | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.1 min |
-# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 1.4 min |
+# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 2.2 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.6 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.5 min |
 # | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 5.4 min |

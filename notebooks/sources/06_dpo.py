@@ -217,3 +217,80 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 # believing the reward curves. Which one wins depends on the settings (PPO's KL coefficient and steps, DPO's beta
 # and epochs). Change one knob at a time and rerun: every
 # stage is cached by its settings.
+
+# %% [markdown]
+# ## Why the field moved to DPO anyway: make it online
+#
+# In every table above offline DPO moves less than PPO. The loss is not what holds it back; the
+# data is. Offline DPO learns from fixed pairs, most of them templated, written before training:
+# once the policy has moved, they no longer show it its own mistakes. PPO samples 128 fresh
+# answers of its own at every step. **Online DPO** (Guo et al. 2024; TRL's `OnlineDPOTrainer`,
+# `rlhf_lab/stages/online_dpo.py`) gives DPO the same: at each step two samples of the *current*
+# policy per prompt, the better one chosen by a judge (here PPO's reward model: AI feedback), and
+# one DPO step on those pairs. It keeps what made DPO attractive: no value head, no advantage
+# estimate, one loss. Models held while training: offline DPO 2 (policy, reference), online DPO 3
+# (+ the judge), PPO 4 (+ the value head).
+#
+# The three seeds of `benchmarks/bench_dpo.py` (same SFT model and reward model, PPO's budget of
+# sampled answers, every held-out prompt x 4):
+
+# %%
+dpo_bench = lesson.benchmark("dpo")
+METHODS = {"offline_dpo": "offline DPO", "online_rm": "online DPO", "ppo": "PPO"}
+RATES = {"harmful_compliance_rate": "complies with harm", "sycophancy_rate": "agrees with a wrong claim",
+         "contrarian_rate": "says \"No\" to a right claim"}
+lesson.number_table({f"seed {seed}: {name}": {**{label: run[key][rate] for rate, label in RATES.items()},
+                                              "KL to SFT": run[key]["kl_to_ref"],
+                                              "gold gain over SFT": run[key]["gold_gain_vs_sft"]["mean"]}
+                     for seed, run in dpo_bench["runs"].items() for key, name in METHODS.items()},
+                    rates=tuple(RATES.values()))
+
+# %%
+runs = dpo_bench["runs"]
+lesson.check_claim("online DPO complies with harm and agrees with wrong claims less often than offline DPO, and "
+                   "within 10 points of PPO on both, in every seed of the benchmark",
+                   all(r["online_rm"][k] < r["offline_dpo"][k] and r["online_rm"][k] <= r["ppo"][k] + 0.10
+                       for r in runs.values() for k in ("harmful_compliance_rate", "sycophancy_rate")),
+                   **{f"seed_{s}_{METHODS[key].replace(' ', '_')}_harm_flattery":
+                      f"{r[key]['harmful_compliance_rate']:.0%} / {r[key]['sycophancy_rate']:.0%}"
+                      for s, r in runs.items() for key in METHODS})
+lesson.check_claim("... it says \"No\" to most users who are right, as PPO does, in every seed",
+                   all(min(r["online_rm"]["contrarian_rate"], r["ppo"]["contrarian_rate"]) > 0.5 for r in runs.values()),
+                   **{f"seed_{s}_{METHODS[key].replace(' ', '_')}_rate": r[key]["contrarian_rate"]
+                      for s, r in runs.items() for key in ("online_rm", "ppo")})
+
+# %%
+lesson.check_claim("... and trains in less time than PPO, in every seed",
+                   all(r["online_rm"]["train_seconds"] < r["ppo"]["train_seconds"] for r in runs.values()),
+                   **{f"seed_{s}_seconds": f"{r['online_rm']['train_seconds']:.0f} vs {r['ppo']['train_seconds']:.0f}"
+                      for s, r in runs.items()})
+lesson.check_claim("... yet its gold gain stays below PPO's in every seed, and in one it falls below SFT (its interval "
+                   "under 0) as the policy runs far from SFT on the reward model's word",
+                   all(r["online_rm"]["gold_gain_vs_sft"]["mean"] < r["ppo"]["gold_gain_vs_sft"]["mean"]
+                       for r in runs.values()) and any(r["online_rm"]["gold_gain_vs_sft"]["high"] < 0 for r in runs.values()),
+                   **{f"seed_{s}_online_vs_PPO": f"{r['online_rm']['gold_gain_vs_sft']['mean']:+.2f} (KL "
+                      f"{r['online_rm']['kl_to_ref']:.1f}) vs {r['ppo']['gold_gain_vs_sft']['mean']:+.2f}"
+                      for s, r in runs.items()})
+
+# %% [markdown]
+# **What to look for:** on-policy pairs are what DPO was missing: online, it cuts harm and flattery
+# about as far as PPO, and it takes the reward model's "No" shortcut as PPO does (that is the judge's
+# blind spot, notebook 05). It also inherits PPO's risk: a judge that can be exploited, with beta
+# (0.1) as the only brake, and on one seed it over-optimised. Simpler and cheaper per step, yes;
+# free of the reward model's errors, no. That is the trade the field made: DPO's one loss, fed
+# fresh samples and a judge. Offline DPO on a fixed data set remains the cheapest step, and the
+# weakest.
+#
+# **Your turn: make DPO on-policy.** Set `TRY_IT = True` to train online DPO for your seed (about
+# 2 min on the tiny profile) and judge it beside the offline DPO and PPO above. Then try
+# `OnlineDPOSettings(beta=0.3)`: does a larger beta hold it closer to SFT, and what does that cost?
+
+# %%
+TRY_IT = False
+if TRY_IT:
+    from rlhf_lab.stages.online_dpo import OnlineDPOSettings, get_online_dpo_dir
+
+    online_policy, _ = load_adapter_policy(profile, get_online_dpo_dir(profile, OnlineDPOSettings(seed=profile.seed)))
+    mine, _ = evaluate_policy(online_policy, tokenizer, world, heldout, profile.eval_samples, profile.max_new_tokens,
+                              profile.seed, reference="adapter-off")
+    lesson.metrics_table({"SFT": metrics["SFT"], "DPO": metrics["DPO"], "online DPO (yours)": mine, "PPO": metrics["PPO"]})
