@@ -75,11 +75,12 @@ def report(out: Path) -> str:
     failures = 0
     for name in names:
         by_seed = [outcomes(folder / f"{name}.ipynb") if (folder / f"{name}.ipynb").exists() else [] for folder in seeds]
-        for i in range(max(map(len, by_seed), default=0)):
-            row = [r[i] if i < len(r) else None for r in by_seed]
-            claim = next(r[0] for r in row if r)
-            failures += sum(1 for r in row if r and not r[1])
-            cells = ["(not run)" if r is None else ("ok: " if r[1] else "**FAILED**: ") + r[2] for r in row]
+        # Rows by claim, not by position: a seed run before a claim was added shows "(not run)" on its row only.
+        claims = list(dict.fromkeys(claim for found in by_seed for claim, _, _ in found))
+        for claim in claims:
+            row = [next(((held, numbers) for c, held, numbers in found if c == claim), None) for found in by_seed]
+            failures += sum(1 for r in row if r and not r[0])
+            cells = ["(not run)" if r is None else ("ok: " if r[0] else "**FAILED**: ") + r[1] for r in row]
             lines.append(f"| {name[:3].rstrip('_')} | {claim[:110]} | " + " | ".join(cells) + " |")
     lines.append(f"\n{failures} failed check(s) over {len(seeds)} seed(s).")
     return "\n".join(lines)
