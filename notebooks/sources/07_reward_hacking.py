@@ -37,7 +37,7 @@
 # differ from yours by as much as one draw differs from another.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
-# the benchmarks; run it yourself and it trains every run for your seed (about 20 min from nothing
+# the benchmarks; run it yourself and it trains every run for your seed (about 21 min from nothing
 # on 2 CPU cores, seconds once cached).*
 
 # %%
@@ -86,7 +86,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
 # eight PPO runs of the study (and section 4's two DPO runs), two at a time, one per CPU thread
-# (`rlhf_lab.side_by_side`; about 15 min from nothing on 2 CPU cores).*
+# (`rlhf_lab.side_by_side`; about 21 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes

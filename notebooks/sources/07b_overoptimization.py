@@ -33,7 +33,7 @@
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section
 # 1's reduced grid (best-of-n to n=128, PPO at two KL coefficients) and reads everything else from
-# the benchmark; run it yourself and it trains every run for your seed (about 10 min from nothing on
+# the benchmark; run it yourself and it trains every run for your seed (about 13 min from nothing on
 # 2 CPU cores, seconds once cached).*
 
 # %%
@@ -314,7 +314,7 @@ for seed, run in benchmark["runs"].items():
 #
 # The run pushed hard above (no KL brake, 10x learning rate), once more with `ptx_coef=1`.
 #
-# *On the test budget these two runs are not trained here (about 5 min); the three-seed numbers
+# *On the test budget these two runs are not trained here (about 7 min); the three-seed numbers
 # below come from `benchmarks/bench_failure_modes.py`. Run the notebook yourself and the next
 # cell trains both for your seed.*
 
