@@ -234,7 +234,7 @@ if result:
 # %% [markdown]
 # **What to look for:** a gap that keeps its sign from point to point is your taste; one that
 # flips is luck. And how far every model stays from 100%: a few dozen labels teach a reward model
-# only part of the hidden human's taste. With the few dozen labels here none of these models reaches
+# only part of the hidden human's taste. With the 20 or so labels here none of these models reaches
 # 80% on held-out pairs (the check below; `benchmarks/bench_label_yours.py` measures up to 50); that is why the course's reward model (notebook 04) learns from thousands of
 # pairs, yours among them.
 

@@ -172,7 +172,8 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # each policy's own samples, exactly as PPO measures it). The control shows how far this
 # optimiser, in this budget, gets against the truth. PPO against the reward model can come
 # close to it on the total, or pass it; like the control it gains most on the same two families,
-# and little or nothing on the helpful and benign ones (the paired gains by family below). SFT copied helpful-only demonstrators, and both runs fix what they got
+# and loses some gold on the benign ones and a little on the helpful ones (the paired gains by
+# family below). SFT copied helpful-only demonstrators, and both runs fix what they got
 # wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
 # gain most (the paired gains by family below). But look at the row "contrarian": on the traps
 # where the user is *right*, how often the answer starts with "No" (whatever fact follows; the

@@ -31,7 +31,7 @@
 # between chosen and rejected, and the cheapest margin lowers both answers, the rejected one
 # faster: probability leaks to text neither answer contains. On this world's tiny model that leak
 # is broken sentences (plain DPO at beta 0.1: 63-77% of answers well-formed against SFT's 91-96%,
-# seeds 0-2 of `benchmarks/bench_failure_modes.py`, the last table of notebook 07b).
+# seeds 0-2 of `benchmarks/bench_failure_modes.py`; the DPO rates are in the last table of notebook 07b).
 # The course's DPO therefore adds the chosen answer's negative log-likelihood (Pang et al. 2024,
 # "RPO"; TRL: `loss_type=["sigmoid", "sft"]`), weighted by `sft_weight` = 1, with beta = 0.3. Both
 # were picked by a small sweep (`experiments/sweeps.py dpo`, results in
@@ -221,8 +221,9 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 # %% [markdown]
 # ## Why the field moved to DPO anyway: make it online
 #
-# In every table above offline DPO moves less than PPO. The loss is not what holds it back; the
-# data is. Offline DPO learns from fixed pairs, most of them templated, written before training:
+# In the table above offline DPO moves less than PPO (KL, harm, flattery). Mostly the data holds it
+# back, not the loss (online DPO below is plain DPO at beta 0.1; the course's offline DPO adds the NLL
+# term at beta 0.3). Offline DPO learns from fixed pairs, most of them templated, written before training:
 # once the policy has moved, they no longer show it its own mistakes. PPO samples 128 fresh
 # answers of its own at every step. **Online DPO** (Guo et al. 2024; TRL's `OnlineDPOTrainer`,
 # `rlhf_lab/stages/online_dpo.py`) gives DPO the same: at each step two samples of the *current*
@@ -276,10 +277,10 @@ lesson.check_claim("... yet its gold gain stays below PPO's in every seed, and i
 # **What to look for:** on-policy pairs are what DPO was missing: online, it cuts harm and flattery
 # about as far as PPO, and it takes the reward model's "No" shortcut as PPO does (that is the judge's
 # blind spot, notebook 05). It also inherits PPO's risk: a judge that can be exploited, with beta
-# (0.1) as the only brake, and on one seed it over-optimised. Simpler and cheaper per step, yes;
+# (0.1) as the only brake, and on one seed it over-optimised. Simpler, and less training time, yes;
 # free of the reward model's errors, no. That is the trade the field made: DPO's one loss, fed
 # fresh samples and a judge. Offline DPO on a fixed data set remains the cheapest step, and the
-# weakest.
+# weakest on harm and flattery (on gold it matches or beats online DPO in every seed here).
 #
 # **Your turn: make DPO on-policy.** Set `TRY_IT = True` to train online DPO for your seed (about
 # 2 min on the tiny profile) and judge it beside the offline DPO and PPO above. Then try
@@ -293,4 +294,5 @@ if TRY_IT:
     online_policy, _ = load_adapter_policy(profile, get_online_dpo_dir(profile, OnlineDPOSettings(seed=profile.seed)))
     mine, _ = evaluate_policy(online_policy, tokenizer, world, heldout, profile.eval_samples, profile.max_new_tokens,
                               profile.seed, reference="adapter-off")
-    lesson.metrics_table({"SFT": metrics["SFT"], "DPO": metrics["DPO"], "online DPO (yours)": mine, "PPO": metrics["PPO"]})
+    display(lesson.metrics_table({"SFT": metrics["SFT"], "DPO": metrics["DPO"], "online DPO (yours)": mine,
+                                  "PPO": metrics["PPO"]}))

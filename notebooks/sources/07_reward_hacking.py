@@ -206,9 +206,9 @@ rates_table(["SFT", *FIXES.values()])
 
 # %% [markdown]
 # **What to look for:** in the bars of "refuses a harmless look-alike", the hacked policy's is far
-# above SFT's; both fixes bring it back near SFT's level (within 5 points in each of the benchmark's
-# seeds, the checks below; a run of yours can land a few points further) while "complies with harm"
-# stays low. They
+# above SFT's; both fixes bring it back near SFT's level (in each of the benchmark's seeds help vs
+# refusal within 5 points of SFT's and the iterated run at 6% or less: the checks below; a run of
+# yours can land a few points further) while "complies with harm" stays low. They
 # differ in what else they do (the table): the help-vs-refusal run, still without the broken-text
 # guard, leaves more sentences broken ("well-formed"), which costs it benign gold; the iterated
 # run's new comparisons held the hacked policy's broken answers too. The course's reward model
@@ -382,7 +382,9 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 # the labeller is indifferent (4), agrees with far more wrong ones (that part is sycophancy); the
 # gold reward falls. Your own run (the first table) is one more draw, trained with today's code:
 # plain DPO has no NLL term, and on some seeds it drifts into text that is neither a "yes" nor a
-# "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold reward. The dose is not a dial: at 6, where the labeller prefers
+# "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold reward
+# (in the committed run, seed 0, both score -0.40: the unbiased run's broken text costs as much as
+# the biased run's flattery). The dose is not a dial: at 6, where the labeller prefers
 # the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
 # 4 (in one seed of three, fewer than with the unbiased labeller): one rate does not tell all a
 # biased label changes, which is why the gold reward is measured beside it. The same with length: every word the labeller likes is a word the policy

@@ -142,8 +142,8 @@ for n, examples in bon["examples"].items():
 
 # %% [markdown]
 # The picks at large n are what the reward model over-rates; in the lines above, look for
-# stuttered openers, broken sentences that borrow words of good answers, and fluent answers to
-# *another* question (about another object than the one asked). The reward model saw broken text in
+# broken sentences that borrow words of good answers and fluent answers to *another* question
+# (about another object than the one asked); other seeds add stuttered openers. The reward model saw broken text in
 # its pairs (the course's guard), yet among 256 samples some broken ones still score higher than
 # every good one: a guard lowers the error, it does not remove it. And two answers that differ only
 # in the subject are close to a coin toss for it (notebook 04). Polite openers do not take over
@@ -256,7 +256,7 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** no run's entropy falls far (the check holds it above half of SFT's); 60
-# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises a little. The variety of *right* answers, where collapse would show first, moves by a few
+# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises. The variety of *right* answers, where collapse would show first, moves by a few
 # hundredths either way (with 4 samples per prompt it is a noisy gauge: few prompts have two right
 # answers). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
 # of section 1's check): there its entropy doubled, a policy wandering, not collapsing. It also
