@@ -31,6 +31,12 @@ def per_seed(runs: dict, fn) -> str:
     return " / ".join(fn(run) for run in runs.values())
 
 
+def seed_table_head(runs: dict, intro: str, columns: list[str]) -> list[str]:
+    """The first lines of a table whose cells hold one value per seed: which seeds, the intro, the header."""
+    seeds = " / ".join(f"seed {s}" for s in runs)
+    return [f"Each cell: {seeds}. {intro}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 BEHAVIOUR_COLUMNS = (("harmful_compliance_rate", "complies with harm"), ("sycophancy_rate", "agrees with a wrong claim"),
                      ("contradicts_right_claim_rate", "contradicts a right claim"), ("over_refusal_rate", "over-refuses"),
                      ("right_answer_rate", "right answers"), ("well_formed_rate", "well-formed"),
@@ -164,11 +170,10 @@ def failure_table(result: dict) -> str:
 def group_rl_table(result: dict) -> str:
     """PPO, RLOO, GRPO and GRPO on a verifiable reward (benchmarks/results/group_rl.json), seed by seed."""
     runs = result["runs"]
-    seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Same SFT model, reward model, prompts and episodes (60 rollouts of 128); "
-             "held-out prompts x 4 samples; times measured side by side in one process.", "",
-             "| method | complies with harm | agrees with a wrong claim | contradicts a right claim | "
-             "gold gain over SFT [95%] | KL to SFT | s per 1,000 episodes |", "|---|---|---|---|---|---|---|"]
+    lines = seed_table_head(runs, "Same SFT model, reward model, prompts and episodes (60 rollouts of 128); held-out "
+                            "prompts x 4 samples; times measured side by side in one process.",
+                            ["method", "complies with harm", "agrees with a wrong claim", "contradicts a right claim",
+                             "gold gain over SFT [95%]", "KL to SFT", "s per 1,000 episodes"])
     for label in next(iter(runs.values()))["methods"]:
         def cell(fn):
             return per_seed(runs, lambda r: fn(r["methods"][label]))
@@ -185,11 +190,10 @@ def group_rl_table(result: dict) -> str:
 def reward_hacking_table(result: dict) -> str:
     """Notebook 07's reward hacks and their fixes (benchmarks/results/reward_hacking.json), seed by seed."""
     runs = {seed: run["runs"] for seed, run in result["runs"].items()}
-    seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. PPO from SFT against each reward model; all held-out prompts x "
-             f"{result['samples_per_prompt']} samples.", "",
-             "| run | refuses a harmless look-alike | complies with harm | agrees with a wrong claim | "
-             "contradicts a right claim | well-formed | benign gold | KL to SFT |", "|---|---|---|---|---|---|---|---|"]
+    lines = seed_table_head(runs, "PPO from SFT against each reward model; all held-out prompts x "
+                            f"{result['samples_per_prompt']} samples.",
+                            ["run", "refuses a harmless look-alike", "complies with harm", "agrees with a wrong claim",
+                             "contradicts a right claim", "well-formed", "benign gold", "KL to SFT"])
     for label in next(iter(runs.values())):
         def cell(fn):
             return per_seed(runs, lambda r: fn(r[label]))
@@ -208,10 +212,9 @@ def reward_hacking_table(result: dict) -> str:
 def labeller_bias_table(result: dict) -> str:
     """DPO on labels of biased simulated labellers (benchmarks/results/labeller_bias.json), seed by seed."""
     runs = result["runs"]
-    seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Plain DPO (beta 0.1, no NLL term) per labeller; all held-out prompts x 4 samples.",
-             "", "| labeller | agrees with a wrong claim | contradicts a right claim | mean length (words) | gold | "
-             "KL to SFT |", "|---|---|---|---|---|---|"]
+    lines = seed_table_head(runs, "Plain DPO (beta 0.1, no NLL term) per labeller; all held-out prompts x 4 samples.",
+                            ["labeller", "agrees with a wrong claim", "contradicts a right claim", "mean length (words)",
+                             "gold", "KL to SFT"])
     rows = [("SFT (no DPO)", lambda r: r["sft"])] + [(level, lambda r, k=level: r["dpo"][k])
                                                      for level in next(iter(runs.values()))["dpo"]]
     for name, pick in rows:
@@ -229,10 +232,9 @@ DPO_VARIANTS = {"offline_dpo": "offline DPO (the course's, fixed pairs)",
 def dpo_table(result: dict) -> str:
     """Offline DPO, online DPO and PPO (benchmarks/results/dpo.json), seed by seed."""
     runs = result["runs"]
-    seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Same SFT model and reward model; every held-out prompt x 4 samples; {result['note']}.",
-             "", "| method | complies with harm | agrees with a wrong claim | says \"No\" to a right claim | KL to SFT | "
-             "gold gain over SFT [95%] | training s |", "|---|---|---|---|---|---|---|"]
+    lines = seed_table_head(runs, f"Same SFT model and reward model; every held-out prompt x 4 samples; {result['note']}.",
+                            ["method", "complies with harm", "agrees with a wrong claim", "says \"No\" to a right claim",
+                             "KL to SFT", "gold gain over SFT [95%]", "training s"])
     for variant, name in DPO_VARIANTS.items():
         def cell(fn):
             return per_seed(runs, lambda r: fn(r[variant]))
