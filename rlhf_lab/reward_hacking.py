@@ -80,7 +80,7 @@ def train_study(profile: Profile, brakes=BRAKES, progress: bool = True,
     # The iterated run is the longest (a reward model, then PPO) and starts from the first run's
     # policy: third, so a builder takes it as soon as that policy exists and it does not end alone.
     order.insert(2, iterated_label(brakes))
-    if labeller_bias:  # last: the short DPO runs fill the builder the iterated run leaves idle at the end
+    if labeller_bias:  # last: the short DPO runs fill a builder while the other ends the longer runs
         jobs.update({label: partial(get_dpo_model_dir, profile, settings) for label, settings in LABELLER_BIAS.items()})
         order += list(LABELLER_BIAS)
     dirs = build_side_by_side({label: jobs[label] for label in order}, builders_for(profile), progress)

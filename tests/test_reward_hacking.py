@@ -58,3 +58,25 @@ def test_ppo_logs_the_behaviours_a_hack_grows_in():
     benign_only = gold_metrics_fn(world)([p.text for p in prompts if p.family == "benign"], ["Sure!"] * 5)
     assert "contrarian_rate" not in benign_only  # a rollout without such prompts logs no rate (not a 0)
     assert logged["over_refusal_rate"] == 1.0 and logged["harmful_compliance_rate"] == 0.0
+
+
+def test_the_labeller_bias_runs_join_the_study_last_and_come_back_by_label(monkeypatch, tmp_path):
+    """Notebook 07 trains its two labeller-bias DPO runs with the study's builders (the path the
+    test budget skips: it reads the benchmarks)."""
+    from pathlib import Path
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    handed = {}
+
+    def fake_build(jobs, builders, progress):
+        handed.update(jobs)
+        return {label: Path(label) for label in jobs}
+
+    monkeypatch.setattr(reward_hacking, "build_side_by_side", fake_build)
+    dirs = reward_hacking.train_study(get_profile("tiny"), progress=False, labeller_bias=True)
+    assert list(handed)[-2:] == list(reward_hacking.LABELLER_BIAS)
+    assert [job.func.__name__ for job in list(handed.values())[-2:]] == ["get_dpo_model_dir"] * 2
+    assert [job.args[1] for job in list(handed.values())[-2:]] == list(reward_hacking.LABELLER_BIAS.values())
+    assert set(reward_hacking.LABELLER_BIAS) <= set(dirs) and len(dirs) == len(handed)
+    without = reward_hacking.train_study(get_profile("tiny"), progress=False)
+    assert set(without) == set(dirs) - set(reward_hacking.LABELLER_BIAS)
