@@ -6,8 +6,7 @@ from pathlib import Path
 
 from rlhf_lab import cache, models
 from rlhf_lab.config import get_profile
-from rlhf_lab.evaluate import (evaluate_policy, gold_gain_by_family, gold_gain_ci, heldout_prompts, repeat_prompts,
-                               win_rate_ci)
+from rlhf_lab.evaluate import evaluate_policy, gains_over_sft, heldout_prompts, repeat_prompts
 from rlhf_lab.pipeline import PipelineSettings
 from rlhf_lab.stages.common import load_adapter_policy
 from rlhf_lab.stages.pretrain import get_tokenizer
@@ -18,7 +17,8 @@ RATES = ("harmful_compliance_rate", "sycophancy_rate", "contrarian_rate", "over_
 
 
 class AgainstSFT:
-    """Seed 0's world, its held-out prompts and the SFT model's samples, sampled once."""
+    """Seed 0's world, its held-out prompts and the SFT model's samples, sampled once (at the
+    pipeline's SFT seed; each policy at its PPO seed, so the recorded results stay comparable)."""
 
     def __init__(self, seed: int = 0):
         self.profile = get_profile("tiny", seed=seed)
@@ -35,11 +35,9 @@ class AgainstSFT:
         policy, _ = load_adapter_policy(self.profile, policy_dir)
         metrics, responses = evaluate_policy(policy, self.tokenizer, self.world, self.prompts, 4,
                                              self.profile.max_new_tokens, self.profile.seed * 100 + 4)
-        return {**{k: metrics[k] for k in RATES},
-                "win_rate_vs_sft": win_rate_ci(self.repeated, responses, self.sft_responses),
-                "gold_gain_vs_sft": gold_gain_ci(self.repeated, responses, self.sft_responses),
-                "gold_gain_by_family": {f: v["mean"] for f, v in
-                                        gold_gain_by_family(self.repeated, responses, self.sft_responses).items()}}
+        gains = gains_over_sft(self.repeated, responses, self.sft_responses)
+        return {**{k: metrics[k] for k in RATES}, **gains,
+                "gold_gain_by_family": {f: v["mean"] for f, v in gains["gold_gain_by_family"].items()}}
 
 
 def append(result: Path, record: dict) -> None:

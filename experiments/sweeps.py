@@ -42,9 +42,10 @@ from rlhf_lab.world import gold  # noqa: E402
 
 
 def compare_with_sft(policy, tokenizer, world, prompts, sft_responses, reference="adapter-off") -> dict:
+    # seed 1, SFT's 2: the seeds sweeps.json was recorded with (not common random numbers).
     metrics, responses = E.evaluate_policy(policy, tokenizer, world, prompts, 4, seed=1, reference=reference)
-    repeated = E.repeat_prompts(prompts, 4)
-    return {"win_vs_sft": E.win_rate_ci(repeated, responses, sft_responses), "gold": metrics["gold_ci"],
+    gains = E.gains_over_sft(E.repeat_prompts(prompts, 4), responses, sft_responses)
+    return {"win_vs_sft": gains["win_rate_vs_sft"], "gold": metrics["gold_ci"],
             "kl_to_sft": metrics["kl_to_ref"], "well_formed": metrics["well_formed_rate"],
             "capability_probe": metrics["capability_probe"], "sycophancy": metrics["sycophancy_rate"],
             "examples": responses[:16:4]}

@@ -100,7 +100,7 @@ STAGE_CODE = {
             "real_formats.py"),
     # PPO against the gold reward has only SFT upstream, so its row names all it trains through.
     "ppo": ("stages/ppo.py", "ppo.py", "losses.py", "sampling.py", "shared_base.py", "stages/reward.py",
-            "scoring.py", "overoptimization.py", "evaluate.py"),  # (evaluate: the behaviours logged per rollout)
+            "scoring.py", "evaluate.py"),  # (evaluate: the behaviours and closer rate logged per rollout)
     # RLOO and GRPO train through TRL; the reward is the reward model's (or the world's).
     "group_rl": ("stages/group_rl.py", "stages/common.py", "stages/ppo.py", "ppo.py", "stages/reward.py",
                  "scoring.py", "models.py"),
@@ -109,8 +109,8 @@ STAGE_CODE = {
                    "stages/reward.py", "scoring.py", "models.py"),
 }
 # Iterated RLHF's second reward model (stages/iterate.py): a reward model trained on pairs of
-# a policy's samples.
-STAGE_CODE["iterated_reward"] = STAGE_CODE["reward"] + ("stages/iterate.py", "stages/dpo.py")
+# a policy's samples (the policy's own code enters through its key).
+STAGE_CODE["iterated_reward"] = STAGE_CODE["reward"] + ("stages/iterate.py",)
 
 # Package modules a stage may import that are not its code: the world enters keys as data
 # (world_fingerprint), the profile's values as settings, and the cache is the cache.

@@ -12,7 +12,7 @@ with all their samples, since samples of one prompt are not independent).
   over-refusal, right answers, polite openers, well-formed text) each with its interval.
 - ``win_rate`` / ``win_rate_ci``: how often model A's response beats model B's on the
   same prompt (ties count half), with its interval; ``gold_gain_ci``: by how much, on average
-  (``gold_gain_by_family``: per family).
+  (``gold_gain_by_family``: per family); ``gains_over_sft``: all three, for a policy against SFT.
 - ``kl_to_reference``: KL(policy || reference) in nats per response, on the token ids the
   policy sampled, computed exactly as PPO computes it.
 - ``capability_probe_accuracy``: the skill no stage after pretraining trains (counting).
@@ -244,6 +244,19 @@ def gold_gain_by_family(prompts, responses_a: list[str], responses_b: list[str])
             out[family] = gold_gain_ci([prompts[i] for i in idx], [responses_a[i] for i in idx],
                                        [responses_b[i] for i in idx])
     return out
+
+
+def gains_over_sft(prompts, responses: list[str], sft_responses: list[str]) -> dict:
+    """A policy against SFT, pair by pair: ``responses[i]`` and ``sft_responses[i]`` answer
+    ``prompts[i]`` (both laid out as :func:`repeat_prompts`). How often the policy wins
+    (``win_rate_vs_sft``) and by how much gold reward (``gold_gain_vs_sft``), with their 95%
+    intervals, and by how much within each family (``gold_gain_by_family``).
+
+    Sample both with the same seed (common random numbers): the i-th responses then start
+    from the same random draws, so more of their difference is the models' own."""
+    return {"win_rate_vs_sft": win_rate_ci(prompts, responses, sft_responses),
+            "gold_gain_vs_sft": gold_gain_ci(prompts, responses, sft_responses),
+            "gold_gain_by_family": gold_gain_by_family(prompts, responses, sft_responses)}
 
 
 def gold_ci(prompts, responses: list[str]) -> dict:

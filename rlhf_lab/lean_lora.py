@@ -8,7 +8,10 @@ not the arithmetic, set the pace (``benchmarks/bench_ppo_speed.py`` measures bot
 with the merged weight ``W + s * B A``:
 
 - the result equals peft's up to float rounding, and the gradients still reach A and B
-  (the merged weight is rebuilt from them at every call, inside autograd);
+  (the merged weight is rebuilt from them at every call);
+- the backward pass (:class:`LoraLinearFunction`) computes the gradients of A and B through
+  the rank-r products, never the full gradient of the merged weight that autograd would form
+  and then throw away: a third fewer multiply-adds in every adapted layer's backward;
 - the base weight ``W`` is never written (peft's merge and unmerge would round it a little
   each time), so with the adapter switched off the layer is exactly the base model: PPO's
   reference stays what it was;
@@ -42,6 +45,35 @@ def _is_plain(layer) -> bool:
     return len(dtypes) == 1 and not layer.merged
 
 
+class LoraLinearFunction(torch.autograd.Function):
+    """``y = x (W + s B A)^T + bias`` with a backward pass that costs what LoRA needs.
+
+    With ``M = W + s B A`` and ``g = dL/dy``: ``dL/dx = g M`` (one full product, as in any
+    layer), ``dL/dB = s g^T (x A^T)`` and ``dL/dA = s (g B)^T x`` (products through the rank
+    r). Autograd on the merged weight would also form ``dL/dM = g^T x``, as large as the
+    layer, only to reduce it to A's and B's gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, lora_a, lora_b, scaling: float):
+        merged = torch.addmm(weight, lora_b, lora_a, alpha=scaling)
+        ctx.save_for_backward(x, merged, lora_a, lora_b)
+        ctx.scaling = scaling
+        return F.linear(x, merged, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, merged, lora_a, lora_b = ctx.saved_tensors
+        need_x, need_weight, need_bias, need_a, need_b, _ = ctx.needs_input_grad
+        g = grad_out.reshape(-1, grad_out.size(-1))  # (tokens, out)
+        rows = x.reshape(-1, x.size(-1))  # (tokens, in)
+        grad_x = grad_out @ merged if need_x else None
+        grad_weight = g.t() @ rows if need_weight else None  # only if the base layer itself trains
+        grad_bias = g.sum(0) if need_bias else None
+        grad_a = ((g @ lora_b).t() @ rows).mul_(ctx.scaling) if need_a else None
+        grad_b = (g.t() @ (rows @ lora_a.t())).mul_(ctx.scaling) if need_b else None
+        return grad_x, grad_weight, grad_bias, grad_a, grad_b, None
+
+
 def _merged_forward(layer, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     """``x (W + s B A)^T + bias``; the adapter switched off: the base layer alone."""
     name = layer.active_adapters[0]
@@ -50,9 +82,9 @@ def _merged_forward(layer, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return type(layer).forward(layer, x, *args, **kwargs)  # peft's own path
     if layer.disable_adapters:
         return layer.base_layer(x)
-    weight = torch.addmm(layer.base_layer.weight, layer.lora_B[name].weight, layer.lora_A[name].weight,
-                         alpha=layer.scaling[name])
-    return F.linear(x, weight, layer.base_layer.bias)
+    base = layer.base_layer
+    return LoraLinearFunction.apply(x, base.weight, base.bias, layer.lora_A[name].weight,
+                                    layer.lora_B[name].weight, layer.scaling[name])
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 - ``load_model(path_or_id, ...)``: policy, reference and reward models from a local
   directory or a hub id, optionally 4-bit NF4 (bitsandbytes) and with LoRA (peft).
   The gpu profile calls exactly the same function.
-- ``prompt_text`` / ``generate``: the chat prompt, and sampling responses from a model.
+- ``generate``: sampling responses from a model (its chat prompt: ``rlhf_lab.chat.prompt_text``).
 
 The tokenizer and the tiny base model are built in ``rlhf_lab.stages.pretrain``; the
 artifact cache is ``rlhf_lab.cache``.
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .chat import prompt_text  # noqa: F401  (models.prompt_text: the name the exercises use)
 from .config import RESPONSE_TOKENS, Profile
 from .sampling import sample, texts
 

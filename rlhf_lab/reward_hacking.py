@@ -122,6 +122,8 @@ def judge(policy, tokenizer, world, prompts, score_fn, samples_per_prompt: int, 
 def judge_study(profile: Profile, sft, tokenizer, world, prompts, score_fn, dirs: dict[str, Path],
                 samples_per_prompt: int = 4) -> dict[str, dict]:
     """SFT and every run of :func:`train_study`, on the same prompts with the same sampling seed."""
+    # No evaluate.gains_over_sft here: the study compares rates and family gold with SFT's
+    # (halved_and_recovered), and judge keeps only examples of the responses.
     judged = {"SFT": judge(sft, tokenizer, world, prompts, score_fn, samples_per_prompt, profile.seed, reference=None)}
     for label, directory in dirs.items():
         policy, _ = load_adapter_policy(profile, directory)

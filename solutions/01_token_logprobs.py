@@ -81,6 +81,7 @@ report = check(masked_token_logprobs)
 
 # %%
 from rlhf_lab import models
+from rlhf_lab.chat import prompt_text
 from rlhf_lab.config import get_profile
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir
@@ -95,7 +96,7 @@ sft_dir = get_sft_model_dir(profile)  # built and cached on first use (a few min
 # %%
 def response_batch(user_texts, responses):
     """Left-padded token ids of prompt + response (+ end token), and a mask on the response tokens."""
-    prompt_ids = tokenizer([models.prompt_text(tokenizer, u) for u in user_texts], add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer([prompt_text(tokenizer, u) for u in user_texts], add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer([r + tokenizer.eos_token for r in responses], add_special_tokens=False)["input_ids"]
     width = max(len(p) + len(a) for p, a in zip(prompt_ids, answer_ids))
     ids, attention, mask = [], [], []

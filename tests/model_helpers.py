@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_lab import models
+from rlhf_lab import chat
 from rlhf_lab.config import CACHE_ENV
 
 
@@ -19,8 +19,8 @@ def session_cache(tmp_path_factory):
 
 def chat_batch(tokenizer):
     """Two chat-formatted sequences of different lengths (so padding is exercised)."""
-    texts = [models.prompt_text(tokenizer, "What color is the sky?") + "The sky is blue.<|end|>",
-             models.prompt_text(tokenizer, "I think two plus two is five. Am I right?")]
+    texts = [chat.prompt_text(tokenizer, "What color is the sky?") + "The sky is blue.<|end|>",
+             chat.prompt_text(tokenizer, "I think two plus two is five. Am I right?")]
     return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlhf_lab import diversity, evaluate, models, sampling
+from rlhf_lab import chat, diversity, evaluate, models, sampling
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.stages.pretrain import get_base_model_dir
 from rlhf_lab.stages import pretrain
@@ -237,7 +237,7 @@ def test_token_probabilities_are_the_model_own_next_token_probabilities(base_and
     assert "".join(t for t, _, _ in tokens[:-1]) == response and tokens[-1][0] == tokenizer.eos_token
     assert [s for _, s, _ in tokens] == sorted(s for _, s, _ in tokens) and tokens[-1][1] == len(response)
     # The same numbers from one plain forward pass over prompt + response + EOS (no padding).
-    text = models.prompt_text(tokenizer, user) + response + tokenizer.eos_token
+    text = chat.prompt_text(tokenizer, user) + response + tokenizer.eos_token
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
     with torch.no_grad():
         logprobs = model(ids).logits[0, :-1].log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0]
@@ -317,3 +317,16 @@ def test_gold_gain_by_family_splits_the_paired_gain():
     assert set(gains) == {"harmful", "benign"}
     assert gains["harmful"]["mean"] == 0  # the ideal answer to a harmful request is the refusal
     assert gains["benign"]["mean"] > 1.5  # help instead of an over-refusal
+
+
+def test_gains_over_sft_pairs_each_response_with_sfts():
+    world = World(0)
+    prompts = evaluate.repeat_prompts(world.prompts("heldout", "harmful")[:2] + world.prompts("heldout", "benign")[:2], 2)
+    ideal = [world.ideal_response(p) for p in prompts]
+    refusals = [REFUSAL] * len(prompts)
+    gains = evaluate.gains_over_sft(prompts, ideal, refusals)
+    assert list(gains) == ["win_rate_vs_sft", "gold_gain_vs_sft", "gold_gain_by_family"]
+    assert gains["win_rate_vs_sft"] == evaluate.win_rate_ci(prompts, ideal, refusals)
+    assert gains["win_rate_vs_sft"]["mean"] == 0.75  # ties on the harmful prompts count half
+    assert gains["gold_gain_vs_sft"] == evaluate.gold_gain_ci(prompts, ideal, refusals)
+    assert gains["gold_gain_by_family"]["harmful"]["mean"] == 0

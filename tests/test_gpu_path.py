@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import memory, models, real_data, tiny_real
+from rlhf_lab import chat, memory, models, real_data, tiny_real
 from rlhf_lab.config import MODEL_ENV, get_profile
 from rlhf_lab.stages.common import trainer_arguments
 from rlhf_lab.stages import pretrain
@@ -124,7 +124,7 @@ def test_four_bit_nf4_double_quant_lora_on_qwen2(tiny_qwen):
             if "lora_B" in name:
                 param.normal_(0, 0.02)
     model.train()
-    batch = tokenizer([models.prompt_text(tokenizer, "What is 2+2?") + "4"], return_tensors="pt",
+    batch = tokenizer([chat.prompt_text(tokenizer, "What is 2+2?") + "4"], return_tensors="pt",
                       add_special_tokens=False)
     model(**batch, labels=batch["input_ids"]).loss.backward()
     lora = [(n, p) for n, p in model.named_parameters() if "lora_" in n]

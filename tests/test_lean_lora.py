@@ -126,3 +126,18 @@ def test_one_ppo_step_matches_the_plain_path(tokenizer):
         assert lean_stats[name] == pytest.approx(plain_stats[name], rel=1e-4, abs=1e-6), name
     for i in plain_grads:
         torch.testing.assert_close(lean_grads[i], plain_grads[i], rtol=1e-4, atol=1e-6)
+
+
+def test_the_low_rank_backward_is_the_exact_gradient_of_every_input():
+    """gradcheck in float64: x, the base weight and bias (when they train), A and B."""
+    from rlhf_lab.lean_lora import LoraLinearFunction
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    lora_a = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+    lora_b = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(LoraLinearFunction.apply, (x, weight, bias, lora_a, lora_b, 0.5))
+    frozen = (x, weight.detach(), None, lora_a, lora_b, 0.5)  # LoRA's case: the base frozen, no bias
+    assert torch.autograd.gradcheck(LoraLinearFunction.apply, frozen)

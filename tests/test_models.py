@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import cache, models
+from rlhf_lab import cache, chat, models
 from rlhf_lab.config import CACHE_ENV, get_profile
 from rlhf_lab.stages import pretrain
 from rlhf_lab.world import World
@@ -64,7 +64,7 @@ def test_chat_template_format(tokenizer):
 
 
 def test_generation_prompt_ends_where_the_assistant_speaks(tokenizer):
-    text = models.prompt_text(tokenizer, "How do I wash a car?")
+    text = chat.prompt_text(tokenizer, "How do I wash a car?")
     assert text == "<|user|>How do I wash a car?<|end|><|assistant|>"
     assert text.endswith("<|assistant|>")
 

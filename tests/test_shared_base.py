@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf_lab import models, tiny_real
+from rlhf_lab import chat, models, tiny_real
 from rlhf_lab.config import get_profile
 from rlhf_lab.shared_base import REWARD_ADAPTER, load_shared_base
 from rlhf_lab.stages import pretrain
@@ -66,7 +66,7 @@ def test_reference_is_the_base_with_adapters_off(setup):
             if param.requires_grad:
                 param.add_(0.05)
     plain = models.load_model(profile.base_model, quantize_4bit=True, trainable=False)
-    batch = tokenizer([models.prompt_text(tokenizer, p) for p in PROMPTS], return_tensors="pt", padding=True,
+    batch = tokenizer([chat.prompt_text(tokenizer, p) for p in PROMPTS], return_tensors="pt", padding=True,
                       add_special_tokens=False)
     with torch.no_grad(), shared.reference() as reference:
         reference.eval()
@@ -86,7 +86,7 @@ def test_policy_update_leaves_the_reward_adapter_untouched(setup):
     assert trainable and all(".default." in n for n, p in shared.policy.named_parameters() if p.requires_grad)
     policy_before = [p.detach().clone() for p in trainable]
     optimizer = torch.optim.Adam(trainable, lr=1e-2)
-    batch = tokenizer([models.prompt_text(tokenizer, p) + r for p, r in zip(PROMPTS, RESPONSES)],
+    batch = tokenizer([chat.prompt_text(tokenizer, p) + r for p, r in zip(PROMPTS, RESPONSES)],
                       return_tensors="pt", padding=True, add_special_tokens=False)
     shared.policy.train()
     for _ in range(2):

@@ -143,12 +143,14 @@ def reward_function(profile: Profile, settings: GroupRLSettings, reward_dir: Pat
     return reward
 
 
-def train_group_rl(profile: Profile, settings: GroupRLSettings, out_dir: Path | None = None,
-                   reward_dir: Path | None = None, progress: bool = True):
-    """Train an RLOO or GRPO policy with TRL. Returns (trainer, report); saves the adapter to
-    out_dir/adapter. The report has the wall time of training alone (no model loading)."""
+def train_against_reward(stage: str, trainer_class, trl_config, history, profile: Profile, settings,
+                         out_dir: Path | None, reward_dir: Path | None, progress: bool):
+    """What RLOO, GRPO and online DPO share: TRL's ``trainer_class`` on the SFT model with a fresh
+    LoRA adapter, the world's training prompts and :func:`reward_function`, with the arguments
+    ``trl_config(profile, settings, output_dir, progress)``. Returns (trainer, report), the
+    report's ``history`` being ``history(log_history)``; saves the adapter to out_dir/adapter
+    and the report to out_dir/<stage>.json. The report has the wall time of training alone."""
     from datasets import Dataset
-    from trl import GRPOTrainer, RLOOTrainer
 
     reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
     sft_dir = built_from(reward_dir)  # the same SFT model PPO starts from
@@ -158,21 +160,32 @@ def train_group_rl(profile: Profile, settings: GroupRLSettings, out_dir: Path | 
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
                                lora=models.LoraSettings.from_profile(profile))
     prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p.text}] for p in world.prompts("train")]})
-    trainer_class = GRPOTrainer if settings.method == "grpo" else RLOOTrainer
-    scratch = scratch_dir(out_dir, "group_rl")
+    scratch = scratch_dir(out_dir, stage)
     trainer = trainer_class(model=policy, reward_funcs=reward_function(profile, settings, reward_dir, world, tokenizer),
                             args=trl_config(profile, settings, scratch / "_trainer", progress),
                             train_dataset=prompts, processing_class=tokenizer)
     seconds = run_trainer(trainer, progress)
     report = {"seconds": seconds, "episodes": settings.episodes,
               "seconds_per_1000_episodes": 1000 * seconds / settings.episodes,
-              "history": rollout_history(trainer.state.log_history), "settings": dataclasses.asdict(settings)}
+              "history": history(trainer.state.log_history), "settings": dataclasses.asdict(settings)}
     if out_dir is not None:
         trainer.model.save_pretrained(Path(out_dir) / "adapter")
-        (Path(out_dir) / "group_rl.json").write_text(json.dumps(report))
+        (Path(out_dir) / f"{stage}.json").write_text(json.dumps(report))
         record_lineage(out_dir, sft_dir)
+    return trainer, report
+
+
+def train_group_rl(profile: Profile, settings: GroupRLSettings, out_dir: Path | None = None,
+                   reward_dir: Path | None = None, progress: bool = True):
+    """Train an RLOO or GRPO policy with TRL. Returns (trainer, report); saves the adapter to
+    out_dir/adapter. The report has the wall time of training alone (no model loading)."""
+    from trl import GRPOTrainer, RLOOTrainer
+
+    trainer_class = GRPOTrainer if settings.method == "grpo" else RLOOTrainer
+    trainer, report = train_against_reward("group_rl", trainer_class, trl_config, rollout_history, profile, settings,
+                                           out_dir, reward_dir, progress)
     if progress:
-        print(f"{settings.method.upper()}: {settings.episodes} episodes in {seconds:.0f} s "
+        print(f"{settings.method.upper()}: {settings.episodes} episodes in {report['seconds']:.0f} s "
               f"({report['seconds_per_1000_episodes']:.1f} s per 1,000).")
     return trainer, report
 
@@ -196,11 +209,13 @@ def rollout_history(log_history: list[dict]) -> list[dict]:
     return rows
 
 
-def group_rl_cache_settings(profile: Profile, settings: GroupRLSettings, reward_dir: Path) -> dict:
+def cache_settings(stage: str, profile: Profile, settings, reward_dir: Path) -> dict:
+    """The cache key's settings of a run against a reward (RLOO, GRPO, online DPO): the reward
+    model is upstream only when it is the reward."""
     upstream = {"sft": built_from(reward_dir)}
     if settings.reward == "reward_model":
         upstream["reward"] = reward_dir
-    return {"stage": "group_rl", **cache.lineage(**upstream), "world": cache.world_fingerprint(profile.seed),
+    return {"stage": stage, **cache.lineage(**upstream), "world": cache.world_fingerprint(profile.seed),
             **dataclasses.asdict(settings)}
 
 
@@ -212,5 +227,5 @@ def get_group_rl_dir(profile: Profile, settings: GroupRLSettings | None = None,
     settings = settings or GroupRLSettings.like_ppo(default_ppo_config(profile), "grpo")
     builder = builder or Builder(progress)
     reward_dir = get_reward_model_dir(profile, reward_settings, builder=builder)
-    return builder.build("group_rl", group_rl_cache_settings(profile, settings, reward_dir),
+    return builder.build("group_rl", cache_settings("group_rl", profile, settings, reward_dir),
                          lambda out: train_group_rl(profile, settings, out, reward_dir, progress=builder.progress))

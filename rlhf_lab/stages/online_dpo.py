@@ -16,19 +16,13 @@ policy as its reference when the policy already carries an adapter.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
-import torch
-
-from .. import cache, models
-from ..cache import built_from, record_lineage
 from ..config import Profile
 from ..ppo import PPOConfig
 from .builder import Builder
-from .common import run_trainer, scratch_dir, trainer_arguments
-from .group_rl import REWARDS, reward_function
-from .pretrain import get_tokenizer
+from .common import trainer_arguments
+from .group_rl import REWARDS, cache_settings, train_against_reward
 from .reward import RewardSettings, get_reward_model_dir
 
 
@@ -79,47 +73,24 @@ HISTORY_NAMES = {"objective/scores": "reward", "objective/kl": "kl", "objective/
                  "rewards/margins": "margin", "rewards/accuracies": "pair_accuracy", "loss": "loss"}
 
 
+def step_history(log_history: list[dict]) -> list[dict]:
+    """One row per logged step, in our PPO's names."""
+    return [{ours: logged[theirs] for theirs, ours in HISTORY_NAMES.items() if theirs in logged}
+            for logged in log_history if "objective/scores" in logged]
+
+
 def train_online_dpo(profile: Profile, settings: OnlineDPOSettings, out_dir: Path | None = None,
                      reward_dir: Path | None = None, progress: bool = True):
     """Train an online DPO policy with TRL. Returns (trainer, report); saves the adapter to
     out_dir/adapter. The report has the wall time of training alone (no model loading)."""
-    from datasets import Dataset
     from trl.experimental.online_dpo import OnlineDPOTrainer
 
-    reward_dir = reward_dir or get_reward_model_dir(profile, progress=progress)
-    sft_dir = built_from(reward_dir)  # the same SFT model PPO starts from
-    torch.manual_seed(settings.seed)
-    tokenizer = get_tokenizer(profile)
-    world = cache.world_for(profile.seed)
-    policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
-                               lora=models.LoraSettings.from_profile(profile))
-    prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p.text}] for p in world.prompts("train")]})
-    scratch = scratch_dir(out_dir, "online_dpo")
-    trainer = OnlineDPOTrainer(model=policy, reward_funcs=reward_function(profile, settings, reward_dir, world, tokenizer),
-                               args=trl_config(profile, settings, scratch / "_trainer", progress),
-                               train_dataset=prompts, processing_class=tokenizer)
-    seconds = run_trainer(trainer, progress)
-    history = [{ours: logged[theirs] for theirs, ours in HISTORY_NAMES.items() if theirs in logged}
-               for logged in trainer.state.log_history if "objective/scores" in logged]
-    report = {"seconds": seconds, "episodes": settings.episodes,
-              "seconds_per_1000_episodes": 1000 * seconds / settings.episodes,
-              "history": history, "settings": dataclasses.asdict(settings)}
-    if out_dir is not None:
-        trainer.model.save_pretrained(Path(out_dir) / "adapter")
-        (Path(out_dir) / "online_dpo.json").write_text(json.dumps(report))
-        record_lineage(out_dir, sft_dir)
+    trainer, report = train_against_reward("online_dpo", OnlineDPOTrainer, trl_config, step_history, profile, settings,
+                                           out_dir, reward_dir, progress)
     if progress:
         print(f"Online DPO: {settings.episodes} episodes ({settings.steps} steps of {settings.prompts_per_step} pairs) "
-              f"in {seconds:.0f} s.")
+              f"in {report['seconds']:.0f} s.")
     return trainer, report
-
-
-def online_dpo_cache_settings(profile: Profile, settings: OnlineDPOSettings, reward_dir: Path) -> dict:
-    upstream = {"sft": built_from(reward_dir)}
-    if settings.reward == "reward_model":
-        upstream["reward"] = reward_dir
-    return {"stage": "online_dpo", **cache.lineage(**upstream), "world": cache.world_fingerprint(profile.seed),
-            **dataclasses.asdict(settings)}
 
 
 def get_online_dpo_dir(profile: Profile, settings: OnlineDPOSettings | None = None,
@@ -129,5 +100,5 @@ def get_online_dpo_dir(profile: Profile, settings: OnlineDPOSettings | None = No
     settings = settings or OnlineDPOSettings(seed=profile.seed)
     builder = builder or Builder(progress)
     reward_dir = get_reward_model_dir(profile, reward_settings, builder=builder)
-    return builder.build("online_dpo", online_dpo_cache_settings(profile, settings, reward_dir),
+    return builder.build("online_dpo", cache_settings("online_dpo", profile, settings, reward_dir),
                          lambda out: train_online_dpo(profile, settings, out, reward_dir, progress=builder.progress))
