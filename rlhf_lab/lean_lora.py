@@ -82,9 +82,11 @@ def _merged_forward(layer, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return type(layer).forward(layer, x, *args, **kwargs)  # peft's own path
     if layer.disable_adapters:
         return layer.base_layer(x)
-    base = layer.base_layer
-    return LoraLinearFunction.apply(x, base.weight, base.bias, layer.lora_A[name].weight,
-                                    layer.lora_B[name].weight, layer.scaling[name])
+    base, lora_a, lora_b = layer.base_layer, layer.lora_A[name].weight, layer.lora_B[name].weight
+    if not (torch.is_grad_enabled() and (lora_a.requires_grad or lora_b.requires_grad)):
+        # sampling and scoring: no backward to prepare for (and no autograd.Function's overhead)
+        return F.linear(x, torch.addmm(base.weight, lora_b, lora_a, alpha=layer.scaling[name]), base.bias)
+    return LoraLinearFunction.apply(x, base.weight, base.bias, lora_a, lora_b, layer.scaling[name])
 
 
 @contextlib.contextmanager
