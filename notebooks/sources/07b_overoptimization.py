@@ -256,8 +256,8 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** no run's entropy falls far (the check holds it above half of SFT's); 60
-# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises. The variety of *right* answers, where collapse would show first, moves by a few
-# hundredths either way (with 4 samples per prompt it is a noisy gauge: few prompts have two right
+# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises. The variety of *right* answers, where collapse would show first, moves by about a
+# tenth or less, and never far below SFT's (with 4 samples per prompt it is a noisy gauge: few prompts have two right
 # answers). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
 # of section 1's check): there its entropy doubled, a policy wandering, not collapsing. It also
 # has one run pushed hard on purpose: no KL brake and a 10x learning rate.
