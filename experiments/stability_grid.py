@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,11 +46,10 @@ def build(method: str, seed: int, scale: float, brake: int) -> tuple[Path, str]:
     profile = get_profile("tiny", seed=seed)
     if method == "ppo":
         config = default_ppo_config(profile)
-        config = default_ppo_config(profile, learning_rate=config.learning_rate * scale, kl_coef=BRAKES["ppo"][brake])
+        config = replace(config, learning_rate=config.learning_rate * scale, kl_coef=BRAKES["ppo"][brake])
         return get_ppo_model_dir(profile, config, progress=False), "ppo.json"
     settings = OnlineDPOSettings(seed=seed)
-    settings = OnlineDPOSettings(seed=seed, learning_rate=settings.learning_rate * scale,
-                                 beta=BRAKES["online_dpo"][brake])
+    settings = replace(settings, learning_rate=settings.learning_rate * scale, beta=BRAKES["online_dpo"][brake])
     return get_online_dpo_dir(profile, settings, progress=False), "online_dpo.json"
 
 
