@@ -11,7 +11,7 @@ with the merged weight ``W + s * B A``:
   (the merged weight is rebuilt from them at every call);
 - the backward pass (:class:`LoraLinearFunction`) computes the gradients of A and B through
   the rank-r products, never the full gradient of the merged weight that autograd would form
-  and then throw away: a third fewer multiply-adds in every adapted layer's backward;
+  and then throw away: half the full-size products of every adapted layer's backward;
 - the base weight ``W`` is never written (peft's merge and unmerge would round it a little
   each time), so with the adapter switched off the layer is exactly the base model: PPO's
   reference stays what it was;
