@@ -11,6 +11,11 @@
   on PPO's budget of sampled answers;
 - PPO: notebook 05's run against the same reward model.
 
+The file also holds each method's cost beyond time: peak memory (from
+experiments/results/peak_memory.json, `python experiments/peak_memory.py --seed N`, when measured),
+the models held while training, the lines of the loss formulas it needs (rlhf_lab/losses.py, docstrings
+and comments left out) and the settings a user can turn.
+
 Each seed runs `experiments/online_dpo.py --seed N --only offline_dpo online_rm ppo` in a process of
 its own (one torch thread each, two seeds side by side), which judges every policy on every held-out
 prompt x 4 samples against SFT's samples to the same prompts; this script collects its records into
@@ -18,18 +23,24 @@ benchmarks/results/dpo.json (`--from` collects a results file of that experiment
 """
 
 import argparse
+import ast
+import dataclasses
+import inspect
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, previous_runs, save  # noqa: E402
 
-EXPERIMENT = Path(__file__).resolve().parent.parent / "experiments" / "online_dpo.py"
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENT = ROOT / "experiments" / "online_dpo.py"
+PEAK_MEMORY = ROOT / "experiments" / "results" / "peak_memory.json"
 VARIANTS = ("offline_dpo", "online_rm", "ppo")
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,6 +64,54 @@ def run_seed(seed: int, side_by_side: bool) -> list[dict]:
     return json.loads(results.read_text())
 
 
+def code_lines(function) -> int:
+    """Lines of a function's code: no docstring, comment or blank line."""
+    source = textwrap.dedent(inspect.getsource(function))
+    definition = ast.parse(source).body[0]
+    docstring = set()
+    if ast.get_docstring(definition):
+        docstring = set(range(definition.body[0].lineno, definition.body[0].end_lineno + 1))
+    return sum(1 for number, line in enumerate(source.splitlines(), 1)
+               if line.strip() and not line.strip().startswith("#") and number not in docstring)
+
+
+def own_fields(settings_class, leave_out=("seed", "reward")) -> list[str]:
+    """The settings a class declares itself (not those of a parent), the seed and reward source aside."""
+    inherited = {f.name for base in settings_class.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for f in dataclasses.fields(base)}
+    return [f.name for f in dataclasses.fields(settings_class) if f.name not in inherited and f.name not in leave_out]
+
+
+def cost() -> dict:
+    """What each method costs besides time: models held, formula lines, settings, peak memory."""
+    from rlhf_lab import losses
+    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.stages.dpo import DPOSettings
+    from rlhf_lab.stages.online_dpo import OnlineDPOSettings
+
+    ppo_formulas = (losses.kl_penalized_rewards, losses.leave_one_out_advantages, losses.gae_advantages,
+                    losses.masked_whiten, losses.ppo_policy_loss, losses.ppo_value_loss)
+    methods = {
+        "offline_dpo": {"models_held": ["policy", "reference"], "formulas": [losses.dpo_loss],
+                        "settings": own_fields(DPOSettings)},
+        "online_rm": {"models_held": ["policy", "reference", "judge (reward model)"], "formulas": [losses.dpo_loss],
+                      "settings": own_fields(OnlineDPOSettings)},
+        "ppo": {"models_held": ["policy", "reference", "value head", "reward model"], "formulas": list(ppo_formulas),
+                "settings": own_fields(PPOConfig, leave_out=("seed", "ptx_coef", "ptx_batch_size"))},
+    }
+    for method in methods.values():
+        method["formula_lines"] = sum(code_lines(f) for f in method["formulas"])
+        method["formulas"] = [f.__name__ for f in method["formulas"]]
+    if PEAK_MEMORY.exists():
+        names = {"offline_dpo": "offline_dpo", "online_rm": "online_dpo", "ppo": "ppo"}
+        for seed, measured in json.loads(PEAK_MEMORY.read_text())["runs"].items():
+            for variant, name in names.items():
+                if name in measured:
+                    methods[variant].setdefault("peak_memory_mib", {})[seed] = {
+                        k: measured[name][k] for k in ("peak_mib", "training_adds_mib")}
+    return methods
+
+
 if args.source:
     records = json.loads(args.source.read_text())
     command = f"python benchmarks/bench_dpo.py --from {args.source.as_posix()}"
@@ -72,5 +131,5 @@ save("dpo", {"what": "offline DPO, online DPO (reward model judges) and PPO from
              "command": command, "machine": machine(), "note": args.note or (
                  "each seed in a process of its own" + (", two side by side on one torch thread each"
                                                         if not args.source and len(args.seeds) > 1 else "")),
-             "variants": list(VARIANTS),
+             "variants": list(VARIANTS), "cost": cost(),
              "seeds": sorted(int(s) for s in runs), "runs": dict(sorted(runs.items()))})

@@ -30,6 +30,18 @@ def test_the_dpo_table_has_a_row_per_method_and_a_cell_per_seed():
     assert "seed 0 / seed 1" in table and "a note" in table
 
 
+def test_the_dpo_cost_table_shows_models_formulas_settings_and_memory_where_measured():
+    tool = load_tool()
+    cost = {variant: {"models_held": ["policy", "reference"], "formulas": ["dpo_loss"], "formula_lines": 11,
+                      "settings": ["beta", "learning_rate"]} for variant in tool.DPO_VARIANTS}
+    cost["ppo"]["peak_memory_mib"] = {"0": {"peak_mib": 812.4, "training_adds_mib": 95.6}}
+    rows = [line for line in tool.dpo_cost_table(cost) if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(tool.DPO_VARIANTS)
+    assert "| 2 (policy, reference) | 11 (dpo_loss) | 2 | not measured |" in rows[0]
+    assert rows[-1].endswith("| seed 0: 812 (+96) |")
+    assert tool.dpo_cost_table(None) == []
+
+
 def test_every_block_names_a_results_file_and_a_marker_its_target_holds():
     tool = load_tool()
     root = TOOL.parent.parent

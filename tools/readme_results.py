@@ -244,7 +244,25 @@ def dpo_table(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(rates) + " | " + cell(lambda m: f"{m['kl_to_ref']:.2f}") + " | "
                      + cell(lambda m: gold_interval(m["gold_gain_vs_sft"])) + " | "
                      + cell(lambda m: f"{m['train_seconds']:.0f}") + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + dpo_cost_table(result.get("cost")))
+
+
+def dpo_cost_table(cost: dict | None) -> list[str]:
+    """What each method costs besides time (the "cost" of benchmarks/results/dpo.json)."""
+    if not cost:
+        return []
+    lines = ["", "What each costs besides time (peak memory: one training run in a fresh process, "
+                 "`experiments/peak_memory.py`; what training adds to what loading the models took, in brackets):",
+             "", "| method | models held while training | lines of loss formulas (`rlhf_lab/losses.py`) "
+                 "| settings it adds | peak memory, MiB |", "|---|---|---|---|---|"]
+    for variant, name in DPO_VARIANTS.items():
+        method = cost[variant]
+        memory = " / ".join(f"seed {seed}: {m['peak_mib']:.0f} (+{m['training_adds_mib']:.0f})"
+                            for seed, m in method.get("peak_memory_mib", {}).items()) or "not measured"
+        lines.append(f"| {name} | {len(method['models_held'])} ({', '.join(method['models_held'])}) "
+                     f"| {method['formula_lines']} ({', '.join(method['formulas'])}) | {len(method['settings'])} "
+                     f"| {memory} |")
+    return lines
 
 
 # (file, marker name, results file in benchmarks/results/, function writing the block's markdown)
