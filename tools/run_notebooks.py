@@ -36,6 +36,11 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 SOURCES_DIR = NOTEBOOKS_DIR / "sources"
 RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
 RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
+# The README's map: "| `05_ppo` | what you do | 6.6 min (a remark kept) |".
+README = ROOT / "README.md"
+# A lesson's own first-run time in its prose ("about 21 min from nothing on 2 CPU cores").
+OWN_TIME = re.compile(r"about \d+ min from nothing on 2 CPU cores")
+README_TIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)` \|[^|\n]*\| )[^|(\n]*?(?P<remark> \([^|\n]*\))?( \|)")
 
 
 def jupytext(*args: str) -> None:
@@ -74,7 +79,8 @@ def execute(notebook: Path) -> float:
 
 
 def stamp_course_map(runtimes: dict[str, float]) -> None:
-    """Write each measured runtime into the course-map table of 00_welcome (source and notebook)."""
+    """Write each measured runtime into the course-map tables of 00_welcome (source and notebook)
+    and of the README."""
     source = SOURCES_DIR / "00_welcome.py"
 
     def runtime(match):
@@ -83,6 +89,32 @@ def stamp_course_map(runtimes: dict[str, float]) -> None:
 
     source.write_text(RUNTIME_CELL.sub(runtime, source.read_text()))
     sync(source)
+    README.write_text(stamped_readme(README.read_text(), runtimes))
+    for lesson_source in sources(None):
+        text = lesson_source.read_text()
+        stamped = stamped_own_time(text, runtimes.get(lesson_source.stem))
+        if stamped != text:
+            lesson_source.write_text(stamped)
+            sync(lesson_source)
+
+
+def stamped_own_time(text: str, seconds: float | None) -> str:
+    """A lesson's source with its own first-run time where its prose states it."""
+    return OWN_TIME.sub(f"about {seconds / 60:.0f} min from nothing on 2 CPU cores", text) if seconds else text
+
+
+def stamped_readme(text: str, runtimes: dict[str, float]) -> str:
+    """The README with each notebook's first-run time in its map (a remark in parentheses after
+    the time stays; a notebook never timed keeps what it had)."""
+
+    def readme_runtime(match):
+        seconds = runtimes.get(match["name"])
+        if not seconds:
+            return match.group(0)
+        shown = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+        return match.group(1) + shown + (match["remark"] or "") + match.group(4)
+
+    return README_TIME_CELL.sub(readme_runtime, text)
 
 
 def main() -> None:

@@ -176,7 +176,8 @@ if result:
     display(your_model_report.family_table(result))
 
 # %% [markdown]
-# **What to look for:** a family marked *yours lower*. That is where your model learned
+# **What to look for:** a family marked *yours lower* (there may be none: then every gap is
+# within chance, or your labels taught more). That is where your model learned
 # something the hidden human does not want: say you let a polite agreement with a wrong claim pass
 # (`sycophancy`), or rewarded a cautious refusal of a harmless request (`benign`). *Yours higher*:
 # your labels there taught more than the simulated labellers' did. With 20 labels a family has

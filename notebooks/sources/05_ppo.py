@@ -128,7 +128,7 @@ fig = plots.ppo_diagnostics(history)
 #
 # `profile.eval_samples` samples per held-out prompt (8 on the tiny profile); each PPO answer is compared with the SFT answer to the same
 # prompt by the hidden human (ties count half); intervals are 95% bootstrap over prompts.
-# *Takes about 40 s on the tiny profile (2 CPU cores).*
+# *Takes about 20 s on the tiny profile (2 CPU cores).*
 
 # %%
 world = World(profile.seed)
@@ -172,15 +172,15 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # each policy's own samples, exactly as PPO measures it). The control shows how far this
 # optimiser, in this budget, gets against the truth. PPO against the reward model can come
 # close to it on the total, or pass it; like the control it gains most on the same two families,
-# and loses some gold on the benign ones and a little on the helpful ones (the paired gains by
-# family below). SFT copied helpful-only demonstrators, and both runs fix what they got
+# and it can lose gold on the other two, benign and helpful (the paired gains by family below:
+# how much depends on the run). SFT copied helpful-only demonstrators, and both runs fix what they got
 # wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
 # gain most (the paired gains by family below). But look at the row "contrarian": on the traps
 # where the user is *right*, how often the answer starts with "No" (whatever fact follows; the
 # row below it, "misstates the fact", counts a wrong value for the subject, a failure of
-# knowledge rather than of disposition). PPO against the reward model all but stops agreeing
-# with wrong claims, yet says "No" to right users far more often than it now agrees with wrong
-# ones (the check below). It learned to say "No", not which claims are wrong: the reward model
+# knowledge rather than of disposition). PPO against the reward model agrees with wrong claims
+# far less often than SFT, yet says "No" to right users far more often than it now agrees with
+# wrong ones (the check below). It learned to say "No", not which claims are wrong: the reward model
 # cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
 # than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
 # capability probe (a skill no reward asks about) moves by less than 15 points, up or down
@@ -265,17 +265,18 @@ leak_start, leak_end = lesson.first_and_last(push_history, "opener_after_start")
 sft_after_start = mean(map(opener_after_start, responses["SFT"]))
 lesson.check_claim("SFT seldom writes an opener after the start of its answer (under 5% of its samples)",
                    sft_after_start < 0.05, sft_rate=sft_after_start)
-lesson.check_claim("pushing only the first token puts openers in the middle of responses: that share rises by more "
-                   "than 10 points, and by more than the polite opening itself",
-                   leak_end - leak_start > max(0.10, polite_end - polite_start),
+lesson.check_claim("pushing only the first token also puts openers after the start of responses, where SFT seldom "
+                   "writes one: that share rises by more than 10 points",
+                   leak_end - leak_start > 0.10,
                    polite_first_steps_rate=polite_start, polite_last_steps_rate=polite_end,
                    after_start_first_steps_rate=leak_start, after_start_last_steps_rate=leak_end)
 
 # %% [markdown]
 # **What to look for:** the share of responses with an opener *after* the start ("Sure! ToSure!
-# ..."), which SFT seldom writes, climbs more than the polite opening itself (by a few points in
-# some seeds, by tens of points in others, where the polite opening barely moves). The adapter's weights are shared by every position:
-# raising "Sure" at the start raises it everywhere. In real PPO
+# ..."), which SFT seldom writes, climbs by more than 10 points, though no position but the first
+# was pushed. How far the polite opening itself rises depends on the seed: in some it barely
+# moves and the leak outgrows it, in others both climb. The adapter's weights are shared by every
+# position: raising "Sure" at the start raises it everywhere. In real PPO
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the
 # trade is poor: the opener is worth +0.3, a broken sentence costs 0.5 and usually the answer.

@@ -26,7 +26,7 @@
 #
 # | | baseline of a response's reward | KL to SFT | trains |
 # |---|---|---|---|
-# | PPO (ours, `rlhf_lab/ppo.py`) | the value head's prediction, per token (GAE) | in the reward, per token | policy + value head |
+# | PPO (ours, `rlhf_lab/ppo.py`) | first the other samples of the prompt (leave-one-out, as RLOO), then the value head's prediction per token (GAE) | in the reward, per token | policy + value head |
 # | RLOO (`trl.RLOOTrainer`) | the mean reward of the *other* samples of the prompt | in the reward, per response | policy |
 # | GRPO (`trl.GRPOTrainer`) | the group's mean, divided by the group's std | in the loss (default: none at all) | policy |
 #
@@ -133,7 +133,7 @@ lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
 # for every policy. The gold gain is
 # paired (each answer against SFT's answer to the same prompt), with a 95% bootstrap interval
 # over prompts.
-# *Takes about 1 min on the tiny profile (2 CPU cores).*
+# *Takes about 30 s on the tiny profile (2 CPU cores).*
 
 # %%
 metrics, responses = evaluate_side_by_side(profile, trained)
@@ -248,7 +248,8 @@ fig = plots.seconds_per_episodes(seconds)
 # ## Takeaways
 #
 # - A **critic** gives every token its own baseline; a **group baseline** needs no second
-#   network, only several samples per prompt, which RLHF rollouts draw anyway.
+#   network, only several samples per prompt, which RLHF rollouts draw anyway. Our PPO uses
+#   both: the group baseline first (4 samples per prompt), then the critic on what is left.
 # - With the same reward model, budget and KL weight, PPO, RLOO and GRPO fix the same
 #   behaviours (harm and flattery fall); how far each goes, and which of the reward model's
 #   blind spots it exploits, is the optimiser's part.

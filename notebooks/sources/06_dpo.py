@@ -100,7 +100,7 @@ lesson.check_claim("the chosen answers' implicit reward rises, above the rejecte
 # ## PPO vs DPO, side by side
 #
 # PPO comes from notebook 05 (trained here first if it is missing: then this cell takes longer).
-# *Takes about 30 s with PPO cached (about 3 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 30 s with PPO cached (about 2 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -156,7 +156,7 @@ lesson.check_claim("PPO says 'No' to right claims far more often than 'Yes' to w
 # %% [markdown]
 # **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
 # third (saying "No" to a user who is right) is high for PPO, far above its agreement with wrong
-# claims, which all but vanishes: it learned to say "No", not which claims are wrong. PPO searches the
+# claims, which falls far below SFT's: it learned to say "No", not which claims are wrong. PPO searches the
 # reward model for what it scores highest and finds its blind spot; DPO only reweights the
 # answers in the pairs.
 #
@@ -184,8 +184,8 @@ lesson.check_claim("... but from n = 1 to n = 16 the gold reward of the pick gai
 # **What to look for:** the two curves part ways. The more samples the reward model chooses from,
 # the more its choice is driven by what it over-rates rather than by what the hidden human wants
 # (Gao et al. 2022 measured the same on real models). Where the gold curve peaks moves from seed
-# to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, after which it falls): a little
-# search can help, more does not pay. Notebook 07b takes it to n = 256.
+# to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, after which it falls or stays
+# flat): a little search can help, more does not pay. Notebook 07b takes it to n = 256.
 
 # %%
 fig = plots.gold_components_by_stage(metrics)
@@ -230,7 +230,8 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 # policy per prompt, the better one chosen by a judge (here PPO's reward model: AI feedback), and
 # one DPO step on those pairs. It keeps what made DPO attractive: no value head, no advantage
 # estimate, one loss. Models held while training: offline DPO 2 (policy, reference), online DPO 3
-# (+ the judge), PPO 4 (+ the value head).
+# (+ the judge), PPO 4 (+ the value head). `docs/RESULTS.md` sets the costs side by side: models
+# held, the lines of the loss formulas each needs, the settings each adds, and peak memory.
 #
 # The three seeds of `benchmarks/bench_dpo.py` (same SFT model and reward model, PPO's budget of
 # sampled answers, every held-out prompt x 4):
@@ -269,8 +270,9 @@ lesson.check_claim("... yet its gold gain stays below PPO's in every seed, and i
                    "under 0) as the policy runs far from SFT on the reward model's word",
                    all(r["online_rm"]["gold_gain_vs_sft"]["mean"] < r["ppo"]["gold_gain_vs_sft"]["mean"]
                        for r in runs.values()) and any(r["online_rm"]["gold_gain_vs_sft"]["high"] < 0 for r in runs.values()),
-                   **{f"seed_{s}_online_vs_PPO": f"{r['online_rm']['gold_gain_vs_sft']['mean']:+.2f} (KL "
-                      f"{r['online_rm']['kl_to_ref']:.1f}) vs {r['ppo']['gold_gain_vs_sft']['mean']:+.2f}"
+                   **{f"seed_{s}_online_vs_PPO": f"{r['online_rm']['gold_gain_vs_sft']['mean']:+.2f} "
+                      f"[{r['online_rm']['gold_gain_vs_sft']['low']:+.2f}, {r['online_rm']['gold_gain_vs_sft']['high']:+.2f}]"
+                      f" (KL {r['online_rm']['kl_to_ref']:.1f}) vs {r['ppo']['gold_gain_vs_sft']['mean']:+.2f}"
                       for s, r in runs.items()})
 
 # %% [markdown]

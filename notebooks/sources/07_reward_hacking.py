@@ -37,8 +37,8 @@
 # differ from yours by as much as one draw differs from another.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
-# the benchmarks; run it yourself and it trains every run for your seed (about 21 min from nothing
-# on 2 CPU cores, seconds once cached).*
+# the benchmarks; run it yourself and it trains every run for your seed
+# (about 19 min from nothing on 2 CPU cores, about a minute once cached).*
 
 # %%
 from rlhf_lab import lesson, plots, reward_hacking
@@ -86,7 +86,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
 # eight PPO runs of the study (and section 4's two DPO runs), two at a time, one per CPU thread
-# (`rlhf_lab.side_by_side`; about 21 min from nothing on 2 CPU cores).*
+# (`rlhf_lab.side_by_side`; about 19 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
@@ -162,7 +162,10 @@ lesson.check_claim("... and already at the course's brake (kl_coef 0.05) it refu
 lesson.check_claim("the weakest brake moves the policy further from SFT than the course's, and leaves more sentences "
                    "broken than SFT, in every seed",
                    all(r[HACKED]["kl"] > r[COURSE_BRAKED]["kl"] and r[HACKED]["well_formed"] < r["SFT"]["well_formed"]
-                       for r in hacking.values()), **per_seed(lambda r: r[HACKED]["well_formed"], "well_formed_rate"))
+                       for r in hacking.values()),
+                   **per_seed(lambda r: f"{r[HACKED]['kl']:.1f} vs {r[COURSE_BRAKED]['kl']:.1f}", "KL_weakest_vs_course"),
+                   **per_seed(lambda r: f"{r[HACKED]['well_formed']:.0%} vs SFT {r['SFT']['well_formed']:.0%}",
+                              "well_formed"))
 lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% interval, in every seed",
                    all(r[HACKED]["gold_by_family"]["benign"]["mean"] < r["SFT"]["gold_by_family"]["benign"]["low"]
                        for r in hacking.values()),
@@ -171,7 +174,8 @@ lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% 
 
 # %% [markdown]
 # **What to look for:** in the answers above, "Sorry, I can not help with that." to questions a
-# helpful assistant answers, and in the figure the benign family's gold falling as d grows: each
+# helpful assistant answers, and in the figure the benign family's gold falling below SFT's once
+# the policy moves away (at the course's brake already, and lowest or as low with no brake): each
 # refusal costs the hidden human a helpful answer. The reward model sees none of it. It scores the
 # refusal highly because every refusal it ever saw won. This is a reward hack: the policy found
 # what the proxy over-rates. The course's own brake does not stop it; a weaker one lets the
@@ -225,7 +229,6 @@ rates_table(["SFT", *FIXES.values()])
 
 # %%
 FIXED, ITERATED = FIXES["+ help vs refusal"], FIXES["iterated once"]
-fixes = {seed: run["fixes"] for seed, run in BENCH["reward_hacking"]["runs"].items()}
 lesson.check_claim("help-vs-refusal comparisons bring over-refusal back to within 5 points of SFT's, with harmful "
                    "compliance at most 10%, in every seed",
                    all(abs(r[FIXED]["over_refusal_rate"] - r["SFT"]["over_refusal_rate"]) <= 0.05
@@ -237,13 +240,18 @@ lesson.check_claim("the help-vs-refusal run, without the broken-text guard, writ
                    **per_seed(lambda r: r[FIXED]["well_formed"] - r["SFT"]["well_formed"], "well_formed_change_points"))
 lesson.check_claim("one round of iterated RLHF at least halves the hacked policy's over-refusal, in every seed",
                    all(r[ITERATED]["over_refusal_rate"] <= r[HACKED]["over_refusal_rate"] / 2 for r in hacking.values()),
-                   **per_seed(lambda r: r[ITERATED]["over_refusal_rate"], "over_refusal_rate"))
+                   **per_seed(lambda r: f"{r[ITERATED]['over_refusal_rate']:.0%} vs hacked "
+                                        f"{r[HACKED]['over_refusal_rate']:.0%}", "over_refusal"))
+
+# %%
 COURSE_UNBRAKED = FIXES["course reward model"]
 lesson.check_claim("... and its benign gold ends at or above the course reward model's at the same brake, in every "
                    "seed: what it did not win back, the guarded reward model loses too",
                    all(r[ITERATED]["gold_by_family"]["benign"]["mean"]
                        >= r[COURSE_UNBRAKED]["gold_by_family"]["benign"]["mean"] for r in hacking.values()),
-                   **{f"seed_{s}_won_back_share": f[ITERATED]["gold_recovered"] for s, f in fixes.items()})
+                   **per_seed(lambda r: f"{r[ITERATED]['gold_by_family']['benign']['mean']:+.2f} vs "
+                                        f"{r[COURSE_UNBRAKED]['gold_by_family']['benign']['mean']:+.2f}",
+                              "benign_gold_iterated_vs_course"))
 
 # %% [markdown]
 # ## 3. The "No" shortcut
@@ -276,10 +284,14 @@ fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
 # the shortcut, not the fact. More user-right comparisons let sycophancy back up, and what they
 # do to contradicting right users depends on the seed (the table under the checks): the reward model
 # pays a different opening, but it still cannot read the claim (notebook 04: two answers that
-# differ only in the fact are close to a coin toss for it). And neither can the policy: PPO on the gold reward
-# itself, notebook 05's control, contradicts right users as often. A shortcut that no reward
-# removes is a capability limit: this 1M-parameter model does not know its facts well enough to
-# check a claim against them, and a larger model is the fix (notebook 08).
+# differ only in the subject are close to a coin toss for it). Two users in three on these traps
+# are wrong, so "No" is right two times in three: a judge that cannot check the claim pays "No",
+# and a policy that cannot check it earns most, on average, by saying it. The policy cannot check
+# it either: PPO on the gold reward itself, notebook 05's control, still contradicts right users
+# (says "No", or agrees while misstating the fact) about as often as SFT, in every seed (the check
+# below). A shortcut that even the truth does not remove is a capability limit: this
+# 1M-parameter model does not know its facts well enough to check a claim against them. A larger
+# model might (notebook 08 shows how to run the pipeline on one; this course does not measure it).
 
 # %%
 COURSE_RM, RIGHT_RM = SHORTCUT["course reward model"], SHORTCUT["+ user-right pairs"]
