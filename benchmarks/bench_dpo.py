@@ -85,7 +85,7 @@ def own_fields(settings_class, leave_out=("seed", "reward")) -> list[str]:
 def cost() -> dict:
     """What each method costs besides time: models held, formula lines, settings, peak memory."""
     from rlhf_lab import losses
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages.dpo import DPOSettings
     from rlhf_lab.stages.online_dpo import OnlineDPOSettings
 
@@ -97,7 +97,7 @@ def cost() -> dict:
         "online_rm": {"models_held": ["policy", "reference", "judge (reward model)"], "formulas": [losses.dpo_loss],
                       "settings": own_fields(OnlineDPOSettings)},
         "ppo": {"models_held": ["policy", "reference", "value head", "reward model"], "formulas": list(ppo_formulas),
-                "settings": own_fields(PPOConfig, leave_out=("seed", "ptx_coef", "ptx_batch_size"))},
+                "settings": own_fields(PPOSettings, leave_out=("seed", "ptx_coef", "ptx_batch_size"))},
     }
     for method in methods.values():
         method["formula_lines"] = sum(code_lines(f) for f in method["formulas"])

@@ -203,7 +203,7 @@ class Runner:
         import torch
 
         from rlhf_lab import models
-        from rlhf_lab.ppo import PPOConfig, PPOTrainer
+        from rlhf_lab.ppo import PPOSettings, PPOTrainer
         from rlhf_lab.shared_base import load_shared_base
         from rlhf_lab.cache import record_lineage
         from rlhf_lab.scoring import score_responses
@@ -212,7 +212,7 @@ class Runner:
         # prompts of about max_length / 2 tokens (a word and a number are about two tokens)
         words = " ".join(f"question {i}" for i in range(a.max_length // 4))
         prompts = [f"{i}: {words}" for i in range(a.ppo_batch)]
-        config = PPOConfig(steps=1, batch_size=a.ppo_batch, samples_per_prompt=1, mini_batch_size=a.ppo_mini_batch,
+        config = PPOSettings(steps=1, batch_size=a.ppo_batch, samples_per_prompt=1, mini_batch_size=a.ppo_mini_batch,
                            ppo_epochs=1,
                            max_new_tokens=a.response_length, learning_rate=1e-5)
         if full:

@@ -1,5 +1,5 @@
 """PPO (ours) beside TRL's RLOO and GRPO, and GRPO on a verifiable reward, for several seeds:
-the same SFT model, reward model, training prompts and episode budget (PPOConfig's defaults:
+the same SFT model, reward model, training prompts and episode budget (PPOSettings's defaults:
 60 rollouts of 128), all trained in this one process so their times compare side by side.
 Writes benchmarks/results/group_rl.json; the README's "Beyond PPO" table reads it.
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_ppo_speed.py              # seed 0's SFT model from the cache (built if missing)
     python benchmarks/bench_ppo_speed.py --rounds 5   # more alternating rounds, steadier medians
 
-1. **FLOPs of one PPO step** (tiny profile, PPOConfig's defaults: a rollout of 128, 4 epochs of
+1. **FLOPs of one PPO step** (tiny profile, PPOSettings's defaults: a rollout of 128, 4 epochs of
    minibatches of 32), counted by ``torch.utils.flop_counter.FlopCounterMode`` on a real step, phase
    by phase: sampling, the policy's and the reference's scoring passes, the update (forward and
    backward). The gold reward stands in for the reward model (no FLOPs; the reward model's own

@@ -4,7 +4,7 @@ printed as means over blocks of 10 steps. Behind the issue "RLHF that works in t
 
     RLHF_LAB_CACHE=<a warm cache> python experiments/ppo_families.py '{"steps": 120}'
 
-The argument is a JSON dict of PPOConfig changes (default: none). About 1 s per step on 2 CPU
+The argument is a JSON dict of PPOSettings changes (default: none). About 1 s per step on 2 CPU
 cores with SFT cached. Prints only (the numbers go into the closing note and the README).
 """
 

@@ -1,6 +1,6 @@
 """Experiment (issue "Preferences teach what the demonstrators got wrong"): does a larger
 rollout (or a stronger KL) help PPO keep what SFT knows? Runs the control (gold reward) and PPO
-against the reward model with PPOConfig changes, from the pipeline's own SFT model and reward
+against the reward model with PPOSettings changes, from the pipeline's own SFT model and reward
 model, and records behaviour rates and per-family paired gold gains over SFT (held-out x 4).
 
     python experiments/ppo_rollout_size.py '{"batch_size": 128, "mini_batch_size": 32}' '{"kl_coef": 0.15}'
@@ -30,7 +30,7 @@ from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E
 
 RESULT = Path(__file__).parent / "results" / "ppo_rollout_size.json"
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("changes", nargs="+", type=json.loads, help="PPOConfig changes as JSON, one run per argument")
+parser.add_argument("changes", nargs="+", type=json.loads, help="PPOSettings changes as JSON, one run per argument")
 parser.add_argument("--rewards", nargs="+", choices=("gold", "reward_model"), default=["gold", "reward_model"])
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()

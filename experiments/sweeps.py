@@ -4,7 +4,7 @@ gold reward itself (the control) and DPO reach from the course's SFT model, per 
     python experiments/sweeps.py ppo '{"steps": 60}' '{"steps": 60, "learning_rate": 3e-4}'
     python experiments/sweeps.py dpo '{"beta": 0.03}' '{"beta": 0.3}' '{"beta": 1.0}'
 
-Each argument is a JSON dict of PPOConfig (or DPOSettings) changes; for ``ppo`` three extra
+Each argument is a JSON dict of PPOSettings (or DPOSettings) changes; for ``ppo`` three extra
 keys: ``profile_seed`` (default 0), ``eval_temperature`` (default 1.0: sample the
 evaluation at another temperature) and ``gold_polite_bonus`` (what the hidden human gives a
 polite opener, 0.3 in the world: set after SFT is built, so SFT is the same model), and

@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("stage", choices=["sft", "reward", "dpo", "ppo"])
     train.add_argument("--profile", default=None, help="tiny (default), gpu, gpu-1.5b")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a setting of the stage (SFTSettings, RewardSettings, DPOSettings or PPOConfig), "
+                       help="a setting of the stage (SFTSettings, RewardSettings, DPOSettings or PPOSettings), "
                        "e.g. --set epochs=2 --set batch_size=32; repeatable")
     train.add_argument("--profile-set", action="append", default=[], metavar="KEY=VALUE",
                        help="a profile value, e.g. --profile-set base_model=Qwen/Qwen2.5-7B "

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import cache, models
 from .config import Profile
 from .evaluate import evaluate_policy, gold_gain_ci, heldout_prompts, repeat_prompts
-from .ppo import PPOConfig
+from .ppo import PPOSettings
 from .stages.common import load_adapter_policy
 from .stages.group_rl import GroupRLSettings, get_group_rl_dir, train_group_rl
 from .stages.ppo import get_ppo_model_dir, train_ppo
@@ -35,7 +35,7 @@ RUNS = (Run("PPO (ours)", "ppo"), Run("RLOO (TRL)", "rloo"), Run("GRPO (TRL)", "
         Run("GRPO, verifiable reward", "grpo", "verifiable"))
 
 
-def trained_report(run: Run, directory: Path, config: PPOConfig) -> dict:
+def trained_report(run: Run, directory: Path, config: PPOSettings) -> dict:
     """What every run reports, whichever trainer made it: wall time, episodes, time per 1,000
     episodes, and the per-rollout history (reward, gold_reward, kl, ...)."""
     if run.method == "ppo":
@@ -47,7 +47,7 @@ def trained_report(run: Run, directory: Path, config: PPOConfig) -> dict:
     return {key: report[key] for key in ("seconds", "episodes", "seconds_per_1000_episodes", "history")}
 
 
-def train_side_by_side(profile: Profile, config: PPOConfig, runs=RUNS, cached: bool = True,
+def train_side_by_side(profile: Profile, config: PPOSettings, runs=RUNS, cached: bool = True,
                        progress: bool = True) -> dict[str, tuple[Path, dict]]:
     """Train every run from the same SFT model and reward model with ``config``'s budget.
 

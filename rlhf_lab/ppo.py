@@ -84,7 +84,7 @@ OVERRIDABLE = (
 
 
 @dataclass
-class PPOConfig:
+class PPOSettings:
     """Settings of :class:`PPOTrainer`. The defaults run well on the tiny CPU profile.
 
     Parameters:
@@ -177,21 +177,21 @@ class PPOConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens", "kl_horizon"):
             if getattr(self, name) < 1:
-                raise ValueError(f"PPOConfig.{name} must be at least 1, got {getattr(self, name)}.")
+                raise ValueError(f"PPOSettings.{name} must be at least 1, got {getattr(self, name)}.")
         if self.samples_per_prompt < 1 or self.batch_size % self.samples_per_prompt:
-            raise ValueError(f"PPOConfig.batch_size ({self.batch_size}) must be a multiple of samples_per_prompt "
+            raise ValueError(f"PPOSettings.batch_size ({self.batch_size}) must be a multiple of samples_per_prompt "
                              f"({self.samples_per_prompt}).")
         if self.mini_batch_size > self.batch_size:
             raise ValueError(
-                f"PPOConfig.mini_batch_size ({self.mini_batch_size}) is larger than batch_size "
+                f"PPOSettings.mini_batch_size ({self.mini_batch_size}) is larger than batch_size "
                 f"({self.batch_size}): a minibatch is a part of one rollout. Lower mini_batch_size."
             )
         if self.temperature <= 0:
-            raise ValueError(f"PPOConfig.temperature must be > 0 (PPO needs sampling), got {self.temperature}.")
+            raise ValueError(f"PPOSettings.temperature must be > 0 (PPO needs sampling), got {self.temperature}.")
         if self.kl_coef < 0 or self.target_kl <= 0:
-            raise ValueError("PPOConfig.kl_coef must be >= 0 and target_kl > 0.")
+            raise ValueError("PPOSettings.kl_coef must be >= 0 and target_kl > 0.")
         if self.ptx_coef < 0 or self.ptx_batch_size < 1:
-            raise ValueError("PPOConfig.ptx_coef must be >= 0 and ptx_batch_size at least 1.")
+            raise ValueError("PPOSettings.ptx_coef must be >= 0 and ptx_batch_size at least 1.")
 
 
 @dataclass
@@ -319,7 +319,7 @@ class PPOTrainer:
             itself with the adapter disabled. Any other model needs ``ref_model``.
         tokenizer: its tokenizer, with a chat template, a pad token and an EOS token.
         reward_fn: ``reward_fn(prompts, responses) -> tensor (B,)``, one score per response.
-        config: a :class:`PPOConfig`.
+        config: a :class:`PPOSettings`.
         ref_model: an explicit, frozen reference model (e.g. for full fine-tuning).
         metrics_fn: optional ``metrics_fn(prompts, responses) -> dict`` of extra numbers to
             log each step (e.g. the gold reward the policy never sees).
@@ -343,14 +343,14 @@ class PPOTrainer:
         policy,
         tokenizer,
         reward_fn: RewardFn,
-        config: PPOConfig | None = None,
+        config: PPOSettings | None = None,
         ref_model=None,
         metrics_fn: MetricsFn | None = None,
         overrides: dict[str, Callable] | None = None,
         accelerator=None,
         pretraining_texts: list[str] | None = None,
     ):
-        self.config = config or PPOConfig()
+        self.config = config or PPOSettings()
         self.accelerator = accelerator
         self.num_processes = accelerator.num_processes if accelerator is not None else 1
         self.process_index = accelerator.process_index if accelerator is not None else 0
@@ -437,7 +437,7 @@ class PPOTrainer:
             return None
         if not texts:
             raise ValueError(
-                f"PPOConfig.ptx_coef is {self.config.ptx_coef} but no pretraining_texts were given: pass "
+                f"PPOSettings.ptx_coef is {self.config.ptx_coef} but no pretraining_texts were given: pass "
                 "documents of the pretraining distribution (PPOTrainer(..., pretraining_texts=...)), or set ptx_coef=0."
             )
         if len(texts) < self.config.ptx_batch_size:

@@ -127,12 +127,12 @@ tokenizer = get_tokenizer(profile)
 sft_dir = get_sft_model_dir(profile)  # built and cached on first use (a few minutes, once)
 
 # %%
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.ppo import PPOSettings, PPOTrainer
 
 report_kl.require(); report.require()
 sft_policy = models.load_model(sft_dir, lora=models.LoraSettings.from_profile(profile))
 base_model = models.load_model(get_base_model_dir(profile), trainable=False)
-probe = PPOTrainer(sft_policy, tokenizer, lambda u, r: torch.zeros(len(u)), PPOConfig(max_new_tokens=12),
+probe = PPOTrainer(sft_policy, tokenizer, lambda u, r: torch.zeros(len(u)), PPOSettings(max_new_tokens=12),
                    ref_model=base_model)
 rollout = probe.rollout([p.text for p in world.prompts("heldout")[:16]])
 mask = rollout.response_mask
@@ -152,7 +152,7 @@ for kind in ("k1", "k2", "k3"):
 # *your* `kl_penalized_rewards` at every step. Four short steps (8 prompts each), a few seconds.
 
 # %%
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.ppo import PPOSettings, PPOTrainer
 
 train_prompts = {p.text: p for p in world.prompts("train")}
 
@@ -161,7 +161,7 @@ def gold_reward(user_texts, responses):
     return torch.tensor([world.gold_reward(train_prompts[u], r).total for u, r in zip(user_texts, responses)])
 
 policy = models.load_model(sft_dir, lora=models.LoraSettings.from_profile(profile))  # reference = adapter off
-config = PPOConfig(steps=4, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=16, seed=0)
+config = PPOSettings(steps=4, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=16, seed=0)
 trainer = PPOTrainer(policy, tokenizer, gold_reward, config, overrides={"kl_penalized_rewards": kl_penalized_rewards})
 stats = trainer.train(list(train_prompts))
 

@@ -150,7 +150,7 @@ tokenizer = get_tokenizer(profile)
 sft_dir = get_sft_model_dir(profile)  # built and cached on first use (a few minutes, once)
 
 # %%
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.ppo import PPOSettings, PPOTrainer
 
 train_prompts = {p.text: p for p in world.prompts("train")}
 
@@ -159,7 +159,7 @@ def gold_reward(user_texts, responses):
     return torch.tensor([world.gold_reward(train_prompts[u], r).total for u, r in zip(user_texts, responses)])
 
 policy = models.load_model(sft_dir, lora=models.LoraSettings.from_profile(profile))  # reference = adapter off
-config = PPOConfig(steps=4, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=16, seed=0)
+config = PPOSettings(steps=4, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=16, seed=0)
 trainer = PPOTrainer(policy, tokenizer, gold_reward, config, overrides={"ppo_policy_loss": ppo_policy_loss, "ppo_value_loss": ppo_value_loss})
 stats = trainer.train(list(train_prompts))
 

@@ -123,7 +123,7 @@ for name, advantages in (("RLOO", leave_one_out_advantages(rewards, 4)),
 # %%
 from rlhf_lab import models
 from rlhf_lab.config import get_profile
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.ppo import PPOSettings, PPOTrainer
 from rlhf_lab.stages.pretrain import get_tokenizer
 from rlhf_lab.stages.sft import get_sft_model_dir
 from rlhf_lab.world import World
@@ -139,7 +139,7 @@ def gold_reward(user_texts, responses):
     return torch.tensor([world.gold_reward(train_prompts[u], r).total for u, r in zip(user_texts, responses)])
 
 # %%
-config = PPOConfig(steps=4, batch_size=16, samples_per_prompt=4, mini_batch_size=8, ppo_epochs=2,
+config = PPOSettings(steps=4, batch_size=16, samples_per_prompt=4, mini_batch_size=8, ppo_epochs=2,
                    max_new_tokens=16, seed=0)
 for baseline in (leave_one_out_advantages, group_relative_advantages):
     torch.manual_seed(0)

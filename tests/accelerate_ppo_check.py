@@ -27,7 +27,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
 
-from rlhf_lab.ppo import PPOConfig, PPOTrainer, Rollout
+from rlhf_lab.ppo import PPOSettings, PPOTrainer, Rollout
 
 # The tiny word-level world of the PPO unit tests (this script runs from tests/, so it can import them).
 from test_ppo import CHAT_TEMPLATE, PROMPTS, WORDS  # noqa: E402
@@ -103,7 +103,7 @@ def main(out: Path) -> None:
     accelerator = Accelerator(cpu=True)
     n, rank = accelerator.num_processes, accelerator.process_index
     tokenizer = make_tokenizer()
-    config = PPOConfig(steps=3, batch_size=GLOBAL_BATCH // n, samples_per_prompt=2, mini_batch_size=GLOBAL_BATCH // n,
+    config = PPOSettings(steps=3, batch_size=GLOBAL_BATCH // n, samples_per_prompt=2, mini_batch_size=GLOBAL_BATCH // n,
                        ppo_epochs=2, max_new_tokens=6, learning_rate=1e-2, whiten_advantages=False,
                        normalize_scores=False, seed=0)
     # A. the same experience on one or two processes

@@ -118,18 +118,19 @@ def test_the_accelerate_configs_load(name, kind):
 
 
 def test_batch_sizes_are_global_and_split_over_the_processes():
-    from rlhf_lab.launch import parse_assignments, per_process
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.launch import parse_assignments
+    from rlhf_lab.stages.builder import per_process
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages.reward import RewardSettings
     from rlhf_lab.stages.sft import SFTSettings
 
     assert per_process(SFTSettings(batch_size=16), 4).batch_size == 4
-    config = per_process(PPOConfig(batch_size=32, mini_batch_size=16), 2, fields=("batch_size", "mini_batch_size"))
+    config = per_process(PPOSettings(batch_size=32, mini_batch_size=16), 2, fields=("batch_size", "mini_batch_size"))
     assert (config.batch_size, config.mini_batch_size) == (16, 8)
     with pytest.raises(ConfigError, match="does not split over 3 processes"):
         per_process(SFTSettings(batch_size=16), 3)
     with pytest.raises(ConfigError, match="multiple of samples_per_prompt"):
-        per_process(PPOConfig(batch_size=8, mini_batch_size=4, samples_per_prompt=4), 4,
+        per_process(PPOSettings(batch_size=8, mini_batch_size=4, samples_per_prompt=4), 4,
                     fields=("batch_size", "mini_batch_size"))
     profile = get_profile("tiny")
     assert parse_assignments(["pretrain_steps=20", "quantize_4bit=false"], profile, "profile") == {

@@ -281,7 +281,7 @@ def test_a_sound_load_only_stats_and_a_copy_without_times_is_hashed_once(cache_r
 
 
 def test_the_distributed_build_checks_entries_the_same_way(cache_root):
-    from rlhf_lab.launch import distributed_build
+    from rlhf_lab.stages.builder import distributed_build
 
     class OneProcess:
         is_main_process = True

@@ -57,14 +57,14 @@ def test_gpu_profiles_use_base_models_and_the_model_is_configurable(monkeypatch)
 
 def test_ppo_settings_follow_the_model_not_the_device():
     """A gpu profile run on a CPU (as these tests do) trains PPO with the gpu profile's settings."""
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages.ppo import default_ppo_config
 
     for name in ("gpu", "gpu-1.5b"):
         on_gpu = default_ppo_config(get_profile(name))
         assert default_ppo_config(get_profile(name, device="cpu")) == on_gpu
-        assert on_gpu.learning_rate < PPOConfig().learning_rate
-    assert default_ppo_config(get_profile("tiny", device="cuda")).learning_rate == PPOConfig().learning_rate
+        assert on_gpu.learning_rate < PPOSettings().learning_rate
+    assert default_ppo_config(get_profile("tiny", device="cuda")).learning_rate == PPOSettings().learning_rate
 
 
 def test_compute_dtype_bf16_where_supported_else_fp16(monkeypatch):
@@ -135,7 +135,7 @@ def test_four_bit_nf4_double_quant_lora_on_qwen2(tiny_qwen):
 def test_ppo_on_a_t4_scales_the_loss_of_a_4bit_base_computing_in_fp16(tiny_qwen, monkeypatch):
     """The gpu profile on a card without bf16 (a T4), on the CPU: the 4-bit layers compute in
     fp16 while every other weight, and so the logits, are fp32; PPO must still scale the loss."""
-    from rlhf_lab.ppo import PPOConfig, PPOTrainer
+    from rlhf_lab.ppo import PPOSettings, PPOTrainer
 
     profile, tokenizer = tiny_qwen
     monkeypatch.setattr(models, "compute_dtype", lambda device: torch.float16)  # what a T4 gets
@@ -145,7 +145,7 @@ def test_ppo_on_a_t4_scales_the_loss_of_a_4bit_base_computing_in_fp16(tiny_qwen,
     def longer_is_better(prompts, responses):
         return torch.tensor([float(len(r)) for r in responses])
 
-    config = PPOConfig(steps=2, batch_size=4, samples_per_prompt=2, mini_batch_size=4, ppo_epochs=1, max_new_tokens=6)
+    config = PPOSettings(steps=2, batch_size=4, samples_per_prompt=2, mini_batch_size=4, ppo_epochs=1, max_new_tokens=6)
     trainer = PPOTrainer(policy, tokenizer, longer_is_better, config)
     before = trained_lora(policy)
     log = trainer.train(["What is 2+2?", "Name a color."], progress=False)

@@ -119,10 +119,10 @@ def test_a_group_rl_policy_is_saved_with_its_lineage_and_reloads(reward_dir, tmp
 
 
 def test_settings_like_ppo_copy_the_budget_and_reject_split_groups():
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages.group_rl import GroupRLSettings
 
-    config = PPOConfig(steps=7, batch_size=64, mini_batch_size=16, ppo_epochs=3, kl_coef=0.1)
+    config = PPOSettings(steps=7, batch_size=64, mini_batch_size=16, ppo_epochs=3, kl_coef=0.1)
     settings = GroupRLSettings.like_ppo(config, "rloo")
     assert (settings.episodes, settings.epochs, settings.kl_coef) == (7 * 64, 3, 0.1)
     with pytest.raises(ValueError, match="multiple"):

@@ -13,11 +13,11 @@ PROFILE, QUICK = quick_settings(get_profile("tiny"))
 
 
 def test_settings_take_ppos_budget_and_reject_what_cannot_run():
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages.online_dpo import OnlineDPOSettings
 
     settings = OnlineDPOSettings()
-    assert settings.episodes == PPOConfig.steps * PPOConfig.batch_size  # PPO's answers sampled, two per prompt
+    assert settings.episodes == PPOSettings.steps * PPOSettings.batch_size  # PPO's answers sampled, two per prompt
     assert settings.steps == settings.episodes // (2 * settings.prompts_per_step)
     with pytest.raises(ValueError, match="multiple of 2 x prompts_per_step"):
         OnlineDPOSettings(episodes=100, prompts_per_step=16)

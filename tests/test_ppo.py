@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlhf_lab import losses
-from rlhf_lab.ppo import OVERRIDABLE, KLController, PPOConfig, PPOTrainer, computes_in_float16
+from rlhf_lab.ppo import OVERRIDABLE, KLController, PPOSettings, PPOTrainer, computes_in_float16
 
 WORDS = (
     "yes no maybe the a cat dog sun moon tree red blue green big small "
@@ -89,7 +89,7 @@ def count_yes(prompts, responses):
 def small_config(**changes):
     settings = dict(steps=3, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=12, learning_rate=1e-2)
     settings.update(changes)
-    return PPOConfig(**settings)
+    return PPOSettings(**settings)
 
 
 def response_logprobs(model, rollout, temperature=1.0):
@@ -302,7 +302,7 @@ def test_ppo_learns_to_say_yes_and_reports_kl(tokenizer):
         gold_calls.append(len(responses))
         return {"gold_yes_share": sum(r.split().count("yes") for r in responses) / len(responses)}
 
-    config = PPOConfig(steps=25, batch_size=16, mini_batch_size=8, max_new_tokens=16, learning_rate=3e-3)
+    config = PPOSettings(steps=25, batch_size=16, mini_batch_size=8, max_new_tokens=16, learning_rate=3e-3)
     trainer = PPOTrainer(policy, tokenizer, count_yes, config, metrics_fn=metrics_fn)
     log = trainer.train(PROMPTS, progress=False)
 
@@ -409,7 +409,7 @@ def test_ppo_on_a_4bit_nf4_base_with_lora(tokenizer, tmp_path):
     quantized = prepare_model_for_kbit_training(quantized, use_gradient_checkpointing=False)
     policy = get_peft_model(quantized, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
                                                   task_type="CAUSAL_LM"))
-    config = PPOConfig(steps=15, batch_size=16, mini_batch_size=8, max_new_tokens=16, learning_rate=3e-3)
+    config = PPOSettings(steps=15, batch_size=16, mini_batch_size=8, max_new_tokens=16, learning_rate=3e-3)
     trainer = PPOTrainer(policy, tokenizer, count_yes, config)
     log = trainer.train(PROMPTS, progress=False)
     assert log[0]["kl"] == 0.0

@@ -103,12 +103,12 @@ def test_policy_update_leaves_the_reward_adapter_untouched(setup):
 
 def test_ppo_step_with_the_shared_base(setup):
     """Our PPO trainer takes the shared base as is: policy, reward_fn, reference by adapters off."""
-    from rlhf_lab.ppo import PPOConfig, PPOTrainer
+    from rlhf_lab.ppo import PPOSettings, PPOTrainer
 
     profile, tokenizer, reward_dir = setup
     shared = load_shared_base(profile, reward_dir, pretrain.get_tokenizer(profile))
     before = shared.reward_adapter_state()
-    config = PPOConfig(steps=1, batch_size=4, mini_batch_size=2, ppo_epochs=1, max_new_tokens=6,
+    config = PPOSettings(steps=1, batch_size=4, mini_batch_size=2, ppo_epochs=1, max_new_tokens=6,
                        learning_rate=1e-2)
     trainer = PPOTrainer(shared.policy, tokenizer, shared.reward_fn, config)
     assert not any(f".{REWARD_ADAPTER}." in n for n, p in shared.policy.named_parameters()
@@ -142,13 +142,13 @@ def test_the_ppo_stage_uses_the_shared_base_when_the_profile_quantizes(setup, mo
     """stages.ppo.train_ppo on a 4-bit profile: one base carries the policy and the reward
     adapter, and the reward it optimises is the shared base's score (no second model loaded)."""
     from rlhf_lab import shared_base
-    from rlhf_lab.ppo import PPOConfig
+    from rlhf_lab.ppo import PPOSettings
     from rlhf_lab.stages import ppo as ppo_stage
     from rlhf_lab.stages.reward import load_reward_model
 
     profile, tokenizer, reward_dir = setup
     monkeypatch.setattr(ppo_stage, "load_reward_model", lambda *a, **k: pytest.fail("loaded a second reward model"))
-    config = PPOConfig(steps=1, batch_size=4, samples_per_prompt=2, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4)
+    config = PPOSettings(steps=1, batch_size=4, samples_per_prompt=2, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4)
     trainer, report = ppo_stage.train_ppo(profile, config, reward_dir=reward_dir, progress=False)
     assert isinstance(trainer.reward_fn.__self__, shared_base.SharedBase)
     assert trainer.reward_fn.__self__.policy is trainer.policy

@@ -307,7 +307,7 @@ for seed, run in benchmark["runs"].items():
 # no reward mentions can erode on the way. InstructGPT (Ouyang et al. 2022) saw its public-NLP
 # scores fall after RLHF (the "alignment tax") and fixed most of it with **PPO-ptx**: mix the
 # pretraining loss into every PPO update,
-# `loss = PPO loss + ptx_coef * (next-token loss on pretraining text)` (`PPOConfig.ptx_coef`; the
+# `loss = PPO loss + ptx_coef * (next-token loss on pretraining text)` (`PPOSettings.ptx_coef`; the
 # tiny profile feeds it the base model's own corpus). The skill measured here is the
 # **capability probe**: 102 counting sequences to continue ("Count : zero one" -> "two three"),
 # learned in pretraining and never asked about again.

@@ -46,7 +46,7 @@ import torch
 from trl import RewardConfig, SFTConfig, SFTTrainer
 
 from rlhf_lab.config import cache_dir, get_profile, shown_model
-from rlhf_lab.ppo import PPOConfig, PPOTrainer
+from rlhf_lab.ppo import PPOSettings, PPOTrainer
 from rlhf_lab.shared_base import load_shared_base
 from rlhf_lab.cache import record_lineage
 from rlhf_lab.stages.common import merge_lora_into_base, quiet_when_no_progress, trainer_arguments
@@ -221,7 +221,7 @@ del rm, reward, sft, policy
 # %%
 shared = load_shared_base(profile, reward_dir, sft_dir=sft_dir, tokenizer=tokenizer)
 reward_adapter_before = shared.reward_adapter_state()
-config = PPOConfig(steps=STEPS // 4 if ON_GPU else 2, batch_size=16 if ON_GPU else 4, mini_batch_size=4,
+config = PPOSettings(steps=STEPS // 4 if ON_GPU else 2, batch_size=16 if ON_GPU else 4, mini_batch_size=4,
                    ppo_epochs=2, max_new_tokens=profile.max_new_tokens if ON_GPU else 8,
                    learning_rate=2e-5 if ON_GPU else 1e-3, kl_coef=0.1, seed=profile.seed)
 if ON_GPU:

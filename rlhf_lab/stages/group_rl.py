@@ -9,7 +9,7 @@ the formulas are :func:`rlhf_lab.losses.leave_one_out_advantages` and
 
 Here they run as ``trl.RLOOTrainer`` and ``trl.GRPOTrainer`` on the SFT model with a fresh
 LoRA adapter (the reference is the adapter switched off), on the same training prompts, the
-same episode budget and generation settings as :class:`rlhf_lab.ppo.PPOConfig`
+same episode budget and generation settings as :class:`rlhf_lab.ppo.PPOSettings`
 (:meth:`GroupRLSettings.like_ppo`). The KL to SFT is set explicitly (``kl_coef``): GRPO's
 default ``beta`` is 0, no KL at all. RLOO puts it in the reward (as our PPO does), GRPO in
 the loss.
@@ -29,7 +29,7 @@ import torch
 
 from .. import cache, models
 from ..config import Profile
-from ..ppo import PPOConfig
+from ..ppo import PPOSettings
 from ..scoring import scorer
 from .builder import Builder
 from ..cache import built_from, record_lineage
@@ -39,7 +39,7 @@ from .pretrain import get_tokenizer
 from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 
 METHODS = ("rloo", "grpo")
-PPO_NAMES = {"epochs": "ppo_epochs"}  # GroupRLSettings' fields that PPOConfig names differently
+PPO_NAMES = {"epochs": "ppo_epochs"}  # GroupRLSettings' fields that PPOSettings names differently
 REWARDS = ("reward_model", "gold", "verifiable")
 
 
@@ -54,19 +54,19 @@ class GroupRLSettings:
 
     method: str = "grpo"
     reward: str = "reward_model"
-    # The budget defaults to PPO's (each written once, in PPOConfig):
-    steps: int = PPOConfig.steps
-    batch_size: int = PPOConfig.batch_size
-    samples_per_prompt: int = PPOConfig.samples_per_prompt
-    mini_batch_size: int = PPOConfig.mini_batch_size
-    epochs: int = PPOConfig.ppo_epochs
-    learning_rate: float = PPOConfig.learning_rate
-    kl_coef: float = PPOConfig.kl_coef  # TRL's beta, set on purpose (GRPO's default is 0: no KL to SFT)
-    clip_range: float = PPOConfig.clip_range
-    max_grad_norm: float = PPOConfig.max_grad_norm
-    max_new_tokens: int = PPOConfig.max_new_tokens
-    temperature: float = PPOConfig.temperature
-    seed: int = PPOConfig.seed
+    # The budget defaults to PPO's (each written once, in PPOSettings):
+    steps: int = PPOSettings.steps
+    batch_size: int = PPOSettings.batch_size
+    samples_per_prompt: int = PPOSettings.samples_per_prompt
+    mini_batch_size: int = PPOSettings.mini_batch_size
+    epochs: int = PPOSettings.ppo_epochs
+    learning_rate: float = PPOSettings.learning_rate
+    kl_coef: float = PPOSettings.kl_coef  # TRL's beta, set on purpose (GRPO's default is 0: no KL to SFT)
+    clip_range: float = PPOSettings.clip_range
+    max_grad_norm: float = PPOSettings.max_grad_norm
+    max_new_tokens: int = PPOSettings.max_new_tokens
+    temperature: float = PPOSettings.temperature
+    seed: int = PPOSettings.seed
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -79,7 +79,7 @@ class GroupRLSettings:
                              f"({self.samples_per_prompt}): TRL keeps each prompt's samples together.")
 
     @classmethod
-    def like_ppo(cls, config: PPOConfig, method: str, reward: str = "reward_model", **changes) -> "GroupRLSettings":
+    def like_ppo(cls, config: PPOSettings, method: str, reward: str = "reward_model", **changes) -> "GroupRLSettings":
         """The same budget and sampling as a PPO run: rollouts, samples per prompt, updates per
         rollout, learning rate, KL weight, clip, generation length, seed."""
         same = {field.name: getattr(config, PPO_NAMES.get(field.name, field.name))

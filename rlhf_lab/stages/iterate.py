@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import cache
 from ..config import Profile
-from ..ppo import PPOConfig
+from ..ppo import PPOSettings
 from ..preferences import label_pairs, policy_samples, sample_pairs
 from .comparisons import key_fields
 from ..world import ComparisonPair, SimulatedAnnotator
@@ -78,7 +78,7 @@ def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: 
     return builder.build("reward", key, build, code="iterated_reward")
 
 
-def iterate_once(profile: Profile, config: PPOConfig | None = None, settings: RewardSettings | None = None,
+def iterate_once(profile: Profile, config: PPOSettings | None = None, settings: RewardSettings | None = None,
                  progress: bool = True) -> dict[str, Path]:
     """One round of iterated RLHF on top of PPO run with ``config`` (default: the profile's).
     Returns the directories {"ppo": first policy, "reward": second reward model,

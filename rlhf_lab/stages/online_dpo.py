@@ -19,7 +19,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import Profile
-from ..ppo import PPOConfig
+from ..ppo import PPOSettings
 from .builder import Builder
 from .common import trainer_arguments
 from .group_rl import REWARDS, cache_settings, train_against_reward
@@ -32,13 +32,13 @@ class OnlineDPOSettings:
     ``prompts_per_step`` prompts make one batch of pairs and one optimizer step."""
 
     reward: str = "reward_model"
-    episodes: int = PPOConfig.steps * PPOConfig.batch_size
+    episodes: int = PPOSettings.steps * PPOSettings.batch_size
     prompts_per_step: int = 16
     beta: float = 0.1  # TRL's and Guo et al.'s default
     learning_rate: float = 5e-4  # the course's offline DPO's (stages/dpo.py)
-    max_new_tokens: int = PPOConfig.max_new_tokens
-    temperature: float = PPOConfig.temperature
-    seed: int = PPOConfig.seed
+    max_new_tokens: int = PPOSettings.max_new_tokens
+    temperature: float = PPOSettings.temperature
+    seed: int = PPOSettings.seed
 
     def __post_init__(self):
         if self.reward not in REWARDS:

@@ -27,7 +27,7 @@ import torch
 from .. import cache, models
 from ..config import Profile
 from ..evaluate import behaviour_hits, closer_rate
-from ..ppo import PPOConfig, PPOTrainer
+from ..ppo import PPOSettings, PPOTrainer
 from ..scoring import scorer
 from ..shared_base import load_shared_base
 from .builder import Builder
@@ -39,14 +39,14 @@ from .reward import RewardSettings, get_reward_model_dir, load_reward_model
 REWARDS = ("reward_model", "gold")
 
 
-def default_ppo_config(profile: Profile, **changes) -> PPOConfig:
-    """PPO settings for the profile: PPOConfig's defaults are the tiny profile's; a real
+def default_ppo_config(profile: Profile, **changes) -> PPOSettings:
+    """PPO settings for the profile: PPOSettings's defaults are the tiny profile's; a real
     pretrained model (gpu profiles) needs a far smaller learning rate. Chosen by the model,
     not the device: a gpu profile run on a CPU (as the tests do) trains with the same settings."""
     base = {"max_new_tokens": profile.max_new_tokens, "seed": profile.seed}
     if profile.real_model:
         base.update(learning_rate=2e-5, value_learning_rate=1e-4, mini_batch_size=8)
-    return PPOConfig(**{**base, **changes})
+    return PPOSettings(**{**base, **changes})
 
 
 LOGGED_BEHAVIOURS = ("over_refusal_rate", "harmful_compliance_rate", "sycophancy_rate", "contrarian_rate",
@@ -66,7 +66,7 @@ def gold_metrics_fn(world):
     return metrics
 
 
-def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path | None = None,
+def train_ppo(profile: Profile, config: PPOSettings | None = None, out_dir: Path | None = None,
               reward_dir: Path | None = None, progress: bool = True, overrides=None, reward: str = "reward_model",
               accelerator=None):
     """Train the PPO policy. Returns (trainer, report); saves the adapter to out_dir/adapter.
@@ -109,7 +109,7 @@ def train_ppo(profile: Profile, config: PPOConfig | None = None, out_dir: Path |
 PTX_DOCUMENTS = 2000  # pretraining documents PPO-ptx cycles through (the first ones pretraining saw)
 
 
-def ptx_texts(profile: Profile, config: PPOConfig, world) -> list[str] | None:
+def ptx_texts(profile: Profile, config: PPOSettings, world) -> list[str] | None:
     """The pretraining text PPO-ptx keeps the policy on: the tiny base model's own corpus."""
     if config.ptx_coef == 0:
         return None
@@ -120,7 +120,7 @@ def ptx_texts(profile: Profile, config: PPOConfig, world) -> list[str] | None:
     return world_texts(world, PTX_DOCUMENTS)
 
 
-def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, reward: str = "reward_model") -> dict:
+def ppo_cache_settings(profile: Profile, config: PPOSettings, reward_dir: Path, reward: str = "reward_model") -> dict:
     upstream = {"sft": built_from(reward_dir)} if reward == "gold" else {"reward": reward_dir,
                                                                          "sft": built_from(reward_dir)}
     settings = dataclasses.asdict(config)
@@ -130,7 +130,7 @@ def ppo_cache_settings(profile: Profile, config: PPOConfig, reward_dir: Path, re
             "world": cache.world_fingerprint(profile.seed), **settings}
 
 
-def get_ppo_model_dir(profile: Profile, config: PPOConfig | None = None,
+def get_ppo_model_dir(profile: Profile, config: PPOSettings | None = None,
                       reward_settings: RewardSettings | None = None, progress: bool = True,
                       reward: str = "reward_model", reward_dir: Path | None = None,
                       builder: Builder | None = None) -> Path:
