@@ -80,7 +80,7 @@ import warnings
 from pathlib import Path
 
 from .cache_layout import MANIFEST, cache_summary, human_size
-from .config import cache_dir
+from .config import cache_dir, shown_path
 from .world import World
 
 PACKAGE = Path(__file__).resolve().parent
@@ -255,7 +255,7 @@ def entry_lock(target: Path, doing: str):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        print(f"Another process is {doing} (lock {lock.lock_file}); waiting for it to finish.",
+        print(f"Another process is {doing} (lock {shown_path(lock.lock_file)}); waiting for it to finish.",
               file=sys.stderr, flush=True)
         lock.acquire()
     try:

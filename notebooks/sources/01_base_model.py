@@ -39,7 +39,7 @@ print(lesson.setup_line(profile))
 #
 # A byte-level BPE tokenizer is trained on the corpus, then a small Llama-style model learns to
 # predict the next token (`profile.pretrain_steps` optimizer steps on batches of 128-token blocks). The model is cached: the second
-# time this cell runs it loads in a second. *Takes about 3 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
+# time this cell runs it loads in a second. *Takes about 3.5 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
 
 # %%
 with lesson.stopwatch() as clock:

@@ -60,7 +60,7 @@ lesson.show_code(train_sft, "config = SFTConfig(", "packing=False")
 # %% [markdown]
 # ## Train (or load from the cache)
 #
-# *Takes about 1.5 min the first time (and 3 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1.5 min the first time (and 3.5 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:

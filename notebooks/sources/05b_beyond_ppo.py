@@ -101,7 +101,7 @@ print(f"every method: {grpo.episodes:,} episodes = {config.steps} rollouts x {co
 #
 # Each policy is built once and cached; the times below are the training times measured when
 # it was built (the benchmark `benchmarks/bench_group_rl.py` trains all four in one process).
-# *Takes about 11 min the first time on the tiny profile (2 CPU cores); about 1.5 min on the test budget.*
+# *Takes about 9 min the first time on the tiny profile (2 CPU cores); about 1.5 min on the test budget.*
 
 # %%
 with lesson.stopwatch() as clock:

@@ -69,7 +69,7 @@ lesson.show_code(loss_arguments, "def loss_arguments")
 # %% [markdown]
 # ## Train (or load from the cache)
 #
-# *Takes about 1 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1.5 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
