@@ -231,7 +231,7 @@ lesson.check_claim("SFT leaves wrong answers: its helpful component stays below 
 # %% [markdown]
 # **Try it (exercise):** what does SFT alone do when the demonstrators are careful? Train it with
 # demonstrators who always refuse harm and always correct the user, and compare the two rows above
-# (about 1 min on the tiny profile):
+# (about 1.5 min on the tiny profile):
 #
 # ```python
 # from rlhf_lab.stages.sft import SFTSettings
