@@ -36,10 +36,10 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 SOURCES_DIR = NOTEBOOKS_DIR / "sources"
 RUNTIMES_FILE = Path(__file__).resolve().parent / "notebook_runtimes.json"
 RUNTIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)\.ipynb` \|[^|\n]*\| )[^|\n]*( \|)")
-# The README's map: "| `05_ppo` | what you do | 6.6 min (a remark kept) |".
 README = ROOT / "README.md"
 # A lesson's own first-run time in its prose ("about 21 min from nothing on 2 CPU cores").
 OWN_TIME = re.compile(r"about \d+ min from nothing on 2 CPU cores")
+# The README's map: "| `05_ppo` | what you do | 6.6 min (a remark kept) |".
 README_TIME_CELL = re.compile(r"(\| `(?P<name>\d\d[a-z]?_\w+)` \|[^|\n]*\| )[^|(\n]*?(?P<remark> \([^|\n]*\))?( \|)")
 
 
@@ -80,7 +80,7 @@ def execute(notebook: Path) -> float:
 
 def stamp_course_map(runtimes: dict[str, float]) -> None:
     """Write each measured runtime into the course-map tables of 00_welcome (source and notebook)
-    and of the README."""
+    and of the README, and into a lesson's prose where it states its own first-run time."""
     source = SOURCES_DIR / "00_welcome.py"
 
     def runtime(match):
