@@ -1,8 +1,12 @@
 """The README is the learner's front door: its repository map names every module a learner reads."""
 
+import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import run_notebooks  # noqa: E402  (tools/run_notebooks.py: stamps the measured first-run times)
 
 
 def test_the_repository_map_names_every_module():
@@ -26,14 +30,8 @@ def test_the_repository_map_names_every_module():
 
 
 def test_the_notebook_map_shows_the_measured_first_run_times():
-    """The README's map and 00's course map carry the times of tools/notebook_runtimes.json (one
-    source: tools/run_notebooks.py stamps both after a run)."""
-    import json
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    import run_notebooks  # tools/run_notebooks.py
-
+    """The README's map carries the times of tools/notebook_runtimes.json (the one source:
+    tools/run_notebooks.py stamps it, with 00's course map, after a run)."""
     readme = (ROOT / "README.md").read_text()
     runtimes = json.loads(run_notebooks.RUNTIMES_FILE.read_text())
     assert run_notebooks.stamped_readme(readme, runtimes) == readme, (
@@ -43,23 +41,12 @@ def test_the_notebook_map_shows_the_measured_first_run_times():
 
 
 def test_stamping_keeps_a_remark_after_the_time():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    import run_notebooks
-
     row = "| `07_reward_hacking` | hacks | ~21 min (1 min once cached) |\n| `00_welcome` | setup | 3 s |\n"
     stamped = run_notebooks.stamped_readme(row, {"07_reward_hacking": 1143.9})
     assert stamped == "| `07_reward_hacking` | hacks | 19.1 min (1 min once cached) |\n| `00_welcome` | setup | 3 s |\n"
 
 
 def test_a_lesson_that_states_its_own_first_run_time_states_the_measured_one():
-    import json
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    import run_notebooks
-
     runtimes = json.loads(run_notebooks.RUNTIMES_FILE.read_text())
     stale = [source.name for source in run_notebooks.sources(None)
              if run_notebooks.stamped_own_time(source.read_text(), runtimes.get(source.stem)) != source.read_text()]
