@@ -50,7 +50,8 @@ def run_seed(seed: int, rounds: int) -> dict:
         if round_ > 1:  # the last round's policy, sampled and labelled, joins the comparison data
             extra += policy_comparisons(profile, policy_dir, settings)
             policy_dir = Path(tempfile.mkdtemp(prefix=f"iterated-dpo-{seed}-{round_}-"))
-            policy, _, _ = train_dpo(profile, settings, out_dir=policy_dir, extra_rows=extra, progress=False)
+            policy, _, _ = train_dpo(profile, settings, out_dir=policy_dir, sft_dir=get_sft_model_dir(profile),
+                                     extra_rows=extra, progress=False)
         else:
             policy, _ = load_adapter_policy(profile, policy_dir)
         row = {"round": round_, "extra_pairs": len(extra), **compare_with_sft(policy, tokenizer, world, prompts,

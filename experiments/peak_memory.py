@@ -40,6 +40,7 @@ def child(method: str, seed: int) -> dict:
     from rlhf_lab.stages.online_dpo import OnlineDPOSettings, train_online_dpo
     from rlhf_lab.stages.ppo import default_ppo_config, train_ppo
     from rlhf_lab.stages.reward import get_reward_model_dir
+    from rlhf_lab.stages.sft import get_sft_model_dir
 
     torch.set_num_threads(cpu_threads())
     profile = get_profile("tiny", seed=seed)
@@ -52,7 +53,8 @@ def child(method: str, seed: int) -> dict:
         elif method == "online_dpo":
             train_online_dpo(profile, OnlineDPOSettings(seed=seed), Path(out), reward_dir, progress=False)
         else:
-            train_dpo(profile, DPOSettings(), Path(out), progress=False)
+            train_dpo(profile, DPOSettings(), Path(out), sft_dir=get_sft_model_dir(profile, progress=False),
+                      progress=False)
     return {"method": method, "seed": seed, "peak_before_training_mib": round(before, 1),
             "peak_mib": round(peak_mib(), 1), "training_adds_mib": round(peak_mib() - before, 1),
             "seconds": round(time.perf_counter() - start, 1), "threads": torch.get_num_threads()}

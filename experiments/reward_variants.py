@@ -54,8 +54,9 @@ def main(variants: list[dict]) -> None:
         reward.models.load_model = with_reward_lora(lora)
         try:
             start = time.perf_counter()
-            model, _, _ = reward.train_reward_model(profile, reward.RewardSettings(**changes), progress=False,
-                                                    measure_quality=False)
+            settings = reward.RewardSettings(**changes)
+            model, _, _ = reward.train_reward_model(profile, settings, progress=False, measure_quality=False,
+                                                    sft_dir=get_sft_model_dir(profile, settings.sft, progress=False))
         finally:
             reward.models.load_model = original
         on_samples, on_templated = scoring.pair_accuracy(model, tokenizer, sample_pairs), \

@@ -84,7 +84,7 @@ def run(kind: str, changes: dict) -> dict:
                              overrides={"gae_advantages": advantages_without_critic} if no_critic else None)
         trainer.train([p.text for p in world.prompts("train")], progress=False)
     else:
-        policy, _, _ = train_dpo(profile, DPOSettings(**changes), progress=False)
+        policy, _, _ = train_dpo(profile, DPOSettings(**changes), sft_dir=sft_dir, progress=False)
     seconds = time.perf_counter() - start
     if full:
         changes["full_fine_tuning"] = True

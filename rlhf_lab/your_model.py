@@ -111,6 +111,7 @@ def simulated_labellers(profile, k: int = SIMULATED_LABELLERS, noise: float = SI
 def train_on_rows(profile, rows: list[dict], epochs: float | None = None, batch_size: int = 8):
     """A reward model trained on `rows` only (no simulated pairs added). Returns (model, tokenizer, report)."""
     from .stages.reward import RewardSettings, train_reward_model
+    from .stages.sft import get_sft_model_dir
 
     if epochs is None:
         epochs = max(2.0, math.ceil(TRAINING_EXAMPLES / max(1, len(rows))))
@@ -118,7 +119,8 @@ def train_on_rows(profile, rows: list[dict], epochs: float | None = None, batch_
     if "sft_samples_per_prompt" in {f.name for f in fields(RewardSettings)}:
         settings = replace(settings, sft_samples_per_prompt=0)  # no simulated pairs of SFT samples
     only_these = replace(profile, preference_pairs=0)  # no simulated templated pairs (same SFT model)
-    return train_reward_model(only_these, settings, extra_rows=rows, progress=False, measure_quality=False)
+    return train_reward_model(only_these, settings, sft_dir=get_sft_model_dir(only_these, settings.sft, progress=False),
+                              extra_rows=rows, progress=False, measure_quality=False)
 
 
 def _heldout(world, n_pairs: int, seed: int):

@@ -34,7 +34,7 @@ def test_rows_are_your_a_b_choices_only(tmp_path):
 
 def test_the_model_on_your_labels_sees_no_simulated_pair(tmp_path, monkeypatch):
     """train_on_rows trains on exactly the rows given: the stage's own row builder adds nothing."""
-    from rlhf_lab.stages import reward
+    from rlhf_lab.stages import reward, sft
 
     seen = {}
 
@@ -50,6 +50,7 @@ def test_the_model_on_your_labels_sees_no_simulated_pair(tmp_path, monkeypatch):
         return None, None, {}
 
     monkeypatch.setattr(reward, "train_reward_model", fake_train)
+    monkeypatch.setattr(sft, "get_sft_model_dir", lambda *args, **kwargs: tmp_path)  # no SFT model is trained
     rows = your_model.rows_from_choices(your_model.preference_pairs_of(labelled_app(tmp_path)))
     your_model.train_on_rows(get_profile("tiny"), rows)
     assert seen["rows"] == rows

@@ -15,18 +15,19 @@ pytestmark = [pytest.mark.skipif(HH is None, reason="the real HH-RLHF sample (..
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from rlhf_lab.stages.sft import SFTSettings
+    from rlhf_lab.stages.sft import SFTSettings, get_sft_model_dir
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("real_cache")))
         profile = get_profile("tiny", pretrain_steps=20, preference_data=str(HH))
-        yield profile, SFTSettings(epochs=0.5, max_length=64), tmp_path_factory.mktemp("real")
+        sft = SFTSettings(epochs=0.5, max_length=64)
+        yield profile, sft, get_sft_model_dir(profile, sft, progress=False), tmp_path_factory.mktemp("real")
 
 
 def test_real_splits_account_for_every_row(setup):
     from rlhf_lab.stages.pretrain import get_tokenizer
 
-    profile, _, _ = setup
+    profile, _, _, _ = setup
     tokenizer = get_tokenizer(profile)
     train, test, info = real_data.preference_splits(str(HH), tokenizer, max_length=128, max_pairs=1000)
     assert info["rows_read"] == 40
@@ -44,9 +45,9 @@ def test_reward_model_on_real_data_reports_held_out_accuracy(setup):
     from rlhf_lab.real_data import preference_accuracy, preference_splits
     from rlhf_lab.stages.reward import RewardSettings, load_reward_model, reward_cache_settings, train_reward_model
 
-    profile, sft, out = setup
+    profile, sft, sft_dir, out = setup
     settings = RewardSettings(epochs=1.0, batch_size=8, max_length=128, sft=sft)
-    _, _, report = train_reward_model(profile, settings, out / "reward", progress=False)
+    _, _, report = train_reward_model(profile, settings, out / "reward", sft_dir=sft_dir, progress=False)
     info = report["real_data"]
     assert report["pairs"] == info["train_pairs"] and report["real_test_pairs"] == info["test_pairs"]
     assert 0.0 <= report["real_test_accuracy"] <= 1.0
@@ -66,9 +67,9 @@ def test_reward_model_on_real_data_reports_held_out_accuracy(setup):
 def test_dpo_on_real_data_reports_held_out_accuracy(setup):
     from rlhf_lab.stages.dpo import DPOSettings, train_dpo
 
-    profile, sft, out = setup
+    profile, sft, sft_dir, out = setup
     _, _, report = train_dpo(profile, DPOSettings(epochs=1.0, batch_size=8, max_length=128, sft=sft), out / "dpo",
-                             progress=False)
+                             sft_dir=sft_dir, progress=False)
     assert report["pairs"] == report["real_data"]["train_pairs"]
     assert report["real_test_pairs"] == report["real_data"]["test_pairs"] >= 2
     assert 0.0 <= report["real_test_accuracy"] <= 1.0

@@ -60,9 +60,9 @@ def test_ppo_logs_the_behaviours_a_hack_grows_in():
     assert logged["over_refusal_rate"] == 1.0 and logged["harmful_compliance_rate"] == 0.0
 
 
-def test_the_labeller_bias_runs_join_the_study_last_and_come_back_by_label(monkeypatch, tmp_path):
-    """Notebook 07 trains its two labeller-bias DPO runs with the study's builders (the path the
-    test budget skips: it reads the benchmarks)."""
+def test_the_lesson_trains_the_two_ends_of_the_benchmarks_brakes_and_gets_each_run_by_label(monkeypatch, tmp_path):
+    """Notebook 07 trains the study at the course's brake and at none (the path the test budget
+    skips: it reads the benchmark, which runs every brake): the same runs, labelled the same."""
     from pathlib import Path
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
@@ -73,10 +73,8 @@ def test_the_labeller_bias_runs_join_the_study_last_and_come_back_by_label(monke
         return {label: Path(label) for label in jobs}
 
     monkeypatch.setattr(reward_hacking, "build_side_by_side", fake_build)
-    dirs = reward_hacking.train_study(get_profile("tiny"), progress=False, labeller_bias=True)
-    assert list(handed)[-2:] == list(reward_hacking.LABELLER_BIAS)
-    assert [job.func.__name__ for job in list(handed.values())[-2:]] == ["get_dpo_model_dir"] * 2
-    assert [job.args[1] for job in list(handed.values())[-2:]] == list(reward_hacking.LABELLER_BIAS.values())
-    assert set(reward_hacking.LABELLER_BIAS) <= set(dirs) and len(dirs) == len(handed)
-    without = reward_hacking.train_study(get_profile("tiny"), progress=False)
-    assert set(without) == set(dirs) - set(reward_hacking.LABELLER_BIAS)
+    lesson = reward_hacking.train_study(get_profile("tiny"), reward_hacking.LESSON_BRAKES, progress=False)
+    benchmark = reward_hacking.train_study(get_profile("tiny"), progress=False)
+    assert set(lesson) < set(benchmark) and set(benchmark) - set(lesson) == {reward_hacking.unguarded_label(0.02)}
+    assert {label: Path(label) for label in lesson} == lesson
+    assert reward_hacking.iterated_label(reward_hacking.LESSON_BRAKES) == reward_hacking.iterated_label()

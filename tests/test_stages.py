@@ -27,10 +27,12 @@ PROFILE, QUICK = quick_settings(get_profile("tiny"))
 @pytest.fixture(scope="module")
 def trained_reward(session_cache, tmp_path_factory):
     from rlhf_lab.stages.reward import RewardSettings, train_reward_model
+    from rlhf_lab.stages.sft import get_sft_model_dir
 
     out = tmp_path_factory.mktemp("reward")
     model, tokenizer, report = train_reward_model(
-        PROFILE, RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0, sft=QUICK.sft), out, progress=False)
+        PROFILE, RewardSettings(epochs=1, pairs=32, sft_samples_per_prompt=0, sft=QUICK.sft), out,
+        sft_dir=get_sft_model_dir(PROFILE, QUICK.sft, progress=False), progress=False)
     return model, tokenizer, report, out
 
 
@@ -86,10 +88,11 @@ def test_dpo_reference_is_the_sft_model_with_the_adapter_off(session_cache, tmp_
     from rlhf_lab.stages.common import load_adapter_policy
     from rlhf_lab.stages.sft import get_sft_model_dir
 
+    sft_dir = get_sft_model_dir(PROFILE, QUICK.sft, progress=False)
     train_dpo(PROFILE, DPOSettings(epochs=1, pairs=32, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft),
-              tmp_path, progress=False)
+              tmp_path, sft_dir=sft_dir, progress=False)
     policy, tokenizer = load_adapter_policy(PROFILE, tmp_path)
-    sft = models.load_model(get_sft_model_dir(PROFILE, QUICK.sft, progress=False), trainable=False)
+    sft = models.load_model(sft_dir, trainable=False)
     assert_adapter_off_is(policy, sft, chat_batch(tokenizer))
 
 
@@ -105,6 +108,7 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
     from rlhf_lab.sampling import token_probabilities
     from rlhf_lab.stages.dpo import PLAIN_DPO, DPOSettings, loss_arguments, train_dpo
     from rlhf_lab.stages.common import load_adapter_policy
+    from rlhf_lab.stages.sft import get_sft_model_dir
 
     assert loss_arguments(PLAIN_DPO) == {"loss_type": ["sigmoid"]}
     assert loss_arguments(DPOSettings(sft_weight=0.5)) == {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}
@@ -112,10 +116,11 @@ def test_dpo_with_the_chosen_nll_keeps_the_chosen_answers_likelier_than_plain_dp
 
     quick = replace(PLAIN_DPO, epochs=2, pairs=64, learning_rate=1e-3, sft_samples_per_prompt=0, sft=QUICK.sft)
     rows = comparison_rows(PROFILE, None, 64, 0, quick.annotator_noise)[:24]  # (the first training pairs)
+    sft_dir = get_sft_model_dir(PROFILE, QUICK.sft, progress=False)
 
     def chosen_logprob(sft_weight):
         out = tmp_path / f"w{sft_weight}"
-        train_dpo(PROFILE, replace(quick, sft_weight=sft_weight), out, progress=False)
+        train_dpo(PROFILE, replace(quick, sft_weight=sft_weight), out, sft_dir=sft_dir, progress=False)
         policy, tokenizer = load_adapter_policy(PROFILE, out)
         return sum(math.log(p) for row in rows
                    for _, _, p in token_probabilities(policy, tokenizer, row["prompt"], row["chosen"])) / len(rows)

@@ -46,6 +46,7 @@ from rlhf_lab.config import get_profile, under_test_budget
 from rlhf_lab.evaluate import heldout_prompts
 from rlhf_lab.overoptimization import evaluate_with_proxy
 from rlhf_lab.stages.common import load_adapter_policy
+from rlhf_lab.stages.dpo import get_dpo_model_dir
 from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
 
 # %%
@@ -80,19 +81,19 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # The course's reward model has both guards (notebook 04: help-vs-refusal comparisons on benign
 # look-alikes, and minimal edits into broken text). Here one is trained **without** them
 # (`reward_hacking.UNGUARDED`: `RewardSettings(leave_out=("over_refusal", "broken"))`), and PPO
-# runs against it with the KL brake of notebook 05 (`kl_coef` 0.05), a weaker one and none. Every
-# run is judged by the hidden human on all held-out prompts, 4 samples each.
+# runs against it with the KL brake of notebook 05 (`kl_coef` 0.05) and with none (the benchmark
+# adds one in between, 0.02). Every run is judged by the hidden human on all held-out prompts, 4
+# samples each.
 #
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
-# eight PPO runs of the study (and section 4's two DPO runs), two at a time, one per CPU thread
-# (`rlhf_lab.side_by_side`; about 19 min from nothing on 2 CPU cores).*
+# seven PPO runs of the study (one is notebook 05's, already cached), two at a time, one per CPU
+# thread (`rlhf_lab.side_by_side`; about 19 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
 if LIVE:
-    study_dirs = reward_hacking.train_study(profile, labeller_bias=True)  # trains what is missing
-    bias_dirs = {label: study_dirs.pop(label) for label in reward_hacking.LABELLER_BIAS}  # section 4's DPO runs
+    study_dirs = reward_hacking.train_study(profile, reward_hacking.LESSON_BRAKES)  # trains what is missing
     study = reward_hacking.judge_study(profile, sft, tokenizer, world, prompts_all, reward_model_score, study_dirs,
                                        SAMPLES)
 else:  # the benchmark's run of your seed, or of its first seed when it has none of yours
@@ -101,7 +102,7 @@ else:  # the benchmark's run of your seed, or of its first seed when it has none
     print(f"the study's runs: the benchmark's seed {study_seed}")
     study = runs_by_seed[study_seed]["runs"]
 # %%
-UNGUARDED = {reward_hacking.unguarded_label(k): k for k in reward_hacking.BRAKES}
+UNGUARDED = {reward_hacking.unguarded_label(k): k for k in reward_hacking.LESSON_BRAKES}
 HACKED = reward_hacking.unguarded_label(reward_hacking.WEAKEST)
 
 
@@ -334,15 +335,16 @@ display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r
 # `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
 # Each level is one plain DPO run (`PLAIN_DPO`: beta 0.1, no NLL term); only the labels change.
 #
-# *On the test budget the DPO runs are not trained here; the three-seed numbers come from
-# `benchmarks/bench_labeller_bias.py`. Run the notebook yourself and the next cell judges the unbiased
-# and the most sycophantic labeller's DPO for your seed (section 1 trained both, beside its PPO runs).*
+# *The numbers below come from `benchmarks/bench_labeller_bias.py` (three seeds, five bias levels
+# each). To train the unbiased and the most sycophantic labeller's DPO for your own seed, set
+# `TRAIN_BIASED_DPO = True` in the next cell (about 3 min on 2 CPU cores).*
 
 # %%
-if LIVE:
-    live = {name: evaluate_with_proxy(load_adapter_policy(profile, directory)[0], tokenizer, world, prompts_all,
-                                      reward_model_score, SAMPLES, seed=profile.seed)
-            for name, directory in bias_dirs.items()}  # trained in section 1, beside the PPO runs
+TRAIN_BIASED_DPO = False  # True: train and judge two of the benchmark's DPO runs for your seed
+if TRAIN_BIASED_DPO:
+    live = {name: evaluate_with_proxy(load_adapter_policy(profile, get_dpo_model_dir(profile, settings))[0],
+                                      tokenizer, world, prompts_all, reward_model_score, SAMPLES, seed=profile.seed)
+            for name, settings in reward_hacking.LABELLER_BIAS.items()}
     display(lesson.number_table({name: {"agrees with a wrong claim": m["sycophancy_rate"],
                                         "contradicts a right claim": m["contradicts_right_claim_rate"],
                                         "well-formed": m["well_formed"], "gold reward": m["gold"]["mean"]}
@@ -392,11 +394,10 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 # benchmark's three seeds (the figure, the table and the checks above), a labeller who likes being
 # agreed with produces a policy that contradicts right claims less (that part is good) and, once
 # the labeller is indifferent (4), agrees with far more wrong ones (that part is sycophancy); the
-# gold reward falls. Your own run (the first table) is one more draw, trained with today's code:
-# plain DPO has no NLL term, and on some seeds it drifts into text that is neither a "yes" nor a
-# "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold reward
-# (in the committed run, seed 0, both score -0.40: the unbiased run's broken text costs as much as
-# the biased run's flattery). The dose is not a dial: at 6, where the labeller prefers
+# gold reward falls. A run of your own (the switch above) is one more draw, trained with today's
+# code: plain DPO has no NLL term, and on some seeds it drifts into text that is neither a "yes"
+# nor a "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold
+# reward beside them. The dose is not a dial: at 6, where the labeller prefers
 # the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
 # 4 (in one seed of three, fewer than with the unbiased labeller): one rate does not tell all a
 # biased label changes, which is why the gold reward is measured beside it. The same with length: every word the labeller likes is a word the policy

@@ -46,12 +46,13 @@ PLAIN_DPO = DPOSettings(beta=0.1, sft_weight=0.0)
 
 
 def train_dpo(profile: Profile, settings: DPOSettings | None = None, out_dir: Path | None = None,
-              extra_rows=None, progress: bool = True):
-    """Train the DPO policy. Returns (peft_model, tokenizer, report); saves the adapter to out_dir."""
+              *, sft_dir: Path, extra_rows=None, progress: bool = True):
+    """Train the DPO policy from the SFT model in ``sft_dir`` (also its reference). Returns
+    (peft_model, tokenizer, report); saves the adapter to out_dir. ``get_dpo_model_dir`` finds
+    (or builds) the SFT model that ``settings.sft`` names; this function only trains."""
     from trl import DPOConfig, DPOTrainer
 
     settings = settings or DPOSettings()
-    sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
     torch.manual_seed(profile.seed)  # the LoRA init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
     policy = models.load_model(sft_dir, quantize_4bit=profile.quantize_4bit, device=profile.device,
@@ -100,6 +101,7 @@ def get_dpo_model_dir(profile: Profile, settings: DPOSettings | None = None, pro
     """The DPO policy's directory (its adapter), trained if missing."""
     settings = settings or DPOSettings()
     builder = builder or Builder(progress)
-    get_sft_model_dir(profile, settings.sft, builder=builder)
+    sft_dir = get_sft_model_dir(profile, settings.sft, builder=builder)
     return builder.build("dpo", dpo_cache_settings(profile, settings),
-                         lambda out: train_dpo(profile, builder.per_process(settings), out, progress=builder.progress))
+                         lambda out: train_dpo(profile, builder.per_process(settings), out, sft_dir=sft_dir,
+                                               progress=builder.progress))

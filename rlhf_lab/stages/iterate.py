@@ -70,7 +70,8 @@ def get_iterated_reward_model_dir(profile: Profile, policy_dir: Path, settings: 
 
     def build(out):
         rows = policy_comparisons(profile, policy_dir, settings, samples_per_prompt)
-        train_reward_model(profile, settings, out, extra_rows=rows, progress=builder.progress)
+        train_reward_model(profile, settings, out, sft_dir=built_from(first), extra_rows=rows,
+                           progress=builder.progress)
 
     key = {"stage": "reward", "round": 2, **cache.lineage(sft=built_from(first), policy=policy_dir),
            "world": cache.world_fingerprint(profile.seed), "policy_samples_per_prompt": samples_per_prompt,

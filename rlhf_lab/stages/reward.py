@@ -63,26 +63,27 @@ def make_reward_trainer_class():
 
 
 def train_reward_model(profile: Profile, settings: RewardSettings | None = None, out_dir: Path | None = None,
-                       extra_rows=None, loss_fn=bradley_terry_loss, progress: bool = True,
+                       *, sft_dir: Path, extra_rows=None, loss_fn=bradley_terry_loss, progress: bool = True,
                        measure_quality: bool = True):
-    """Train a reward model; save it to ``out_dir`` if given. Returns (model, tokenizer, report).
+    """Train a reward model from the SFT model in ``sft_dir``; save it to ``out_dir`` if given.
+    Returns (model, tokenizer, report). ``get_reward_model_dir`` finds (or builds) the SFT model
+    that ``settings.sft`` names; this function only trains.
 
     ``measure_quality=False`` skips the held-out accuracy check (it samples the SFT model), for
     callers that measure the model their own way (notebook 03's "your labels, your model")."""
     from trl import RewardConfig
 
     settings = settings or RewardSettings()
-    sft_dir = get_sft_model_dir(profile, settings.sft, progress=progress)
     torch.manual_seed(profile.seed)  # the LoRA and score-head init, whatever ran before in this process
     tokenizer = get_tokenizer(profile)
-    model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
-                              lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
-    dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
     config = RewardConfig(
         **trainer_arguments(profile, scratch_dir(out_dir, "reward") / "_trainer",
                             disable_tqdm=not progress),
         **schedule_arguments(settings),  # epochs, batch size, learning rate (cosine), max length
     )
+    model = models.load_model(sft_dir, kind="reward", quantize_4bit=profile.quantize_4bit, device=profile.device,
+                              lora=models.LoraSettings.from_profile(profile), tokenizer=tokenizer)
+    dataset, real_test, real_info = preference_dataset(profile, settings, sft_dir, tokenizer, extra_rows)
     trainer = make_reward_trainer_class()(model=model, args=config, train_dataset=dataset,
                                           processing_class=tokenizer, loss_fn=loss_fn)
     report = {"seconds": run_trainer(trainer, progress), "history": loss_history(trainer), "pairs": len(dataset)}
@@ -125,14 +126,14 @@ def get_reward_model_dir(profile: Profile, settings: RewardSettings | None = Non
     """
     settings = settings or RewardSettings()
     builder = builder or Builder(progress)
-    get_sft_model_dir(profile, settings.sft, builder=builder)
+    sft_dir = get_sft_model_dir(profile, settings.sft, builder=builder)
 
     def build(out):
         extra = None
         if label_file is not None and Path(label_file).exists():
             extra = label_rows(LabelStore(label_file).active_decisions(annotator=None))
-        train_reward_model(profile, builder.per_process(settings), out, extra_rows=extra, progress=builder.progress,
-                           measure_quality=builder.main)
+        train_reward_model(profile, builder.per_process(settings), out, sft_dir=sft_dir, extra_rows=extra,
+                           progress=builder.progress, measure_quality=builder.main)
 
     return builder.build("reward", reward_cache_settings(profile, settings, label_file), build)
 
