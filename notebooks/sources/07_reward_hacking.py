@@ -38,7 +38,7 @@
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
 # the benchmarks; run it yourself and it trains every run for your seed
-# (about 19 min from nothing on 2 CPU cores, about a minute once cached).*
+# (about 13 min from nothing on 2 CPU cores, about a minute once cached).*
 
 # %%
 from rlhf_lab import lesson, plots, reward_hacking
@@ -88,7 +88,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
 # seven PPO runs of the study (one is notebook 05's, already cached), two at a time, one per CPU
-# thread (`rlhf_lab.side_by_side`; about 19 min from nothing on 2 CPU cores).*
+# thread (`rlhf_lab.side_by_side`; about 13 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
