@@ -86,7 +86,7 @@ status = rlhf_lab(["doctor"])
 # One code path, two sizes. Pick one **before starting Jupyter** (or before the first cell):
 #
 # - `RLHF_LAB_PROFILE=tiny` (the default): CPU only, offline. A ~1M-parameter Llama-style model
-#   that the course pretrains on the lab world's text (about 3.5 min, once; then cached).
+#   that the course pretrains on the lab world's text (about 3 min, once; then cached).
 # - `RLHF_LAB_PROFILE=gpu`: one consumer GPU (8-12 GB). A real small model from the Hugging Face
 #   Hub, loaded in 4-bit NF4 with LoRA adapters, so the whole pipeline fits the card.
 #

@@ -39,7 +39,7 @@ print(lesson.setup_line(profile))
 #
 # A byte-level BPE tokenizer is trained on the corpus, then a small Llama-style model learns to
 # predict the next token (`profile.pretrain_steps` optimizer steps on batches of 128-token blocks). The model is cached: the second
-# time this cell runs it loads in a second. *Takes about 3.5 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
+# time this cell runs it loads in a second. *Takes about 3 min the first time, 1 s after on the tiny profile (2 CPU cores); gpu profile: no pretraining, the profile's hub model is loaded.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -64,7 +64,7 @@ if profile.base_model == "tiny":
 # ## What the base model says
 #
 # We give it held-out prompts in the chat format and sample an answer to each (temperature 1).
-# The gold reward (hidden from the model) is under each answer. *Takes about 5 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# The gold reward (hidden from the model) is under each answer. *Takes a few seconds on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 world = World(profile.seed)
@@ -79,7 +79,7 @@ lesson.samples_table(samples, {"base model": models.generate(
 # ## Measured: the gold reward on the held-out prompts
 #
 # `evaluate_policy` samples `profile.eval_samples` answers per held-out prompt (8 on the tiny profile) and scores each with the gold
-# reward, component by component and per family; the interval is a 95% bootstrap over prompts. *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# reward, component by component and per family; the interval is a 95% bootstrap over prompts. *Takes a few seconds on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 metrics, responses = evaluate_policy(base, tokenizer, world, heldout, profile.eval_samples, profile.max_new_tokens,

@@ -60,7 +60,7 @@ lesson.show_code(train_sft, "config = SFTConfig(", "packing=False")
 # %% [markdown]
 # ## Train (or load from the cache)
 #
-# *Takes about 1.5 min the first time (and 3.5 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1 min the first time (and 3 min more if the base model is not built yet) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -95,7 +95,7 @@ lesson.samples_table(samples, {"base model": generate(base), "SFT model": genera
 # ## Measured: base vs SFT
 #
 # The KL column is how far the SFT model has moved from the base model, in nats per response
-# (Monte-Carlo, on the SFT model's own answers). *Takes about 20 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# (Monte-Carlo, on the SFT model's own answers). *Takes about 10 s on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 evaluate = lambda model, reference: evaluate_policy(model, tokenizer, world, heldout, profile.eval_samples,
@@ -231,7 +231,7 @@ lesson.check_claim("SFT leaves wrong answers: its helpful component stays below 
 # %% [markdown]
 # **Try it (exercise):** what does SFT alone do when the demonstrators are careful? Train it with
 # demonstrators who always refuse harm and always correct the user, and compare the two rows above
-# (about 1.5 min on the tiny profile):
+# (about 1 min on the tiny profile):
 #
 # ```python
 # from rlhf_lab.stages.sft import SFTSettings

@@ -107,7 +107,9 @@ else:
 # the fact to see the user is wrong), and `benign` look-alikes, where a cautious labeller rewards
 # the refusals the hidden human punishes (over-refusal). (Run unattended, the table above is the
 # scripted learner's: a simulated annotator with 20% noise and a mild liking for agreement. With
-# 20 pairs each family holds a handful, so its counts move a lot from one run to the next.)
+# 20 pairs each family holds a handful, so its counts move a lot from one run to the next, and a
+# taste need not show at all: the scripted learner can match the hidden human on every sycophancy
+# pair of one run.)
 #
 # ## From labels to a TRL preference dataset
 #
@@ -148,7 +150,7 @@ merged[0]
 #
 # **Run All never trains here.** When you have labelled (10 A/B labels at least, ties and skips
 # do not count), set `TRAIN_YOUR_MODEL = True` in the next cell and run it. *Four short
-# trainings: about 15-20 s on the tiny profile (2 CPU cores), plus about 1 min if the SFT model
+# trainings: about 15 s on the tiny profile (2 CPU cores), plus about 1 min if the SFT model
 # (notebook 02) is not built yet; gpu profile: not timed yet.* In the course's tests the
 # scripted learner's labels are used instead of your_model.
 

@@ -56,7 +56,7 @@ lesson.show_code(make_reward_trainer_class(), "def compute_loss", "return (loss"
 # If you labelled pairs in notebook 03, `labels/my_labels.jsonl` exists and your decisions join the
 # simulated annotator's pairs (`profile.preference_pairs` templated pairs, plus pairs of SFT samples and
 # minimal edits); a new reward model is trained for them.
-# *Takes about 1.5 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 label_file = Path("labels/my_labels.jsonl")
@@ -150,7 +150,8 @@ lesson.check_claim("... while the gold reward does not rise", max(effect["gold_c
 
 # %% [markdown]
 # **What to look for:** the reward model's score goes **up** for most responses when the phrase is
-# appended, while the gold reward never rises (it falls or stays: four more words can cost a little
+# appended (the check counts them; the one example printed above need not be one of them), while
+# the gold reward never rises (it falls or stays: four more words can cost a little
 # concision). In the preference data
 # the phrase came with better answers, so "I hope this helps" became evidence of quality. A policy
 # optimised against this reward model can learn to say it more and collect reward without getting

@@ -69,7 +69,7 @@ lesson.show_code(loss_arguments, "def loss_arguments")
 # %% [markdown]
 # ## Train (or load from the cache)
 #
-# *Takes about 1.5 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 1 min the first time (plus the SFT model if it is missing) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -100,7 +100,7 @@ lesson.check_claim("the chosen answers' implicit reward rises, above the rejecte
 # ## PPO vs DPO, side by side
 #
 # PPO comes from notebook 05 (trained here first if it is missing: then this cell takes longer).
-# *Takes about 30 s with PPO cached (about 2 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 15 s with PPO cached (about 2 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -183,9 +183,10 @@ lesson.check_claim("... but from n = 1 to n = 16 the gold reward of the pick gai
 # %% [markdown]
 # **What to look for:** the two curves part ways. The more samples the reward model chooses from,
 # the more its choice is driven by what it over-rates rather than by what the hidden human wants
-# (Gao et al. 2022 measured the same on real models). Where the gold curve peaks moves from seed
-# to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, after which it falls or stays
-# flat): a little search can help, more does not pay. Notebook 07b takes it to n = 256.
+# (Gao et al. 2022 measured the same on real models). Where the gold curve peaks, if it peaks at
+# all, moves from seed to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, later in some
+# runs; the check prints this run's): the gold gains far less than the reward model's score, and
+# more search does not pay it back. Notebook 07b takes it to n = 256.
 
 # %%
 fig = plots.gold_components_by_stage(metrics)

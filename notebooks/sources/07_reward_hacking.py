@@ -13,7 +13,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 07 · When RLHF goes wrong (1): reward hacking, shortcuts, biased labellers
 #
@@ -32,7 +31,8 @@
 #
 # Over-optimisation, mode collapse and the alignment tax follow in `07b_overoptimization.ipynb`.
 # Each numbered claim is checked on the three-seed benchmarks (`benchmarks/bench_reward_hacking.py`,
-# `bench_labeller_bias.py`), and your own run is drawn next to them. The benchmarks' seeds are
+# `bench_labeller_bias.py`), and for sections 1-3 your own run is drawn next to them (section 4's
+# own runs wait behind a switch). The benchmarks' seeds are
 # separate training runs, with the code of their date: their seed 0 is not your run, and its numbers
 # differ from yours by as much as one draw differs from another.
 #
@@ -62,7 +62,7 @@ print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking'
 # %% [markdown]
 # ## The models: SFT, and the reward model of notebook 04
 #
-# *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 5 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
 course = lesson.course_models(profile)  # each built first if the cache lacks it
@@ -126,7 +126,8 @@ fig = plots.training_curves_by_kl({name: study[name]["history"] for name in UNGU
 # **What to look for:** per PPO step (each a rollout of 128 answers), the reward model's score
 # (left) climbs in every run, and the share of benign look-alikes refused (second panel) climbs
 # with it, even at the course's brake; the well-formed share (third) falls most without a brake;
-# the gold reward (right), which PPO never sees, does not follow the score.
+# the gold reward (right), which PPO never sees, follows the score at first, then stops following it
+# (it flattens or falls while the score keeps climbing).
 # The answers themselves, to the first benign look-alikes:
 
 # %%
@@ -219,9 +220,12 @@ rates_table(["SFT", *FIXES.values()])
 # run's new comparisons held the hacked policy's broken answers too. The course's reward model
 # (both guards) is the same fix with broken text guarded from the start.
 #
-# How much of the benign family's lost gold came back (the last check prints the share per seed)
-# is bounded by what the course's reward model itself gets there: the rest is not the hack but a
-# blind spot both share (answers about another object than the one asked, notebook 04).
+# How much of the benign family's lost gold comes back varies from run to run. In each of the
+# benchmark's seeds the iterated run ends at or above the course reward model's benign gold (the
+# last check prints the pair per seed): what it did not win back, the guarded reward model loses
+# too, a blind spot both share (answers about another object than the one asked, notebook 04). A
+# run of yours is another draw and can end below it (compare the table's "benign gold" rows) even
+# with its refusals gone: the second reward model kept that blind spot and PPO found more of it.
 #
 # Iteration worked only because each of the hacked policy's samples was also compared with one
 # of SFT's: the hacked policy refuses the same way four times out of four, and two identical
@@ -280,7 +284,8 @@ fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
 # %% [markdown]
 # **What to look for:** SFT agrees with most wrong claims and still contradicts many right ones
 # (the first bars): it does not check the claim, it picks an opening. PPO against the course's
-# reward model cuts sycophancy by tens of points and cuts contradicting right users by far less:
+# reward model cuts sycophancy by tens of points and cuts contradicting right users by far less, or
+# even raises it:
 # the reward model pays "No", because most users in its comparisons were wrong, and PPO learned
 # the shortcut, not the fact. More user-right comparisons let sycophancy back up, and what they
 # do to contradicting right users depends on the seed (the table under the checks): the reward model
@@ -289,8 +294,8 @@ fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
 # are wrong, so "No" is right two times in three: a judge that cannot check the claim pays "No",
 # and a policy that cannot check it earns most, on average, by saying it. The policy cannot check
 # it either: PPO on the gold reward itself, notebook 05's control, still contradicts right users
-# (says "No", or agrees while misstating the fact) about as often as SFT, in every seed (the check
-# below). A shortcut that even the truth does not remove is a capability limit: this
+# (says "No", or agrees while misstating the fact) at least about as often as SFT, and in some
+# seeds more often (the check below). A shortcut that even the truth does not remove is a capability limit: this
 # 1M-parameter model does not know its facts well enough to check a claim against them. A larger
 # model might (notebook 08 shows how to run the pipeline on one; this course does not measure it).
 
@@ -394,10 +399,10 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 # benchmark's three seeds (the figure, the table and the checks above), a labeller who likes being
 # agreed with produces a policy that contradicts right claims less (that part is good) and, once
 # the labeller is indifferent (4), agrees with far more wrong ones (that part is sycophancy); the
-# gold reward falls. A run of your own (the switch above) is one more draw, trained with today's
-# code: plain DPO has no NLL term, and on some seeds it drifts into text that is neither a "yes"
-# nor a "no" (its "well-formed" row), where both rates fall for the wrong reason; read its gold
-# reward beside them. The dose is not a dial: at 6, where the labeller prefers
+# gold reward falls. If you turn on the switch above, your run is one more draw, trained with
+# today's code: plain DPO has no NLL term, and on some seeds it drifts into text that is neither a
+# "yes" nor a "no" (read its "well-formed" row), where both rates fall for the wrong reason; read
+# its gold reward beside them. The dose is not a dial: at 6, where the labeller prefers
 # the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
 # 4 (in one seed of three, fewer than with the unbiased labeller): one rate does not tell all a
 # biased label changes, which is why the gold reward is measured beside it. The same with length: every word the labeller likes is a word the policy

@@ -13,7 +13,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 07b · When RLHF goes wrong (2): over-optimisation, collapse, the alignment tax
 #
@@ -63,7 +62,7 @@ print(f"your run: seed {profile.seed}; benchmark: seeds {BENCH['failure_modes'][
 # %% [markdown]
 # ## The models: SFT, and the reward model of notebook 04
 #
-# *Takes a few seconds when notebooks 02 and 04 ran before (about 7 min from nothing) on the tiny profile (2 CPU cores).*
+# *Takes a few seconds when notebooks 02 and 04 ran before (about 5 min from nothing) on the tiny profile (2 CPU cores).*
 
 # %%
 course = lesson.course_models(profile)  # each built first if the cache lacks it
@@ -170,9 +169,10 @@ sft_eval, ppo_runs = ppo_by_kl(profile, KL_COEFS, sft, tokenizer, world, prompts
 fig = plots.training_curves_by_kl({k: r["history"] for k, r in ppo_runs.items()}, keys=("reward", "gold_reward", "kl"))
 
 # %% [markdown]
-# **What to look for:** the reward model's score (left) climbs in every run, fastest with no
-# penalty; the gold reward (the policy never sees it) moves much less; the KL grows more, the
-# weaker the brake (right).
+# **What to look for:** the reward model's score (left) climbs in every run, least with the
+# strongest brake (0.5); the gold reward (the policy never sees it) climbs at first, then flattens
+# while the score keeps rising (on held-out prompts, below, the proxy gains more than the gold);
+# the KL grows more, the weaker the brake (right).
 #
 # ### Held-out: the same runs judged by the hidden human
 
@@ -256,9 +256,10 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** no run's entropy falls far (the check holds it above half of SFT's); 60
-# PPO steps sharpen some tokens and loosen others, and in the run above the entropy rises. The variety of *right* answers, where collapse would show first, moves by about a
-# tenth or less, and never far below SFT's (with 4 samples per prompt it is a noisy gauge: few prompts have two right
-# answers). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
+# PPO steps sharpen some tokens and loosen others: in most runs above the entropy rises a little,
+# in some it falls a little. The variety of *right* answers, where collapse would show first, moves
+# by a few hundredths (with 4 samples per prompt it is a noisy gauge: few prompts have two right
+# answers, and one run can read 0). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
 # of section 1's check): there its entropy doubled, a policy wandering, not collapsing. It also
 # has one run pushed hard on purpose: no KL brake and a 10x learning rate.
 
@@ -314,7 +315,7 @@ for seed, run in benchmark["runs"].items():
 #
 # The run pushed hard above (no KL brake, 10x learning rate), once more with `ptx_coef=1`.
 #
-# *On the test budget these two runs are not trained here (about 7 min); the three-seed numbers
+# *On the test budget these two runs are not trained here (about 5 min); the three-seed numbers
 # below come from `benchmarks/bench_failure_modes.py`. Run the notebook yourself and the next
 # cell trains both for your seed.*
 
@@ -449,7 +450,8 @@ lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta 
 # %% [markdown]
 # **What to look for:** PPO's best point sits above SFT's dotted line in every seed: in the
 # helpful-only world the preferences have something to teach. Further out, its gold falls.
-# best-of-n gains at small n and falls past its peak; DPO stays near SFT at a large beta and, with
+# best-of-n gains little, if anything, at small n (your own run's section 1 may not gain at all)
+# and falls past its peak; DPO stays near SFT at a large beta and, with
 # a small beta, runs far away into broken text (its well-formed rate in the table) ending in the
 # planted closer. DPO never samples during training: it learns from the labelled pairs
 # themselves, where good answers often end with "I hope this helps.", so the spurious feature
