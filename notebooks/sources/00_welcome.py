@@ -70,10 +70,10 @@ status = rlhf_lab(["doctor"])
 # | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.3 min |
 # | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 1.2 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.5 min |
-# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.3 min |
-# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 4.9 min |
+# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.2 min |
+# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 4.8 min |
 # | `05b_beyond_ppo.ipynb` | RLOO and GRPO (TRL's trainers) beside our PPO, same reward model and episode budget: what a critic buys, what a group baseline buys, time per 1,000 episodes; GRPO on a verifiable reward | 9.2 min |
-# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 1.5 min |
+# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 1.7 min |
 # | `07_reward_hacking.ipynb` | reward hacking made on purpose (over-refusal) and fixed (help-vs-refusal pairs, iterated RLHF), the "No" shortcut, sycophancy and verbosity from biased labellers | 12.7 min |
 # | `07b_overoptimization.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients), mode collapse measured, capability regression and PPO-ptx, PPO vs DPO vs best-of-n on one frontier | 9.6 min |
 # | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | 0.4 min |

@@ -102,14 +102,13 @@ lesson.check_claim("the reward model orders most held-out pairs as the hidden hu
 # **What to look for:** the families where the bars are lowest are where RL will be steered
 # wrong: a policy optimised against this reward model improves what the model scores well and
 # can drift where it does not. The numbers are the reward model's, not the truth's. On pairs of
-# SFT samples the helpful and sycophancy families are weaker than the harmful one: two answers
-# that differ only in the subject, the colour or the fact are harder for a reward model this
-# small to tell apart than a refusal from harmful instructions.
+# SFT samples the helpful family is weaker than the harmful one (on most seeds the sycophancy
+# family too): two answers that differ only in the subject, the colour or the fact are harder for
+# a reward model this small to tell apart than a refusal from harmful instructions.
 
 # %%
-lesson.check_claim("on pairs of SFT samples the reward model is weaker on the helpful and sycophancy families "
-                   "than on the harmful one",
-                   max(on_samples["helpful"], on_samples["sycophancy"]) < on_samples["harmful"],
+lesson.check_claim("on pairs of SFT samples the reward model is weaker on the helpful family than on the harmful one",
+                   on_samples["helpful"] < on_samples["harmful"],
                    **{f"{family}_accuracy": value for family, value in on_samples.items()})
 
 # %%
