@@ -41,7 +41,8 @@ def run_seed(seed: int, rounds: int) -> dict:
     tokenizer, world = get_tokenizer(profile), cache.world_for(seed)
     prompts = E.heldout_prompts(world)
     settings = DPOSettings()
-    sft = models.load_model(get_sft_model_dir(profile, progress=False), quantize_4bit=False, device="cpu")
+    sft_dir = get_sft_model_dir(profile, progress=False)
+    sft = models.load_model(sft_dir, quantize_4bit=False, device="cpu")
     sft_metrics, sft_responses = E.evaluate_policy(sft, tokenizer, world, prompts, 4, seed=2, reference=None)
     result = {"sft": {"gold": sft_metrics["gold_ci"], "well_formed": sft_metrics["well_formed_rate"]}, "rounds": []}
     policy_dir, extra = get_dpo_model_dir(profile, settings, progress=False), []
@@ -50,7 +51,7 @@ def run_seed(seed: int, rounds: int) -> dict:
         if round_ > 1:  # the last round's policy, sampled and labelled, joins the comparison data
             extra += policy_comparisons(profile, policy_dir, settings)
             policy_dir = Path(tempfile.mkdtemp(prefix=f"iterated-dpo-{seed}-{round_}-"))
-            policy, _, _ = train_dpo(profile, settings, out_dir=policy_dir, sft_dir=get_sft_model_dir(profile),
+            policy, _, _ = train_dpo(profile, settings, out_dir=policy_dir, sft_dir=sft_dir,
                                      extra_rows=extra, progress=False)
         else:
             policy, _ = load_adapter_policy(profile, policy_dir)
