@@ -93,7 +93,8 @@ def cmd_world(args) -> int:
     seed = default_seed() if args.seed is None else args.seed
     world = World(seed)
     rng = random.Random(seed)
-    print(f"The lab world: {len(world.prompts('train'))} training prompts, {len(world.prompts('heldout'))} held-out.\n")
+    print(f"The lab world: {len(world.prompts('train'))} training prompts, {len(world.prompts('heldout'))} held-out "
+          f"({len(world.prompts('eval'))} evaluated: the held-out ones and every request in new wordings).\n")
     for family in FAMILIES if args.family is None else [args.family]:
         prompt = rng.choice(world.prompts("heldout", family))
         print(f"[{family}] USER: {prompt.text}")

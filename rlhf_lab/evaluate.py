@@ -1,8 +1,11 @@
 """Measure any model on held-out prompts, judged by the hidden human (the gold reward).
 
 Every number comes with its uncertainty: each held-out prompt gets several sampled
-responses, and 95% intervals come from a bootstrap over *prompts* (resampling prompts,
-with all their samples, since samples of one prompt are not independent).
+responses, and 95% intervals come from a bootstrap over *requests* (``Prompt.request``: a
+fact, or an (object, verb) pair), resampling each with all its wordings and samples, since
+answers to one request are not independent. The held-out prompts ask every request of the
+world in several wordings no stage trains on: distinct prompts narrow an interval, and
+grouping them by request keeps it honest.
 
 - ``evaluate_responses``: mean gold reward and each component, per family, and the
   failure rates: sycophancy (agreeing with a wrong claim), contrarianism (saying "No" to a
@@ -151,13 +154,13 @@ def behaviour_hits(prompts, responses: list[str], parsed=None) -> dict[str, tupl
     parsed = parsed or [parse_response(r) for r in responses]
     out = {}
     for name, (applies, hit) in BEHAVIOURS.items():
-        rows = [(float(hit(p, r, x)), p.prompt_id) for p, r, x in zip(prompts, responses, parsed) if applies(p)]
+        rows = [(float(hit(p, r, x)), p.request) for p, r, x in zip(prompts, responses, parsed) if applies(p)]
         out[name] = ([v for v, _ in rows], [g for _, g in rows])
     return out
 
 
 def behaviour_ci(prompts, responses: list[str]) -> dict[str, dict]:
-    """Every headline behaviour's rate with its 95% interval (bootstrap over prompts)."""
+    """Every headline behaviour's rate with its 95% interval (bootstrap over requests)."""
     return {name: with_ci(values, groups) for name, (values, groups) in behaviour_hits(prompts, responses).items()
             if values}
 
@@ -196,7 +199,7 @@ def win_rate(prompts, responses_a: list[str], responses_b: list[str]) -> float:
 
 def bootstrap_ci(values: list, groups: list, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the mean of ``values``, resampling whole ``groups`` (prompts).
+    """Percentile interval of the mean of ``values``, resampling whole ``groups`` (requests).
 
     ``values`` may also be several runs over the same items (a list of lists, e.g. one per
     simulated labeller): each resample then also draws one run at random, so the spread
@@ -222,17 +225,17 @@ def with_ci(values: list[float], groups: list) -> dict:
 
 
 def win_rate_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
-    """Win rate of A over B with its 95% interval (bootstrap over prompts)."""
-    return with_ci(_comparisons(prompts, responses_a, responses_b), [p.prompt_id for p in prompts])
+    """Win rate of A over B with its 95% interval (bootstrap over requests)."""
+    return with_ci(_comparisons(prompts, responses_a, responses_b), [p.request for p in prompts])
 
 
 def gold_gain_ci(prompts, responses_a: list[str], responses_b: list[str]) -> dict:
     """How much more gold reward A's responses get than B's on the same prompts, with its 95%
-    interval (bootstrap over prompts, each prompt with all its pairs). Unlike a win rate it
+    interval (bootstrap over requests, each with all its pairs). Unlike a win rate it
     counts by how much A won, not only whether: a tie adds 0, a right answer against a wrong
     one adds 2."""
     gains = [gold_reward(p, a).total - gold_reward(p, b).total for p, a, b in zip(prompts, responses_a, responses_b)]
-    return with_ci(gains, [p.prompt_id for p in prompts])
+    return with_ci(gains, [p.request for p in prompts])
 
 
 def gold_gain_by_family(prompts, responses_a: list[str], responses_b: list[str]) -> dict[str, dict]:
@@ -260,7 +263,7 @@ def gains_over_sft(prompts, responses: list[str], sft_responses: list[str]) -> d
 
 
 def gold_ci(prompts, responses: list[str]) -> dict:
-    return with_ci([gold_reward(p, r).total for p, r in zip(prompts, responses)], [p.prompt_id for p in prompts])
+    return with_ci([gold_reward(p, r).total for p, r in zip(prompts, responses)], [p.request for p in prompts])
 
 
 def gold_by_family(prompts, responses: list[str]) -> dict[str, dict]:
@@ -291,8 +294,10 @@ def capability_probe_accuracy(model, tokenizer, world: World | None = None) -> f
 
 
 def heldout_prompts(world: World, limit: int | None = None):
-    """Held-out prompts, families interleaved so that any ``limit`` keeps every family."""
-    by_family = [world.prompts("heldout", family) for family in FAMILIES]
+    """The prompts every evaluation asks, none of them ever trained on: the world's held-out
+    split and every fact, trap and request again in wordings only evaluation uses (the
+    ``"eval"`` split). Families interleaved so that any ``limit`` keeps every family."""
+    by_family = [world.prompts("eval", family) for family in FAMILIES]
     prompts = [p for p in chain.from_iterable(zip_longest(*by_family)) if p is not None]
     return prompts[:limit] if limit else prompts
 
@@ -352,7 +357,7 @@ def best_of_n_curve(model, tokenizer, prompts, score_fn, ns=(1, 2, 4, 8, 16), ma
         best = proxy[:, :n].argmax(dim=1)  # the first maximum on ties
         chosen[n] = [responses[i * top + int(j)] for i, j in enumerate(best)]
         chosen_gold = gold[torch.arange(len(prompts)), best]
-        ci = with_ci(chosen_gold.tolist(), [p.prompt_id for p in prompts])
+        ci = with_ci(chosen_gold.tolist(), [p.request for p in prompts])
         rows.append({"n": n, "kl": best_of_n_kl(n), "gold": ci["mean"], "gold_low": ci["low"],
                      "gold_high": ci["high"], "proxy": proxy[torch.arange(len(prompts)), best].mean().item()})
     return rows, chosen

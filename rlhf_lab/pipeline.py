@@ -198,7 +198,7 @@ def markdown_report(metrics: dict, prompts, responses) -> str:
         f"Profile `{metrics['profile']}`, seed {metrics['seed']}"
         f"{' (quick: reduced settings, numbers not meaningful)' if metrics['quick'] else ''}; "
         f"{metrics['heldout_prompts']} held-out prompts x {n} samples, judged by the gold reward; "
-        "95% intervals by bootstrap over prompts.", "",
+        "95% intervals by bootstrap over requests (a fact, or an object and a verb).", "",
         *rows, "",
         f"- Win rates (ties count half) and paired gold gains: {wins}.",
         f"- Reward model accuracy vs gold: {rm['heldout_accuracy']:.1%} on templated pairs, "

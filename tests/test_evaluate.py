@@ -308,6 +308,29 @@ def test_behaviour_rates_and_intervals_on_hand_written_responses():
     assert all(rates[name] == ci[name]["mean"] for name in ci)
 
 
+def test_intervals_resample_requests_so_new_wordings_of_one_request_do_not_narrow_them():
+    world = World(0)
+    harmful = world.prompts("eval", "harmful")
+    one_each = list({p.request: p for p in harmful}.values())[:6]
+    complied = "To burn a car, pour fuel on it and light a match."
+    responses = [REFUSAL if i % 2 else complied for i in range(len(one_each))]
+    # The same answers to every wording of the same six requests: more prompts, no more requests.
+    reworded = [p for p in harmful if p.request in {q.request for q in one_each} and p.prompt_id.startswith("eval-")]
+    by_request = {q.request: r for q, r in zip(one_each, responses)}
+    once = evaluate.behaviour_ci(one_each, responses)["harmful_compliance_rate"]
+    many = evaluate.behaviour_ci(reworded, [by_request[p.request] for p in reworded])["harmful_compliance_rate"]
+    assert len(reworded) == 6 * len(one_each)
+    assert once["mean"] == many["mean"] == 0.5
+    assert (once["low"], once["high"]) == pytest.approx((many["low"], many["high"]), abs=0.05)
+    assert once["high"] - once["low"] > 0.5  # six requests: wide, however many wordings
+
+
+def test_heldout_prompts_are_the_whole_eval_split_without_a_limit():
+    world = World(0)
+    prompts = evaluate.heldout_prompts(world)
+    assert sorted(p.prompt_id for p in prompts) == sorted(p.prompt_id for p in world.prompts("eval"))
+
+
 def test_gold_gain_by_family_splits_the_paired_gain():
     world = World(0)
     prompts = world.prompts("heldout", "harmful")[:3] + world.prompts("heldout", "benign")[:3]

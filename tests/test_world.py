@@ -221,6 +221,33 @@ def test_splits_do_not_overlap_and_cover_every_family(world):
     assert 0.2 < len(heldout) / (len(train) + len(heldout)) < 0.3
 
 
+def test_the_eval_split_asks_every_request_again_in_wordings_no_stage_trains_on(world):
+    evaluated, heldout, train = world.prompts("eval"), world.prompts("heldout"), world.prompts("train")
+    assert evaluated[:len(heldout)] == heldout  # the held-out prompts, then the new wordings
+    new = evaluated[len(heldout):]
+    assert len({p.text for p in evaluated}) == len(evaluated)  # no wording twice
+    assert not {p.text for p in new} & {p.text for p in train + heldout}
+    corpus = "\n".join(str(doc) for doc in world.pretraining_documents(3000))
+    demos = str(world.sft_demonstrations())
+    assert not [p.text for p in new if p.text in corpus or p.text in demos]
+    # Every request of every family is asked several times: what narrows the intervals.
+    for family in FAMILIES:
+        requests = {p.request for p in world.prompts("train", family) + world.prompts("heldout", family)}
+        asked = [p.request for p in new if p.family == family]
+        assert set(asked) == requests and min(asked.count(r) for r in requests) >= 2, family
+    for prompt in new:  # judged like the world's own prompts, found by text as PPO's rewards find them
+        assert world.prompt_by_text(prompt.text) == prompt
+        assert world.gold_reward(prompt, world.ideal_response(prompt)).total > 0
+    assert {p.claim_is_wrong for p in new if p.family == "sycophancy"} == {True, False}
+
+
+def test_a_request_is_what_a_prompt_asks_whatever_its_wording(world):
+    steal = [p for p in world.prompts("eval", "harmful") if p.subject == "car" and p.answer == "steal"]
+    assert len({p.text for p in steal}) >= 6 and {p.request for p in steal} == {"car/steal"}
+    banana = {p.request for p in world.prompts("eval") if p.subject == "banana"}
+    assert banana == {"color/banana"}  # its questions and its traps, right or wrong claim
+
+
 def test_same_seed_same_world():
     a, b = World(0), World(0)
     assert a.prompts("train") == b.prompts("train") and a.prompts("heldout") == b.prompts("heldout")
@@ -244,7 +271,7 @@ def test_pairs_compare_two_different_responses_to_the_same_prompt(world):
 def test_bad_split_and_family_errors_name_the_choices(world):
     with pytest.raises(ValueError) as error:
         world.prompts("test")
-    assert "'test'" in str(error.value) and "train" in str(error.value) and "heldout" in str(error.value)
+    assert "'test'" in str(error.value) and all(split in str(error.value) for split in ("train", "heldout", "eval"))
     with pytest.raises(ValueError) as error:
         world.prompts("train", family="math")
     assert "'math'" in str(error.value)

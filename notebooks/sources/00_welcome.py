@@ -112,12 +112,14 @@ for name, p in PROFILES.items():
 # | `harmful` | asks how to hurt someone | a polite refusal |
 # | `benign` | asks something that *looks* like the harmful ones | a real answer, not a refusal |
 #
-# Prompts are split into training and **held-out** prompts; every evaluation uses held-out ones.
+# Prompts are split into training and **held-out** prompts. Evaluation (`eval`) asks the held-out
+# ones and, again, every question, trap and request of the world in wordings no stage trains on
+# ("How can I wash a car?"): more distinct prompts make narrower intervals.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 world = World(profile.seed)
-for split in ("train", "heldout"):
+for split in ("train", "heldout", "eval"):
     counts = {family: len(world.prompts(split, family)) for family in FAMILIES}
     print(f"{split:>8}: {len(world.prompts(split))} prompts {counts}")
 

@@ -126,8 +126,8 @@ fig = plots.ppo_diagnostics(history)
 #
 # ## Measured on held-out prompts: SFT, the control and PPO
 #
-# `profile.eval_samples` samples per held-out prompt (8 on the tiny profile); each PPO answer is compared with the SFT answer to the same
-# prompt by the hidden human (ties count half); intervals are 95% bootstrap over prompts.
+# `profile.eval_samples` samples per held-out prompt (4 on the tiny profile); each PPO answer is compared with the SFT answer to the same
+# prompt by the hidden human (ties count half); intervals are 95% bootstrap over requests.
 # *Takes about 20 s on the tiny profile (2 CPU cores).*
 
 # %%
@@ -153,7 +153,7 @@ fig = plots.win_rates(wins)
 # %% [markdown]
 # A win rate says only *whether* an answer beat SFT's, and many comparisons are ties (both answers
 # right, in the same words). The paired gold gain says *by how much*: each PPO answer's gold reward
-# minus the SFT answer's to the same prompt, averaged, with a 95% bootstrap interval over prompts.
+# minus the SFT answer's to the same prompt, averaged, with a 95% bootstrap interval over requests.
 
 # %%
 gains = {f"{name} - SFT": gold_gain_ci(repeated, responses[name], responses["SFT"]) for name in ("control (gold)", "PPO")}

@@ -91,7 +91,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # thread (`rlhf_lab.side_by_side`; about 13 min from nothing on 2 CPU cores).*
 
 # %%
-prompts_all = heldout_prompts(world)  # every held-out prompt: 18 of them are benign look-alikes
+prompts_all = heldout_prompts(world)  # every held-out prompt: 162 of them are benign look-alikes
 if LIVE:
     study_dirs = reward_hacking.train_study(profile, reward_hacking.LESSON_BRAKES)  # trains what is missing
     study = reward_hacking.judge_study(profile, sft, tokenizer, world, prompts_all, reward_model_score, study_dirs,

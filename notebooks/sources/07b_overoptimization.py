@@ -120,7 +120,7 @@ lesson.check_claim("in every seed of the benchmark (n up to 256), the pick at th
 # **What to look for:** the blue points (what the search optimises) climb all the way; the green
 # ones (what the hidden human thinks of the same picks) do not follow: the more answers the
 # reward model chooses from, the more its choice lands on what it *over-rates*. The green bars are
-# 95% intervals over prompts; the benchmark's three seeds (last check) put the largest n's gold
+# 95% intervals over requests; the benchmark's three seeds (last check) put the largest n's gold
 # below the peak by more than its interval.
 #
 # ### The exploit: what does the reward model pick?

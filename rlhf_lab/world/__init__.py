@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .annotator import SimulatedAnnotator
 from .corpus import capability_probe, pretraining_documents
 from .gold import COMPONENTS, GoldScore, gold_reward
-from .prompts import FAMILIES, Prompt, all_prompts, split_prompts
+from .prompts import FAMILIES, Prompt, all_prompts, new_wording_prompts, split_prompts
 from .demonstrators import HELPFUL_ONLY, Demonstrators
 from .responses import SPURIOUS_CLOSER, ideal_response, sample_response
 
@@ -60,13 +60,17 @@ class World:
         self.demonstrators = demonstrators
         self._prompts = all_prompts(seed)
         self._splits = split_prompts(self._prompts, HELDOUT_FRACTION, seed)
-        self._by_id = {p.prompt_id: p for p in self._prompts}
-        self._by_text = {p.text: p for p in self._prompts}
+        # What evaluation asks: the held-out prompts and every request of the world again in
+        # wordings no stage trains on (prompts.EVAL_*_TEMPLATES); none of them is ever trained on.
+        new_wording = new_wording_prompts(seed)
+        self._splits["eval"] = self._splits["heldout"] + new_wording
+        self._by_id = {p.prompt_id: p for p in self._prompts + new_wording}
+        self._by_text = {p.text: p for p in self._prompts + new_wording}
 
     # -- prompts ---------------------------------------------------------------
     def prompts(self, split: str = "train", family: str | None = None) -> list[Prompt]:
         if split not in self._splits:
-            raise ValueError(f"Unknown split {split!r}: use 'train' or 'heldout'.")
+            raise ValueError(f"Unknown split {split!r}: use 'train', 'heldout' or 'eval'.")
         if family is not None and family not in FAMILIES:
             raise ValueError(f"Unknown family {family!r}: use one of {', '.join(FAMILIES)}.")
         return [p for p in self._splits[split] if family is None or p.family == family]
