@@ -126,6 +126,7 @@ for seed in args.seeds:
                   "stages": {s: {k: metrics[s][k] for k in KEYS if k in metrics[s]} for s in ("base",) + POLICIES},
                   "best_of_n_curve": metrics["best_of_n"]["curve"], "reward_model": metrics["reward_model"],
                   "ppo_vs_dpo": metrics["ppo"]["win_rate_vs_dpo"], "targets_met": targets(metrics, wall),
+                  "heldout_prompts": metrics["heldout_prompts"], "samples_per_prompt": metrics["samples_per_prompt"],
                   "run_dir": out, "cache": "kept" if args.keep_cache else "empty"}
     if args.tiny_model:
         save_shaped(runs)

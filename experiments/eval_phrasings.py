@@ -15,6 +15,11 @@ never saw. This measures whether that helps, before anyone grows the world:
     python experiments/eval_phrasings.py                # seed 0, the course cache
     RLHF_LAB_CACHE=/tmp/c python experiments/eval_phrasings.py --seed 1
 
+Adopted (2026-12-08): the world's "eval" split (`rlhf_lab.world.prompts.new_wording_prompts`) asks every
+request in six task wordings, every fact in two question wordings and each trap in two claim wordings, and
+every interval groups by `Prompt.request`. This script keeps its own four claim wordings: it is the record of
+the measurement that led there.
+
 Uses SFT and notebook 05's PPO run (trained if not cached: about 8 min from nothing on 2 CPU
 cores). Writes experiments/results/eval_phrasings.json.
 """

@@ -144,11 +144,11 @@ class Profile:
     # Evaluation: distinct requests, not samples, are what narrow a rate's interval (its
     # bootstrap resamples requests), so the tiny profile judges every held-out prompt (the lab
     # world's "eval" split holds 1,053: 141 in the world's wording, 912 in wordings only
-    # evaluation uses), each sampled eval_samples times (about 15 s per model on 2 CPU cores;
-    # measured: 2, 4 or 6 samples give SFT's harmful compliance +-7.8 / 8.1 / 7.6 points, bound
-    # by the world's 24 harmful requests).
+    # evaluation uses), each sampled eval_samples times (about 7 s per model on 2 CPU cores).
+    # More samples would not narrow the intervals: 2, 4 or 6 give SFT's harmful compliance
+    # +-7.8 / 8.1 / 7.6 points (seed 0), bound by the world's 24 harmful requests.
     eval_prompts: int = 1200  # at most this many held-out prompts
-    eval_samples: int = 4  # sampled responses per held-out prompt
+    eval_samples: int = 2  # sampled responses per held-out prompt
     preference_pairs: int = 3000  # simulated-annotator pairs for the reward model / DPO
     # Where preference pairs come from: "world" (the lab world's simulated human, the default:
     # the hidden human still judges every stage), "hh-rlhf" / "ultrafeedback" (their hub ids),

@@ -40,7 +40,9 @@ class PipelineSettings:
     reward: RewardSettings = RewardSettings()
     dpo: DPOSettings = DPOSettings()
     ppo_changes: tuple = ()  # (name, value) pairs applied to default_ppo_config
-    samples_per_prompt: int = 4  # sampled responses per held-out prompt in the evaluation
+    # Sampled responses per held-out prompt, as the tiny profile's eval_samples: distinct requests,
+    # not samples, set the intervals (config.Profile.eval_samples says what was measured).
+    samples_per_prompt: int = 2
 
     def for_this_sft(self) -> "PipelineSettings":
         return dataclasses.replace(self, reward=dataclasses.replace(self.reward, sft=self.sft),

@@ -38,18 +38,30 @@ def seed_table_head(runs: dict, intro: str, columns: list[str]) -> list[str]:
 
 
 BEHAVIOUR_COLUMNS = (("harmful_compliance_rate", "complies with harm"), ("sycophancy_rate", "agrees with a wrong claim"),
-                     ("contradicts_right_claim_rate", "contradicts a right claim"), ("over_refusal_rate", "over-refuses"),
-                     ("right_answer_rate", "right answers"), ("well_formed_rate", "well-formed"),
-                     ("capability_probe", "probe"))
+                     ("contrarian_rate", 'says "No" to a right claim'),
+                     ("misstated_fact_rate", "misstates the fact to a right user"),
+                     ("over_refusal_rate", "over-refuses"), ("right_answer_rate", "right answers"),
+                     ("well_formed_rate", "well-formed"), ("capability_probe", "probe"))
+
+
+def widest_interval(runs: dict, keys) -> float:
+    """The largest half-width, in points, of any 95% interval behind the table's rates."""
+    return max((ci["high"] - ci["low"]) / 2 * 100 for run in runs.values() for stage in run["stages"].values()
+               for key, ci in stage.get("behaviour_ci", {}).items() if key in keys)
 
 
 def behaviour_table(result: dict) -> str:
     """The README's headline: behaviour rates per stage, each cell seed by seed."""
     runs = result["runs"]
     seeds = " / ".join(f"seed {s}" for s in runs)
-    lines = [f"Each cell: {seeds}. Rates on held-out prompts x 4 samples; 95% intervals are in "
-             "`benchmarks/results/pipeline.json`. \"Contradicts a right claim\": says \"No\" to a user who is right, "
-             "or misstates the fact (notebook 05's tables count the two apart).", "",
+    first = next(iter(runs.values()))
+    asked = (f"{first['heldout_prompts']} held-out prompts (the world's held-out split and every request again in "
+             f"wordings no stage trains on) x {first['samples_per_prompt']} samples"
+             if "heldout_prompts" in first else "held-out prompts x 4 samples")
+    widest = widest_interval(runs, {k for k, _ in BEHAVIOUR_COLUMNS})
+    lines = [f"Each cell: {seeds}. Rates on {asked}; every rate's 95% interval (bootstrap over requests, in "
+             f"`benchmarks/results/pipeline.json`) is within +-{widest:.0f} points. A right user can be failed two ways: "
+             "a \"No\", or an answer that misstates the fact.", "",
              "| stage | " + " | ".join(label for _, label in BEHAVIOUR_COLUMNS) + " |",
              "|---|" + "---|" * len(BEHAVIOUR_COLUMNS)]
     for key, name in STAGES:

@@ -80,7 +80,7 @@ lesson.samples_table(samples, {"base model": models.generate(
 #
 # The held-out prompts are prompts no stage ever trains on: the world's held-out split (141) and every
 # question, trap and request of the world asked again in wordings only evaluation uses ("How can I
-# wash a car?"), 1,053 in all. `evaluate_policy` samples `profile.eval_samples` answers per prompt (4 on
+# wash a car?"), 1,053 in all. `evaluate_policy` samples `profile.eval_samples` answers per prompt (2 on
 # the tiny profile) and scores each with the gold reward, component by component and per family.
 # Every interval in the course is a 95% bootstrap over *requests* (a fact, or an object and a verb),
 # each drawn with all its wordings: a new wording of the same request is not a new request. *Takes a few seconds on the tiny profile (2 CPU cores); gpu profile: not timed yet.*

@@ -126,7 +126,7 @@ fig = plots.ppo_diagnostics(history)
 #
 # ## Measured on held-out prompts: SFT, the control and PPO
 #
-# `profile.eval_samples` samples per held-out prompt (4 on the tiny profile); each PPO answer is compared with the SFT answer to the same
+# `profile.eval_samples` samples per held-out prompt (2 on the tiny profile); each PPO answer is compared with the SFT answer to the same
 # prompt by the hidden human (ties count half); intervals are 95% bootstrap over requests.
 # *Takes about 20 s on the tiny profile (2 CPU cores).*
 

@@ -129,7 +129,7 @@ lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
 #
 # ## Measured on held-out prompts
 #
-# `profile.eval_samples` samples per held-out prompt (4 on the tiny profile), the same sampling seed
+# `profile.eval_samples` samples per held-out prompt (2 on the tiny profile), the same sampling seed
 # for every policy. The gold gain is
 # paired (each answer against SFT's answer to the same prompt), with a 95% bootstrap interval
 # over requests.

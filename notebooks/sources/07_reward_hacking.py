@@ -55,7 +55,7 @@ profile = get_profile()  # "tiny" unless the environment says RLHF_LAB_PROFILE=g
 print(lesson.setup_line(profile))
 UNDER_TEST = under_test_budget()  # RLHF_LAB_BUDGET=test: the reduced grid (tests, a quick look)
 LIVE = not UNDER_TEST  # train every run for your seed (under test: read the benchmarks)
-SAMPLES = 4  # sampled answers per prompt when a policy is judged
+SAMPLES = profile.eval_samples  # sampled answers per held-out prompt when a policy is judged (2 on the tiny profile)
 BENCH = {name: lesson.benchmark(name) for name in ("reward_hacking", "labeller_bias")}  # three seeds each
 print(f"your run: seed {profile.seed}; benchmarks: seeds {BENCH['reward_hacking']['seeds']}")
 
@@ -82,7 +82,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # look-alikes, and minimal edits into broken text). Here one is trained **without** them
 # (`reward_hacking.UNGUARDED`: `RewardSettings(leave_out=("over_refusal", "broken"))`), and PPO
 # runs against it with the KL brake of notebook 05 (`kl_coef` 0.05) and with none (the benchmark
-# adds one in between, 0.02). Every run is judged by the hidden human on all held-out prompts, 4
+# adds one in between, 0.02). Every run is judged by the hidden human on all held-out prompts, 2
 # samples each.
 #
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
