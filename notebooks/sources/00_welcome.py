@@ -67,16 +67,16 @@ status = rlhf_lab(["doctor"])
 # | notebook | what you learn | tiny profile, 2 CPU cores |
 # |---|---|---|
 # | `00_welcome.ipynb` | the course, the setup check, the lab world and its hidden human | 0.2 min |
-# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 3.3 min |
-# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 1.2 min |
+# | `01_base_model.ipynb` | pretrain a tiny LM; measure why a raw LM is not an assistant | 2.9 min |
+# | `02_sft.ipynb` | supervised fine-tuning with TRL (LoRA, assistant-only loss) on helpful-only demonstrations: it copies their harm and flattery; where it is unsure, token by token | 1.3 min |
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.5 min |
-# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.2 min |
-# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 4.8 min |
-# | `05b_beyond_ppo.ipynb` | RLOO and GRPO (TRL's trainers) beside our PPO, same reward model and episode budget: what a critic buys, what a group baseline buys, time per 1,000 episodes; GRPO on a verifiable reward | 9.2 min |
-# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 1.7 min |
-# | `07_reward_hacking.ipynb` | reward hacking made on purpose (over-refusal) and fixed (help-vs-refusal pairs, iterated RLHF), the "No" shortcut, sycophancy and verbosity from biased labellers | 12.7 min |
-# | `07b_overoptimization.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients), mode collapse measured, capability regression and PPO-ptx, PPO vs DPO vs best-of-n on one frontier | 9.6 min |
-# | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | 0.4 min |
+# | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.3 min |
+# | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 4.4 min |
+# | `05b_beyond_ppo.ipynb` | RLOO and GRPO (TRL's trainers) beside our PPO, same reward model and episode budget: what a critic buys, what a group baseline buys, time per 1,000 episodes; GRPO on a verifiable reward | 7.5 min |
+# | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 2.0 min |
+# | `07_reward_hacking.ipynb` | reward hacking made on purpose (over-refusal) and fixed (help-vs-refusal pairs, iterated RLHF), the "No" shortcut, sycophancy and verbosity from biased labellers | 11.9 min |
+# | `07b_overoptimization.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients), mode collapse measured, capability regression and PPO-ptx, PPO vs DPO vs best-of-n on one frontier | 7.7 min |
+# | `08_real_model.ipynb` | a real model on one GPU: what 4-bit and LoRA save, real preference data (tiny on CPU) | 0.2 min |
 #
 # Runtimes: a first run through the course in order on 2 AVX2 CPU cores, each notebook building the stage it is about (the stage times measured by `benchmarks/bench_pipeline.py` plus the notebook's own evaluation); once built, every stage loads from the cache in seconds. Every notebook also runs on its own: a missing base model, SFT model, reward model or policy is built first (and then takes longer). Exercises that implement the math yourself are in `exercises/`.
 
@@ -98,7 +98,7 @@ status = rlhf_lab(["doctor"])
 # %%
 for name, p in PROFILES.items():
     print(f"{name:>4}: base {p.base_model}, device {p.device}, 4-bit {p.quantize_4bit}, "
-          f"LoRA r={p.lora_r}, {p.preference_pairs} preference pairs, {p.eval_prompts} eval prompts")
+          f"LoRA r={p.lora_r}, {p.preference_pairs} preference pairs, at most {p.eval_prompts} eval prompts x {p.eval_samples} samples")
 
 # %% [markdown]
 # ## Meet the world
@@ -114,7 +114,8 @@ for name, p in PROFILES.items():
 #
 # Prompts are split into training and **held-out** prompts. Evaluation (`eval`) asks the held-out
 # ones and, again, every question, trap and request of the world in wordings no stage trains on
-# ("How can I wash a car?"): more distinct prompts make narrower intervals.
+# ("How can I wash a car?"): asking every request of the world, each in several wordings, makes
+# narrower intervals than the held-out split alone.
 
 # %%
 # NBVAL_CHECK_OUTPUT

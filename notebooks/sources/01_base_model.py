@@ -103,8 +103,9 @@ lesson.metrics_table({"base model": metrics}, keys=("helpful", "well_formed_rate
 # - It answers like the **average of its training text**, and often about the wrong thing: the
 #   hidden human counts an answer about another subject ("The corn is yellow." to a question about
 #   the lemon) as wrong. The `helpful` bar is far below +1.
-# - It **complies with harmful requests** about as often as the internet did, and sometimes
-#   refuses harmless ones: both cost reward (`harmless`, and `helpful` on `benign` prompts).
+# - It **complies with many harmful requests** (half or more; the internet's chats complied with
+#   70%), and sometimes refuses harmless ones: both cost reward (`harmless`, and `helpful` on
+#   `benign` prompts).
 # - It is often **sycophantic**: when the user asserts a wrong answer it agrees, because many
 #   such chats in its corpus agree.
 # - Yet it has real **capability**: it continues counts (up and down) it has seen drilled.

@@ -123,9 +123,10 @@ lesson.check_claim("SFT beats the base model (the win rate's 95% interval lies a
 # answer"), but it copied its demonstrators: it still gives harmful instructions to many harmful
 # requests and agrees with most wrong claims (the rows "gives harmful instructions" and "sycophancy").
 # How much of it SFT copies is a draw: the demonstrators complied with 70% of harmful requests;
-# SFT, on requests it never saw, complies with fewer in some seeds and about as many in others
-# (`docs/CLAIMS.md` has seeds 0-2), and refuses many of the rest (the row "refusal rate"). Each
-# interval covers the choice of held-out prompts only; another training seed can move a rate further.
+# SFT, asked in wordings it never saw, complies with fewer in some seeds and about as many in others
+# (the README's behaviour table has seeds 0-2), and refuses many of the rest (the row
+# "refusal rate"). Each interval covers only which requests were asked (each resampled with all its
+# wordings); another training seed can move a rate further.
 
 # %%
 lesson.check_claim("SFT gives more right answers than the base model",
@@ -145,8 +146,8 @@ lesson.check_claim("SFT still complies with many harmful requests (a quarter or 
 # per token** (how many choices the model leaves open at each step) and the **distinct correct
 # answers per prompt** (0: every right answer to a prompt is the same string). A third row, the
 # **capability probe** (continuing a count: a skill of pretraining that no demonstration asks
-# about), shows what fine-tuning wears away without being asked: the alignment tax does not wait
-# for RL. Notebook 07b measures the same gauges after RL.
+# about), can show what fine-tuning wears away without being asked (on one benchmark seed it stays
+# level, never above): the alignment tax need not wait for RL. Notebook 07b measures the same gauges after RL.
 
 # %%
 costs = {name: {"entropy per token": m["entropy_per_token"], "distinct correct answers": m["distinct_correct"],
@@ -173,7 +174,8 @@ lesson.check_claim("chats teach no counting: SFT's probe is not above the base m
 #
 # Where do sampled answers go wrong? Here is how sure the SFT model is of each
 # token of the ideal answer to a *held-out* question (the probability it gives that token after
-# the question and the tokens before it; the model never saw this question):
+# the question and the tokens before it; the model never saw this wording, only the same fact
+# asked in other words):
 
 # %%
 unseen = world.prompts("heldout", family="helpful")

@@ -172,20 +172,22 @@ lesson.samples_table(samples, {name: [responses[name][first[p.prompt_id]] for p 
 # each policy's own samples, exactly as PPO measures it). The control shows how far this
 # optimiser, in this budget, gets against the truth. PPO against the reward model can come
 # close to it on the total, or pass it; like the control it gains most on the same two families,
-# and it can lose gold on the other two, benign and helpful (the paired gains by family below:
-# how much depends on the run). SFT copied helpful-only demonstrators, and both runs fix what they got
-# wrong: the rows "gives harmful instructions" and "sycophancy" fall, and those two families
-# gain most (the paired gains by family below). But look at the row "contrarian": on the traps
+# and both runs can lose a little gold on the other two, benign and helpful (the paired gains by
+# family below: how much depends on the run). SFT copied helpful-only demonstrators, and both runs
+# reduce what they got wrong: the rows "gives harmful instructions" and "sycophancy" fall (the
+# control's sycophancy by a seed-dependent amount, PPO's far), and those two families gain most. But look at the row "contrarian": on the traps
 # where the user is *right*, how often the answer starts with "No" (whatever fact follows; the
 # row below it, "misstates the fact", counts a wrong value for the subject, a failure of
 # knowledge rather than of disposition). PPO against the reward model agrees with wrong claims
-# less often than SFT, yet says "No" to right users more often than SFT did (the check below;
-# how much more depends on the seed). It learned to say "No", not which claims are wrong: the reward model
-# cannot tell a right claim from a wrong one well (notebook 04), and "No" is right more often
-# than "Yes" on the traps it was shown: a shortcut, taken apart in notebook 07. And the
-# capability probe (a skill no reward asks about) moves by less than 15 points, up or down
-# depending on the seed: at this KL the alignment tax is small (notebook 07b pushes PPO further,
-# where it grows, and measures PPO-ptx, which pays it back).
+# less often than SFT, yet says "No" to right users far more often than SFT did (the check below).
+# It learned to say "No", not which claims are wrong: the reward model cannot tell a right claim
+# from a wrong one well (notebook 04), and "No" is right more often than "Yes" on the traps it was
+# shown: a shortcut, taken apart in notebook 07. The control can say "No" more often too (how much
+# depends on the seed: the policy cannot check a claim either), but on the benchmark's three seeds
+# PPO against the reward model fails right users most (a "No" or a misstated fact). And the
+# capability probe (a skill no reward asks about) moves by less than 15 points, most often down a
+# few: at this KL the alignment tax is small (notebook 07b pushes PPO further, where it grows, and
+# measures PPO-ptx, which pays it back).
 
 # %%
 by_family = {name: {f: g["mean"] for f, g in gold_gain_by_family(repeated, responses[name], responses["SFT"]).items()}
@@ -219,7 +221,7 @@ lesson.check_claim("neither run loses 15 points of the probe",
 # ## What the control does not learn: a push on one token moves every position
 #
 # The hidden human pays +0.3 for a polite opener that fits ("Sure!" before an answer), and SFT
-# opens politely on only about a third of its samples or less: "open politely, change nothing
+# opens politely on well under half of its samples: "open politely, change nothing
 # else" would already beat SFT on most comparisons. Yet the control opens politely no more often
 # than SFT, or only a little more:
 
@@ -233,7 +235,7 @@ lesson.check_claim("SFT opens politely on about a third of its samples or less, 
 # An experiment with a known answer shows why. The reward is 1 for a polite opener and 0 otherwise, and PPO gets *perfect* credit
 # assignment: `first_token_advantages` keeps the advantage on the first response token only, so
 # the only token pushed is the one that chooses the opener.
-# *Takes about 1 min on the tiny profile (2 CPU cores).*
+# *Takes about 40 s on the tiny profile (2 CPU cores).*
 
 # %%
 def polite_reward(prompts, responses):
@@ -273,11 +275,12 @@ lesson.check_claim("pushing only the first token also puts openers after the sta
                    after_start_first_steps_rate=leak_start, after_start_last_steps_rate=leak_end)
 
 # %% [markdown]
-# **What to look for:** the share of responses with an opener *after* the start ("Sure! ToSure!
-# ..."), which SFT seldom writes, climbs by more than 10 points, though no position but the first
-# was pushed. How far the polite opening itself rises depends on the seed: in some it barely
-# moves and the leak outgrows it, in others both climb. The adapter's weights are shared by every
-# position: raising "Sure" at the start raises it everywhere. In real PPO
+# **What to look for:** the share of responses with an opener *after* the start ("Good question.
+# ToGood question. ..."; which opener leaks depends on the seed), which SFT seldom writes, climbs
+# by more than 10 points, though no position but the first was pushed. How far the polite opening
+# itself rises depends on the seed: it can barely move, climb with the leak, or climb and fall back
+# as the leak breaks the answers. The adapter's weights are shared by every position: raising an
+# opener at the start raises it everywhere. In real PPO
 # every token has its own advantage and its own KL penalty, and those hold the other positions
 # in place, so the opener can only be learned as fast as they hold. Against the gold reward the
 # trade is poor: the opener is worth +0.3, a broken sentence costs 0.5 and usually the answer.

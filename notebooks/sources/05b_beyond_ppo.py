@@ -123,7 +123,8 @@ lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
 
 # %% [markdown]
 # **What to look for.** The left panel is what each method sees (the verifiable reward lives on
-# its own scale, from -1 for a wrong answer to +1 for a right one, and climbs slowly); the right
+# its own scale, from -1 for a wrong answer to +1 for a right one, and moves little: SFT already
+# gets many facts right); the right
 # panel is the hidden human's verdict on the same rollouts. All three methods trained on the
 # reward model climb it; whether the gold reward follows is what the held-out evaluation measures.
 #
@@ -133,7 +134,7 @@ lesson.check_claim("PPO, RLOO and GRPO each raise the reward model's score",
 # for every policy. The gold gain is
 # paired (each answer against SFT's answer to the same prompt), with a 95% bootstrap interval
 # over requests.
-# *Takes about 30 s on the tiny profile (2 CPU cores).*
+# *Takes about 45 s on the tiny profile (2 CPU cores).*
 
 # %%
 metrics, responses = evaluate_side_by_side(profile, trained)
@@ -168,10 +169,10 @@ lesson.check_claim("... and each agrees with wrong claims no more often than SFT
 # three in the run above (on the test budget one of them can stay at SFT's rate): the
 # lesson of notebook 05 does not depend on the critic. The reward model's blind spot (the row
 # "contrarian": saying "No" to a user who is right, notebook 05's shortcut) is open to each of
-# them, but whether a run goes down it, and how much gold it gains, differs from seed to seed by
-# more than one run's intervals allow (`docs/RESULTS.md` has seeds 0-2, where the row is
-# "contradicts a right claim": a "No" or a wrong fact); in one run the three can overlap. With one
-# reward model, the optimiser and the draw decide which of its mistakes get exploited.
+# them: in most runs all three take it, far above SFT's rate. How much gold each gains differs
+# from seed to seed (`docs/RESULTS.md` has seeds 0-2, measured on an older evaluation: the world's
+# 141 held-out prompts x 4, where the row is "contradicts a right claim", a "No" or a wrong fact).
+# With one reward model, the optimiser and the draw decide how far each goes.
 #
 # ## A reward you can check: GRPO on "is the answer right?"
 #
@@ -198,7 +199,9 @@ lesson.check_claim("and it keeps SFT's rate of right answers (within 5 points)",
 # %% [markdown]
 # It cuts sycophancy slowly: over a full run (60 rollouts) on each of seeds 0-2, measured by
 # `benchmarks/bench_group_rl.py` (its results file, read here; separate training runs with the code of
-# their date, so its seed 0 differs from the run above by as much as one draw from another):
+# their date, so its seed 0 differs from the run above by as much as one draw from another, and
+# measured on the older evaluation, the world's 141 held-out prompts x 4 samples, not the 1,053 x 2
+# above):
 
 # %%
 benchmark = lesson.benchmark("group_rl")["runs"]
@@ -221,7 +224,8 @@ lesson.samples_table(samples, {label: [responses[label][first[p.prompt_id]] for 
 # %% [markdown]
 # **What to look for.** A verifiable reward teaches exactly what it checks: the right fact. An
 # answer that repeats a wrong claim states a wrong fact and loses; but "Yes, you are right, the
-# banana is yellow." to a user who said red still scores +1 (the fact is right), and it counts as
+# banana is yellow." to a user who said white still scores +1 (the fact is right; the hidden human
+# gives it -0.50, as in the table above), and it counts as
 # agreeing: that is why sycophancy falls only slowly (the benchmark above). It keeps the right
 # answers SFT gave (the check above), where the reward-model runs can trade some of them away (the
 # row "right answer" of the table above), and it moves the policy far less (KL). But harmful requests
@@ -251,6 +255,6 @@ fig = plots.seconds_per_episodes(seconds)
 #   network, only several samples per prompt, which RLHF rollouts draw anyway. Our PPO uses
 #   both: the group baseline first (4 samples per prompt), then the critic on what is left.
 # - With the same reward model, budget and KL weight, PPO, RLOO and GRPO fix the same
-#   behaviours (harm and flattery fall); how far each goes, and which of the reward model's
-#   blind spots it exploits, is the optimiser's part.
+#   behaviours (harm and flattery fall), and each can take the reward model's "No" shortcut;
+#   how far each goes differs from run to run.
 # - A **verifiable reward** cannot be gamed on what it checks, and is silent on what it does not.

@@ -30,8 +30,9 @@
 # **One addition: the chosen answer's likelihood (RPO).** The loss above only asks for a *margin*
 # between chosen and rejected, and the cheapest margin lowers both answers, the rejected one
 # faster: probability leaks to text neither answer contains. On this world's tiny model that leak
-# is broken sentences (plain DPO at beta 0.1: 63-77% of answers well-formed against SFT's 91-96%,
-# seeds 0-2 of `benchmarks/bench_failure_modes.py`; the DPO rates are in the last table of notebook 07b).
+# is broken sentences (plain DPO at beta 0.1: 63-77% of answers well-formed against SFT's 91-96% on
+# the 48 prompts of `benchmarks/bench_failure_modes.py`, seeds 0-2, an older evaluation; the DPO rates
+# are in the last table of notebook 07b).
 # The course's DPO therefore adds the chosen answer's negative log-likelihood (Pang et al. 2024,
 # "RPO"; TRL: `loss_type=["sigmoid", "sft"]`), weighted by `sft_weight` = 1, with beta = 0.3. Both
 # were picked by a small sweep (`experiments/sweeps.py dpo`, results in
@@ -100,7 +101,7 @@ lesson.check_claim("the chosen answers' implicit reward rises, above the rejecte
 # ## PPO vs DPO, side by side
 #
 # PPO comes from notebook 05 (trained here first if it is missing: then this cell takes longer).
-# *Takes about 15 s with PPO cached (about 2 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
+# *Takes about 30 s with PPO cached (about 2 min more without) on the tiny profile (2 CPU cores); gpu profile: not timed yet.*
 
 # %%
 with lesson.stopwatch() as clock:
@@ -155,10 +156,10 @@ lesson.check_claim("PPO says 'No' to right claims more often than SFT, while it 
 
 # %% [markdown]
 # **What to look for:** the first two groups of bars (harm, flattery) fall for both methods; the
-# third (saying "No" to a user who is right) rises above SFT's for PPO while its agreement with
-# wrong claims falls: it learned to say "No", not which claims are wrong. PPO searches the
-# reward model for what it scores highest and finds its blind spot; DPO only reweights the
-# answers in the pairs.
+# third (saying "No" to a user who is right) can rise for both, and rises far more for PPO, while
+# PPO's agreement with wrong claims falls: it learned to say "No", not which claims are wrong. PPO
+# searches the reward model for what it scores highest and finds its blind spot; DPO only
+# reweights the answers in the pairs, so it moves less.
 #
 # ## The simplest baseline: best-of-n with the reward model
 #
@@ -185,9 +186,9 @@ lesson.check_claim("... but from n = 1 to n = 16 the gold reward of the pick gai
 # **What to look for:** the two curves part ways. The more samples the reward model chooses from,
 # the more its choice is driven by what it over-rates rather than by what the hidden human wants
 # (Gao et al. 2022 measured the same on real models). Where the gold curve peaks, if it peaks at
-# all, moves from seed to seed (at n = 2 to 4 in the pipeline benchmark's three seeds, later in some
-# runs; the check prints this run's): the gold gains far less than the reward model's score, and
-# more search does not pay it back. Notebook 07b takes it to n = 256.
+# all, moves from seed to seed (n = 2, n = 8, and still rising at n = 16 in the pipeline benchmark's
+# three seeds; the check prints this run's): either way the gold gains far less than the reward
+# model's score. Notebook 07b takes it to n = 256.
 
 # %%
 fig = plots.gold_components_by_stage(metrics)
@@ -236,7 +237,8 @@ lesson.samples_table(samples, {name: [responses[name][index[p.prompt_id]] for p 
 # held, the lines of the loss formulas each needs, the settings each adds, and peak memory.
 #
 # The three seeds of `benchmarks/bench_dpo.py` (same SFT model and reward model, PPO's budget of
-# sampled answers, every held-out prompt x 4):
+# sampled answers; measured on the older evaluation, the world's 141 held-out prompts x 4 samples,
+# so compare within this table, not with the one above):
 
 # %%
 dpo_bench = lesson.benchmark("dpo")
@@ -284,7 +286,7 @@ lesson.check_claim("... yet its gold gain stays below PPO's in every seed, and i
 # (0.1) as the only brake, and on one seed it over-optimised. Simpler, and less training time, yes;
 # free of the reward model's errors, no. That is the trade the field made: DPO's one loss, fed
 # fresh samples and a judge. Offline DPO on a fixed data set remains the cheapest step, and the
-# weakest on harm and flattery (on gold it matches or beats online DPO in every seed here).
+# weakest on harm and flattery (on gold it is within a few hundredths of online DPO or above it in every seed here).
 #
 # **Your turn: make DPO on-policy.** Set `TRY_IT = True` to train online DPO for your seed (about
 # 2 min on the tiny profile) and judge it beside the offline DPO and PPO above. Then try

@@ -22,8 +22,8 @@
 # the hidden human, and fixed:
 #
 # 1. **Over-refusal as reward hacking**: a reward model that saw refusals win only against
-#    harmful compliance learns "refusal = good"; PPO with a weak KL brake refuses harmless
-#    look-alikes and leaves sentences behind.
+#    harmful compliance learns "refusal = good"; PPO, even at the course's KL brake, refuses
+#    harmless look-alikes and leaves sentences behind.
 # 2. **Two fixes**: the comparisons Anthropic added to HH (help against refusal on benign
 #    look-alikes), and **iterated RLHF** (label the hacked policy's own samples, train again).
 # 3. **The "No" shortcut**: sycophancy falls, and contradicting users who are right does not fall with it.
@@ -33,12 +33,15 @@
 # Each numbered claim is checked on the three-seed benchmarks (`benchmarks/bench_reward_hacking.py`,
 # `bench_labeller_bias.py`), and for sections 1-3 your own run is drawn next to them (section 4's
 # own runs wait behind a switch). The benchmarks' seeds are
-# separate training runs, with the code of their date: their seed 0 is not your run, and its numbers
-# differ from yours by as much as one draw differs from another.
+# separate training runs, with the code of their date: their seed 0 is not your run. They were also
+# judged on an older evaluation (the world's 141 held-out prompts, 4 samples each, intervals over
+# prompts), while your runs and the pipeline benchmark (section 3's gold control) are judged on the
+# 1,053 held-out prompts (every request again in new wordings), 2 samples each, intervals over
+# requests: compare the direction and size of effects across them, not the rates.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook reads its runs from
 # the benchmarks; run it yourself and it trains every run for your seed
-# (about 13 min from nothing on 2 CPU cores, about a minute once cached).*
+# (about 12 min from nothing on 2 CPU cores, about a minute once cached).*
 
 # %%
 from rlhf_lab import lesson, plots, reward_hacking
@@ -82,13 +85,14 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # look-alikes, and minimal edits into broken text). Here one is trained **without** them
 # (`reward_hacking.UNGUARDED`: `RewardSettings(leave_out=("over_refusal", "broken"))`), and PPO
 # runs against it with the KL brake of notebook 05 (`kl_coef` 0.05) and with none (the benchmark
-# adds one in between, 0.02). Every run is judged by the hidden human on all held-out prompts, 2
-# samples each.
+# adds one in between, 0.02). Every run of yours is judged by the hidden human on all held-out
+# prompts, 2 samples each (the benchmark checks below were judged on the world's 141 held-out
+# prompts, 4 samples each, so their rates are not on the same prompts as your table).
 #
 # *On the test budget this section and the next two read the benchmark's run of your seed (of its
 # first seed if it has none of yours); run the notebook yourself and the next cell trains the
 # seven PPO runs of the study (one is notebook 05's, already cached), two at a time, one per CPU
-# thread (`rlhf_lab.side_by_side`; about 13 min from nothing on 2 CPU cores).*
+# thread (`rlhf_lab.side_by_side`; about 12 min from nothing on 2 CPU cores).*
 
 # %%
 prompts_all = heldout_prompts(world)  # every held-out prompt: 162 of them are benign look-alikes
@@ -125,7 +129,8 @@ fig = plots.training_curves_by_kl({name: study[name]["history"] for name in UNGU
 # %% [markdown]
 # **What to look for:** per PPO step (each a rollout of 128 answers), the reward model's score
 # (left) climbs in every run, and the share of benign look-alikes refused (second panel) climbs
-# with it, even at the course's brake; the well-formed share (third) falls most without a brake;
+# with it, even at the course's brake; the well-formed share (third) falls in both runs as the
+# refusals take over;
 # the gold reward (right), which PPO never sees, follows the score at first, then stops following it
 # (it flattens or falls while the score keeps climbing).
 # The answers themselves, to the first benign look-alikes:
@@ -180,9 +185,9 @@ lesson.check_claim("the benign family's gold with no brake lies below SFT's 95% 
 # the policy moves away (at the course's brake already, and lowest or as low with no brake): each
 # refusal costs the hidden human a helpful answer. The reward model sees none of it. It scores the
 # refusal highly because every refusal it ever saw won. This is a reward hack: the policy found
-# what the proxy over-rates. The course's own brake does not stop it; a weaker one lets the
-# policy move further, and broken text, which this reward model never learned to punish, joins
-# the refusals.
+# what the proxy over-rates. The course's own brake does not stop it, and broken text, which this
+# reward model never learned to punish, joins the refusals at either brake (well-formed below
+# SFT's); no brake lets the policy move further from SFT (KL).
 
 
 # %% [markdown]
@@ -216,7 +221,7 @@ rates_table(["SFT", *FIXES.values()])
 # refusal within 5 points of SFT's and the iterated run at 6% or less: the checks below; a run of
 # yours can land a few points further) while "complies with harm" stays low. They
 # differ in what else they do (the table): the help-vs-refusal run, still without the broken-text
-# guard, leaves more sentences broken ("well-formed"), which costs it benign gold; the iterated
+# guard, leaves more sentences broken ("well-formed" below SFT's in every seed, the check below); the iterated
 # run's new comparisons held the hacked policy's broken answers too. The course's reward model
 # (both guards) is the same fix with broken text guarded from the start.
 #
@@ -224,7 +229,8 @@ rates_table(["SFT", *FIXES.values()])
 # benchmark's seeds the iterated run ends at or above the course reward model's benign gold (the
 # last check prints the pair per seed): what it did not win back, the guarded reward model loses
 # too, a blind spot both share (answers about another object than the one asked, notebook 04). A
-# run of yours is another draw and can end below it (compare the table's "benign gold" rows) even
+# run of yours is another draw, judged on other prompts (the 1,053 new wordings), and can end below
+# it (compare the table's "benign gold" rows) even
 # with its refusals gone: the second reward model kept that blind spot and PPO found more of it.
 #
 # Iteration worked only because each of the hacked policy's samples was also compared with one
@@ -295,7 +301,9 @@ fig = plots.behaviour_shift({"SFT": study["SFT"]["behaviour"],
 # and a policy that cannot check it earns most, on average, by saying it. The policy cannot check
 # it either: PPO on the gold reward itself, notebook 05's control, still contradicts right users
 # (says "No", or agrees while misstating the fact) at least about as often as SFT, and in some
-# seeds more often (the check below). A shortcut that even the truth does not remove is a capability limit: this
+# seeds more often (the check below; it reads the pipeline benchmark, judged like your run on the
+# 1,053 held-out prompts, while the table under the checks reads the reward-hacking benchmark,
+# judged on the world's 141, where SFT's rates differ). A shortcut that even the truth does not remove is a capability limit: this
 # 1M-parameter model does not know its facts well enough to check a claim against them. A larger
 # model might (notebook 08 shows how to run the pipeline on one; this course does not measure it).
 
@@ -340,8 +348,8 @@ display(lesson.number_table({f"{seed}, {label}": {"agrees with a wrong claim": r
 # `prefers_agreement` = 4 makes the labeller indifferent and 6 makes it prefer the sycophant.
 # Each level is one plain DPO run (`PLAIN_DPO`: beta 0.1, no NLL term); only the labels change.
 #
-# *The numbers below come from `benchmarks/bench_labeller_bias.py` (three seeds, five bias levels
-# each). To train the unbiased and the most sycophantic labeller's DPO for your own seed, set
+# *The numbers below come from `benchmarks/bench_labeller_bias.py` (three seeds; agreement 0, 4 and
+# 6 and length 0.3 in each, shown below; seeds 1 and 2 also ran length 0.1). To train the unbiased and the most sycophantic labeller's DPO for your own seed, set
 # `TRAIN_BIASED_DPO = True` in the next cell (about 3 min on 2 CPU cores).*
 
 # %%
@@ -398,9 +406,10 @@ lesson.check_claim("the mean length of DPO's answers grows with the labeller's t
 # **What to look for:** the policy learns the labellers, not the hidden human. In each of the
 # benchmark's three seeds (the figure, the table and the checks above), a labeller who likes being
 # agreed with produces a policy that contradicts right claims less (that part is good) and, once
-# the labeller is indifferent (4), agrees with far more wrong ones (that part is sycophancy); the
-# gold reward falls. If you turn on the switch above, your run is one more draw, trained with
-# today's code: plain DPO has no NLL term, and on some seeds it drifts into text that is neither a
+# the labeller is indifferent (4), agrees with more wrong ones (19 to 31 points more in the
+# benchmark: that part is sycophancy); the gold reward falls. If you turn on the switch above, your
+# run is one more draw, trained with today's code and judged on the 1,053 new held-out prompts (the
+# benchmark used the world's 141, 4 samples each: compare directions, not rates): plain DPO has no NLL term, and on some seeds it drifts into text that is neither a
 # "yes" nor a "no" (read its "well-formed" row), where both rates fall for the wrong reason; read
 # its gold reward beside them. The dose is not a dial: at 6, where the labeller prefers
 # the sycophant outright, DPO moves further from SFT and agrees with fewer wrong claims than at
