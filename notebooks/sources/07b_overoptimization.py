@@ -27,13 +27,15 @@
 #
 # Each numbered claim is checked on the three-seed benchmark (`benchmarks/bench_failure_modes.py`),
 # and your own run is drawn next to it. The benchmark's seeds are separate training runs, with the
-# code of their date: its seed 0 is not your run, and its numbers differ from yours by as much as one
-# draw differs from another.
+# code and the evaluation of their date (the same 48 held-out prompts, but intervals resampled over
+# prompts, not requests): its seed 0 is not your run, and its numbers differ from yours by at least
+# as much as one draw differs from another.
 #
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section
 # 1's reduced grid (best-of-n to n=128, PPO at two KL coefficients) and reads everything else from
 # the benchmark; run it yourself and it trains every run for your seed
-# (about 8 min from nothing on 2 CPU cores, about a minute once cached).*
+# (about 8 min once notebooks 02-05 have run, about 8 min from nothing on 2 CPU cores, about a
+# minute once cached).*
 
 # %%
 import json
@@ -84,7 +86,7 @@ reward_model_score = course.reward_model_score  # score_fn(user_texts, responses
 # highest. No weights change, yet the picked answers are a new policy, at KL at most
 # log n - (n-1)/n nats from SFT.
 #
-# *Takes about 20 s on the test budget (n up to 128), about 40 s for n up to 256, on the tiny profile (2 CPU cores).*
+# *Takes about 25 s for n up to 256 (less on the test budget, n up to 128), on the tiny profile (2 CPU cores).*
 
 # %%
 prompts = heldout_prompts(world, N_PROMPTS)  # every family, interleaved
@@ -142,15 +144,16 @@ for n, examples in bon["examples"].items():
 # %% [markdown]
 # The picks at large n are what the reward model over-rates; in the lines above, look for
 # broken sentences that borrow words of good answers and fluent answers to *another* question
-# (about another object than the one asked); other seeds add stuttered openers. The reward model saw broken text in
+# (about another object than the one asked), and openers glued into the middle of a sentence. The reward model saw broken text in
 # its pairs (the course's guard), yet among 256 samples some broken ones still score higher than
 # every good one: a guard lowers the error, it does not remove it. And two answers that differ only
 # in the subject are close to a coin toss for it (notebook 04). Polite openers do not take over
 # (the lines above): the hidden human likes them, but they are not what this search finds.
 #
 # The world's planted correlate, the closer "I hope this helps.", is *not* exploited here, and
-# that is a lesson too: the SFT model never says it (its demonstrations do not), so neither
-# search nor PPO can find it. An exploit must first be reachable from the policy's own samples.
+# that is a lesson too: the SFT model almost never says it (its demonstrations do not; at most one
+# answer in 200 in the benchmark's seeds), so neither search nor PPO finds it often enough to
+# exploit it. An exploit must first be reachable from the policy's own samples.
 # (Two runs below do reach it: PPO-ptx, whose pretraining text contains it, and DPO with a small
 # beta, which learns from the labelled pairs directly, not from its own samples.)
 #
@@ -161,7 +164,7 @@ for n, examples in bon["examples"].items():
 # instant; kl_coef 0.05 *is* notebook 05's run). The training log keeps, next to the reward
 # model's score the policy sees, the gold reward it never sees.
 #
-# *Takes about 2 min per coefficient the first time on the tiny profile (2 CPU cores).*
+# *Takes about 1.5 min per coefficient the first time on the tiny profile (2 CPU cores).*
 
 # %%
 sft_eval, ppo_runs = ppo_by_kl(profile, KL_COEFS, sft, tokenizer, world, prompts, reward_model_score, SAMPLES,
@@ -172,7 +175,8 @@ fig = plots.training_curves_by_kl({k: r["history"] for k, r in ppo_runs.items()}
 # **What to look for:** the reward model's score (left) climbs in every run, least with the
 # strongest brake (0.5); the gold reward (the policy never sees it) climbs at first, then flattens
 # while the score keeps rising (on held-out prompts, below, the proxy gains more than the gold);
-# the KL grows more, the weaker the brake (right).
+# the strongest brake (0.5) keeps the KL far lower (right); between 0, 0.02 and 0.05 the curves
+# differ little, and their order can swap from seed to seed.
 #
 # ### Held-out: the same runs judged by the hidden human
 
@@ -196,10 +200,10 @@ lesson.check_claim("... and the proxy's gain is larger than the gold reward's ga
                    gold_gain=loosest["gold"]["mean"] - sft_eval["gold"]["mean"])
 
 # %% [markdown]
-# ### Both on one figure: gain against d = sqrt(KL)
+# ### PPO on the same axes: gain against d = sqrt(KL)
 #
-# PPO's held-out points (one per KL coefficient) next to best-of-n's, with Gao et al.'s RL form
-# fitted to PPO's.
+# PPO's held-out points (one per KL coefficient), on the axes of the best-of-n figure above, with
+# Gao et al.'s RL form fitted to them.
 
 
 # %%
@@ -233,9 +237,9 @@ lesson.check_claim("at the course's learning rate, PPO's gold at its largest KL 
 # ## 2. Mode collapse? Measured, not assumed
 #
 # RL is often said to collapse a policy onto one way of answering. Most of the narrowing happens
-# before RL: SFT already cut the base model's entropy per token by about half and left few
+# before RL: SFT already cut the base model's entropy per token (by about a third in notebook 02) and left few
 # distinct right answers per prompt (notebook 02, "What SFT costs"). What is left for RL to
-# collapse is small. distinct-n (exercise 07) cannot tell: broken text is very "diverse".
+# collapse is small. distinct-n (exercise 07) cannot tell broken text from variety.
 # Two sharper gauges, on the same held-out samples:
 #
 # - **entropy per token**: how many choices the policy leaves open at each step (0: one choice);
@@ -256,8 +260,8 @@ lesson.check_claim("no PPO run here collapses the whole distribution: entropy pe
 
 # %% [markdown]
 # **What to look for:** no run's entropy falls far (the check holds it above half of SFT's); 60
-# PPO steps sharpen some tokens and loosen others: in most runs above the entropy rises a little,
-# in some it falls a little. The variety of *right* answers, where collapse would show first, moves
+# PPO steps sharpen some tokens and loosen others: in some runs the entropy rises a little, in
+# others it falls a little. The variety of *right* answers, where collapse would show first, moves
 # by a few hundredths (with 4 samples per prompt it is a noisy gauge: few prompts have two right
 # answers, and one run can read 0). The benchmark (three seeds) has the same, except where PPO moved furthest (the seed
 # of section 1's check): there its entropy doubled, a policy wandering, not collapsing. It also
@@ -295,8 +299,9 @@ for seed, run in benchmark["runs"].items():
 
 # %% [markdown]
 # No collapse at the usual learning rate, then, in any seed. Pushed much harder, the policy runs
-# tens of nats away from SFT into text that is no sentence (stuttered openers glued to pieces of
-# instructions), which the reward model still scores well, and it wanders rather than collapses:
+# tens of nats away from SFT into text that is mostly not a well-formed answer (stuttered openers
+# glued to pieces of instructions, doubled words, or one wrong sum repeated, by seed), which the
+# reward model still scores well, and it wanders rather than collapses:
 # its entropy is at or above SFT's. Collapse onto one *good* answer, as reported for large models,
 # needs a reward model that reliably likes that answer; this one likes broken text first. The KL
 # penalty guards against both.
@@ -382,15 +387,15 @@ for seed, run in benchmark["runs"].items():
     print(f"seed {seed}, pushed hard + ptx: {run['pushed_hard_ptx']['examples'][:2]}")
 
 # %% [markdown]
-# **What to look for:** the skill no reward mentions survives ordinary PPO and erodes when PPO
-# is pushed far from SFT; the pretraining term holds about half of it or more in place, and it
+# **What to look for:** ordinary PPO costs the skill no reward mentions a few points (the check
+# above bounds the benchmark's), and pushing PPO far from SFT costs far more; the pretraining term holds about half of it or more in place, and it
 # also holds the text together, so the gold reward is far better than the pushed run's (and the
 # reward model's score far lower: ptx keeps the policy away from the broken text that fooled it).
 # The price: the pretraining corpus is the lab world's internet, with its rude and sycophantic
 # chats, and ptx pulls the policy back toward them. It also teaches the policy the internet's
-# closer, "I hope this helps.", which SFT never says and the reward model over-rates: with no KL
+# closer, "I hope this helps.", which SFT almost never says and the reward model over-rates: with no KL
 # brake, PPO then drives it into a third or more of the answers (a reward hack made reachable; the
-# training curves above show its rate climb step by step). InstructGPT chose its ptx weight by
+# training curves above show its rate climb within the first steps, then hold). InstructGPT chose its ptx weight by
 # such trade-offs, and so can you: `ptx_coef` is one setting.
 
 # %% [markdown]
@@ -449,9 +454,9 @@ lesson.check_claim("a larger beta keeps DPO closer to SFT: its KL falls as beta 
 
 # %% [markdown]
 # **What to look for:** PPO's best point sits above SFT's dotted line in every seed: in the
-# helpful-only world the preferences have something to teach. Further out, its gold falls.
-# best-of-n gains little, if anything, at small n (your own run's section 1 may not gain at all)
-# and falls past its peak; DPO stays near SFT at a large beta and, with
+# helpful-only world the preferences have something to teach. Further out its gold dips, a little
+# (within the interval) or clearly, by seed. best-of-n gains at small n in some seeds and not in
+# others (your own run's section 1 may not gain at all), then falls past its peak; DPO stays near SFT at a large beta and, with
 # a small beta, runs far away into broken text (its well-formed rate in the table) ending in the
 # planted closer. DPO never samples during training: it learns from the labelled pairs
 # themselves, where good answers often end with "I hope this helps.", so the spurious feature
