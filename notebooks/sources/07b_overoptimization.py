@@ -34,8 +34,8 @@
 # *On the test budget (`RLHF_LAB_BUDGET=test`: what the tests run) the notebook trains only section
 # 1's reduced grid (best-of-n to n=128, PPO at two KL coefficients) and reads everything else from
 # the benchmark; run it yourself and it trains every run for your seed
-# (about 8 min once notebooks 02-05 have run, about 8 min from nothing on 2 CPU cores, about a
-# minute once cached).*
+# (about 8 min from nothing on 2 CPU cores after notebooks 02-05, several more if they have not
+# run; about a minute once cached).*
 
 # %%
 import json
