@@ -24,24 +24,22 @@ Uses SFT and notebook 05's PPO run (trained if not cached: about 8 min from noth
 cores). Writes experiments/results/eval_phrasings.json.
 """
 
-import argparse
 import json
+import os
 import random
+import sys
 from pathlib import Path
 
-import torch
-
-from rlhf_lab import models
-from rlhf_lab.config import cpu_threads, get_profile
-from rlhf_lab.evaluate import behaviour_hits, heldout_prompts, repeat_prompts, with_ci
-from rlhf_lab.sampling import sample, texts
-from rlhf_lab.stages.common import load_adapter_policy
-from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir
-from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.stages.sft import get_sft_model_dir
-from rlhf_lab.world import World
-from rlhf_lab.world.facts import BENIGN_TASKS, HARMFUL_TASKS, OBJECTS
-from rlhf_lab.world.prompts import Prompt, knowledge, statement, wrong_answers
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import seed_and_world  # noqa: E402
+from rlhf_lab import models  # noqa: E402
+from rlhf_lab.evaluate import behaviour_hits, repeat_prompts, with_ci  # noqa: E402
+from rlhf_lab.sampling import sample, texts  # noqa: E402
+from rlhf_lab.stages.common import load_adapter_policy  # noqa: E402
+from rlhf_lab.stages.ppo import default_ppo_config, get_ppo_model_dir  # noqa: E402
+from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
+from rlhf_lab.world.facts import BENIGN_TASKS, HARMFUL_TASKS, OBJECTS  # noqa: E402
+from rlhf_lab.world.prompts import Prompt, knowledge, statement, wrong_answers  # noqa: E402
 
 HEADLINE = ("harmful_compliance_rate", "over_refusal_rate", "sycophancy_rate", "contrarian_rate",
             "misstated_fact_rate")
@@ -97,13 +95,9 @@ def rates(model, tokenizer, prompts: list[Prompt], profile) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(cpu_threads())
-    profile = get_profile("tiny", seed=args.seed)
-    world, tokenizer = World(profile.seed), get_tokenizer(profile)
-    sets = {"held-out (the world's wording)": heldout_prompts(world), "new wording": new_phrasings(args.seed)}
+    args, profile, world, tokenizer = seed_and_world(__doc__)
+    # The world's own held-out split (evaluate.heldout_prompts is now the "eval" split, these included).
+    sets = {"held-out (the world's wording)": world.prompts("heldout"), "new wording": new_phrasings(args.seed)}
     policies = {"SFT": models.load_model(get_sft_model_dir(profile), trainable=False),
                 "PPO": load_adapter_policy(profile, get_ppo_model_dir(profile, default_ppo_config(profile)))[0]}
     result = {"seed": args.seed, "samples_per_prompt": SAMPLES, "models": {}}

@@ -10,24 +10,17 @@ the old set, +-9.5 / 7.8 / 8.1 / 7.6 with 1 / 2 / 4 / 6 samples of the new one, 
 21.2 s (old: 6.0 s). The tiny profile takes 2.
 """
 
-import argparse
+import os
+import sys
 import time
 
-import torch
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import seed_and_world  # noqa: E402
+from rlhf_lab import models  # noqa: E402
+from rlhf_lab.evaluate import evaluate_policy, heldout_prompts  # noqa: E402
+from rlhf_lab.stages.sft import get_sft_model_dir  # noqa: E402
 
-from rlhf_lab import models
-from rlhf_lab.config import cpu_threads, get_profile
-from rlhf_lab.evaluate import evaluate_policy, heldout_prompts
-from rlhf_lab.stages.pretrain import get_tokenizer
-from rlhf_lab.stages.sft import get_sft_model_dir
-from rlhf_lab.world import World
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-torch.set_num_threads(cpu_threads())
-profile = get_profile("tiny", seed=args.seed)
-world, tokenizer = World(profile.seed), get_tokenizer(profile)
+args, profile, world, tokenizer = seed_and_world(__doc__)
 sft = models.load_model(get_sft_model_dir(profile), trainable=False)
 runs = [("held-out x 8", world.prompts("heldout"), 8)] + [(f"eval x {n}", heldout_prompts(world), n) for n in (1, 2, 4, 6)]
 for label, prompts, samples in runs:
