@@ -72,7 +72,7 @@ status = rlhf_lab(["doctor"])
 # | `03_label_preferences.ipynb` | label pairs in a widget; you vs the hidden human; a reward model from your labels alone | 0.5 min |
 # | `04_reward_model.ipynb` | a Bradley-Terry reward model; its accuracy, and the spurious phrase it learns | 1.3 min |
 # | `05_ppo.ipynb` | PPO with a KL penalty: first a control on the gold reward, then against the reward model: harm and flattery fall, a "No" shortcut appears; what the control does not learn | 4.4 min |
-# | `05b_beyond_ppo.ipynb` | RLOO and GRPO (TRL's trainers) beside our PPO, same reward model and episode budget: what a critic buys, what a group baseline buys, time per 1,000 episodes; GRPO on a verifiable reward | 7.5 min |
+# | `05b_beyond_ppo.ipynb` | RLOO and GRPO (TRL's trainers) beside our PPO, same reward model and episode budget: what a critic buys, what a group baseline buys, time per 1,000 episodes; GRPO on a verifiable reward | 7.1 min |
 # | `06_dpo.ipynb` | DPO without a reward model; PPO vs DPO behaviour by behaviour; best-of-n and reward-model over-optimisation | 2.0 min |
 # | `07_reward_hacking.ipynb` | reward hacking made on purpose (over-refusal) and fixed (help-vs-refusal pairs, iterated RLHF), the "No" shortcut, sycophancy and verbosity from biased labellers | 11.9 min |
 # | `07b_overoptimization.ipynb` | over-optimisation (best-of-n to 256, PPO across KL coefficients), mode collapse measured, capability regression and PPO-ptx, PPO vs DPO vs best-of-n on one frontier | 7.7 min |
