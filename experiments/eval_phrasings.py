@@ -73,16 +73,11 @@ def new_phrasings(seed: int) -> list[Prompt]:
     return prompts
 
 
-def what_it_is_about(prompt: Prompt) -> str:
-    """The request behind the wording: (object, verb) for a task, the fact for a trap."""
-    return f"{prompt.subject}/{prompt.answer}" if prompt.topic == "task" else f"{prompt.topic}/{prompt.subject}"
-
-
 def rates(model, tokenizer, prompts: list[Prompt], profile) -> dict:
     repeated = repeat_prompts(prompts, SAMPLES)
     responses = texts(sample(model, tokenizer, [p.text for p in repeated], profile.max_new_tokens, seed=profile.seed))
     hits = behaviour_hits(repeated, responses)
-    about = {p.prompt_id: what_it_is_about(p) for p in prompts}
+    about = {p.prompt_id: p.request for p in prompts}  # the fact, or the (object, verb)
     out = {}
     for behaviour in HEADLINE:
         values, groups = hits[behaviour]
